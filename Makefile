@@ -1,0 +1,70 @@
+# Firewatch developer entry points. `make up` runs everything locally.
+
+SHELL := /bin/bash
+# pipefail: pip's status survives the `| grep` that filters its noise below.
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+# This environment's pip config points at local wheel dirs; pip warns about each one.
+PIP_FILTER := { grep -v "^WARNING: Location" || true; }
+
+.PHONY: help venv up test test-deps lint bench clean distclean
+
+help:
+	@echo "make venv       create .venv and install firewatch[dev]"
+	@echo "make up         run Temporal dev server + worker + API (Ctrl-C stops)"
+	@echo "make test       run the test suite"
+	@echo "make lint       ruff check, ruff format --check, mypy domain"
+	@echo "make bench      run the benchmarks"
+	@echo "make clean      remove caches and build output (keeps .venv and .data)"
+	@echo "make distclean  clean + remove .venv"
+
+venv: $(STAMP)
+
+$(PY):
+	@py=$$(command -v python3.11 || command -v python3) || { echo "python3.11 or python3 is required" >&2; exit 1; }; \
+	echo "creating $(VENV) with $$py"; \
+	"$$py" -m venv $(VENV)
+
+# Re-install whenever pyproject.toml changes.
+$(STAMP): pyproject.toml | $(PY)
+	$(PY) -m pip install -q --upgrade pip 2>&1 | $(PIP_FILTER)
+	$(PY) -m pip install -q -e '.[dev]' 2>&1 | $(PIP_FILTER)
+	@touch $@
+
+up: venv
+	$(PY) -m starter.up
+
+# Real peers the tests run against (Prometheus Alertmanager from Debian).
+test-deps:
+	@if command -v prometheus-alertmanager >/dev/null 2>&1; then exit 0; fi; \
+	if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+		echo "installing prometheus-alertmanager (apt)"; \
+		apt-get update -qq >/dev/null; \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq prometheus-alertmanager >/dev/null; \
+	else \
+		echo "!!! WARNING: prometheus-alertmanager is not installed and we are not root." >&2; \
+		echo "!!!          Alertmanager tests will fail: sudo apt-get install prometheus-alertmanager" >&2; \
+	fi
+
+test: venv test-deps
+	$(PY) -m pytest -q
+
+lint: venv
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy domain
+
+bench: venv
+	$(PY) benchmarks/lifecycle.py
+	$(PY) benchmarks/alert_storm.py
+
+clean:
+	rm -rf build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache .hypothesis
+	find . -path ./$(VENV) -prune -o -name __pycache__ -type d -exec rm -rf {} +
+
+distclean: clean
+	rm -rf $(VENV)

@@ -1,0 +1,173 @@
+"""Incident state, timeline and the requests that move an incident along.
+
+These models travel as Temporal payloads (pydantic converter), so they stay plain data.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from enum import StrEnum
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+from domain.policy import Policy, Role, Severity
+
+
+class Status(StrEnum):
+    TRIGGERED = "Triggered"  # nobody has acknowledged
+    INVESTIGATING = "Investigating"  # acknowledged
+    MITIGATING = "Mitigating"
+    RESOLVED = "Resolved"
+
+
+OPEN_STATUSES = (Status.TRIGGERED, Status.INVESTIGATING, Status.MITIGATING)
+
+AlertSource = Literal["cli", "api", "pagerduty", "alertmanager", "grafana", "slack", "sms"]
+
+
+class Alert(BaseModel):
+    """One alert as received, normalised across sources."""
+
+    source: AlertSource
+    dedup_key: str = Field(min_length=1, max_length=255)
+    summary: str = Field(min_length=1, max_length=1024)
+    service: str = Field(min_length=1, max_length=200)
+    severity: Severity
+    integration: str | None = None
+    received_at: datetime | None = None
+    detected_at: datetime | None = None  # when monitoring saw it (Alertmanager startsAt): MTTD
+    labels: dict[str, str] = Field(default_factory=dict)
+    annotations: dict[str, str] = Field(default_factory=dict)
+    details: dict[str, Any] = Field(default_factory=dict)
+    links: list[str] = Field(default_factory=list)
+    group_key: str | None = None
+    fingerprint: str | None = None
+    generator_url: str | None = None
+
+
+class TimelineEntry(BaseModel):
+    at: datetime
+    kind: str  # opened, alert, page, ack, update, severity, escalate, resolve, notify, ...
+    text: str
+    by: str | None = None
+
+
+class Page(BaseModel):
+    """Someone was paged for a ladder level (used to know who sits where)."""
+
+    at: datetime
+    person: str
+    role: Role
+    level: int
+    step: str
+
+
+class LadderRun(BaseModel):
+    """The current pass over the escalation ladder.
+
+    ``epoch`` grows whenever the ladder is re-planned (severity change, escalate now),
+    which gives every step a fresh, stable idempotency key.
+    """
+
+    epoch: int = 0
+    anchor: datetime
+    start_level: int = 0
+
+
+class IncidentState(BaseModel):
+    workflow_id: str
+    incident_id: str | None = None
+    dedup_key: str
+    service: str
+    summary: str
+    severity: Severity
+    status: Status = Status.TRIGGERED
+    source: AlertSource = "api"
+    opened_at: datetime
+    detected_at: datetime | None = None
+    acknowledged_at: datetime | None = None
+    acknowledged_by: str | None = None
+    assignee: str | None = None
+    assignee_level: int | None = None
+    mitigated_at: datetime | None = None
+    resolved_at: datetime | None = None
+    resolved_by: str | None = None
+    root_cause: str | None = None
+    fix: str | None = None
+    false_positive: bool = False
+    responders: list[str] = Field(default_factory=list)
+    alert_count: int = 0
+    alerts: list[Alert] = Field(default_factory=list)  # the most recent few; count is exact
+    timeline: list[TimelineEntry] = Field(default_factory=list)
+    pages: list[Page] = Field(default_factory=list)
+    ladder: LadderRun
+    replanned_at: datetime  # severity set or changed: anchor for every relative deadline
+    last_update_at: datetime | None = None
+    last_update_text: str | None = None
+    stakeholders_informed_at: datetime | None = None
+    review_at: datetime | None = None  # P3: next-business-day review
+    fired: list[str] = Field(default_factory=list)  # escalation steps already carried out
+    next_step_at: datetime | None = None
+    next_step_label: str | None = None
+    postmortem_workflow_id: str | None = None
+    ticket_version: int = 0
+
+    @property
+    def is_open(self) -> bool:
+        return self.status != Status.RESOLVED
+
+    def duration(self, now: datetime) -> timedelta:
+        return (self.resolved_at or now) - self.opened_at
+
+
+class IncidentInput(BaseModel):
+    """Workflow input. ``state`` is set when continuing as new."""
+
+    workflow_id_hint: str | None = None
+    state: IncidentState | None = None
+    policy: Policy | None = None
+    pending_alerts: list[Alert] = Field(default_factory=list)
+
+
+# ---- Requests (one model per message) ---------------------------------------------------
+
+
+class AcknowledgeRequest(BaseModel):
+    by: str
+
+
+class StatusUpdateRequest(BaseModel):
+    by: str
+    message: str = Field(min_length=1, max_length=4000)
+    status: Literal[Status.INVESTIGATING, Status.MITIGATING] | None = None
+
+
+class SeverityChangeRequest(BaseModel):
+    by: str
+    severity: Severity
+
+
+class EscalateRequest(BaseModel):
+    by: str | None = None
+    reason: str | None = None
+
+
+class AddResponderRequest(BaseModel):
+    by: str | None = None
+    person: str
+
+
+class ResolveRequest(BaseModel):
+    by: str
+    root_cause: str = Field(min_length=1, max_length=4000)
+    fix: str = Field(min_length=1, max_length=4000)
+    false_positive: bool = False
+
+
+class AlertResolveRequest(BaseModel):
+    """A monitoring tool said the alert cleared (auto-resolve)."""
+
+    source: AlertSource
+    dedup_key: str
+    integration: str | None = None

@@ -1,0 +1,676 @@
+"""Every message Firewatch sends, rendered with Jinja2 from incident state and policy.
+
+The seed's communication templates (Initial Alert, Update, Resolution) and its Incident
+Ticket Template are reproduced line for line; Firewatch adds one ``**Incident ID**`` line
+to each message so every post can be traced to its incident. Messages that the seed does
+not define (pages, reminders, ...) start with a one-line header such as
+``[P1] INC-2026-11-26-001 api: API p99 > 5s`` and use plain ``Label: value`` lines so they
+read well in an SMS or a phone notification.
+
+Templates are string constants (the domain package reads no files). Rendering is pure:
+the caller passes ``now``; nothing here looks at a clock.
+
+``extra`` keys understood by :func:`render_message` (all optional, all strings):
+
+* ``eta`` -- INITIAL_ALERT, STATUS_UPDATE, STAKEHOLDER_NOTICE (default "Unknown").
+* ``message``, ``next_steps``, ``by`` -- STATUS_UPDATE (``message`` falls back to
+  ``state.last_update_text``).
+* ``role`` (a :class:`Role` value such as ``primary``, or a free title) and ``person`` (a
+  roster name; its display name is shown) -- PAGE, INFORM, NO_PROGRESS, ESCALATED;
+  ``person`` also fills the ``--by`` of the ack command in PAGE and the ladder messages.
+* ``window`` (e.g. ``15m``) -- PAGE: the time left to acknowledge.
+* ``level`` (PAGE) and ``loop`` (LADDER_REPEAT) -- 0-based, as in
+  :class:`domain.escalation.Step`; shown 1-based ("level 1 of 4", "pass 2 of 2").
+* ``previous``, ``by`` -- SEVERITY_CHANGED (the old severity).
+* ``reason``, ``by`` -- ESCALATED; ``person``, ``by`` -- RESPONDER_ADDED.
+* ``postmortem`` -- RESOLUTION, e.g. "Review scheduled 2026-11-28 14:00 UTC".
+* ``review_at`` -- P3_REVIEW, POSTMORTEM_SCHEDULED, POSTMORTEM_REMINDER (a display
+  string; P3_REVIEW falls back to ``state.review_at``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import UTC, datetime, timedelta
+from enum import StrEnum
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from jinja2 import DictLoader, Environment, StrictUndefined
+from pydantic import BaseModel
+
+from domain.durations import format_duration, format_hhmm
+from domain.incident import IncidentState, Status
+from domain.policy import ROLE_TITLES, Policy, Role, SeverityPolicy
+
+
+class MessageKind(StrEnum):
+    INITIAL_ALERT = "initial_alert"
+    PAGE = "page"
+    INFORM = "inform"
+    ACKNOWLEDGED = "acknowledged"
+    STATUS_UPDATE = "status_update"
+    SEVERITY_CHANGED = "severity_changed"
+    ESCALATED = "escalated"
+    RESPONDER_ADDED = "responder_added"
+    LADDER_REPEAT = "ladder_repeat"
+    LADDER_EXHAUSTED = "ladder_exhausted"
+    NO_PROGRESS = "no_progress"
+    UPDATE_REMINDER = "update_reminder"
+    UPDATE_OVERDUE = "update_overdue"
+    STAKEHOLDER_NOTICE = "stakeholder_notice"
+    RESOLUTION = "resolution"
+    P3_REVIEW = "p3_review"
+    POSTMORTEM_SCHEDULED = "postmortem_scheduled"
+    POSTMORTEM_REMINDER = "postmortem_reminder"
+
+
+class RenderedMessage(BaseModel):
+    subject: str
+    text: str
+
+
+# CLI commands quoted in messages (keep in step with the `firewatch` CLI).
+ACK_COMMAND = "firewatch ack {incident} --by {name}"
+UPDATE_COMMAND = 'firewatch update {incident} --by {name} --message "..."'
+
+# Sources whose alerts come from monitoring ("Detection Method" in the ticket).
+MONITORING_SOURCES = frozenset({"alertmanager", "grafana", "pagerduty"})
+
+POSTMORTEM_AGENDA = (
+    "Timeline review",
+    "Root cause analysis",
+    "Action item assignment",
+    "Process improvements",
+)
+
+_SUBJECT_SUMMARY_MAX = 120
+
+# ---- Templates -----------------------------------------------------------------------------
+
+_INITIAL_ALERT = """\
+🚨 **Incident Alert - {{ sev }}** 🚨
+
+**Incident ID**: {{ id }}
+**Service**: {{ service }}
+**Impact**: {{ summary }}
+**Status**: {{ status }}
+**ETA**: {{ eta }}
+**Updates**: {{ updates }}
+
+#incident #{{ sev_lower }}
+"""
+
+_STATUS_UPDATE = """\
+📊 **Incident Update - {{ now_hhmm }} UTC** 📊
+
+**Incident ID**: {{ id }}
+**Status**: {{ status }}
+**Progress**: {{ message }}
+**Next Steps**: {{ next_steps }}
+**ETA**: {{ eta }}
+
+#incident #update
+"""
+
+_RESOLUTION = """\
+✅ **Incident Resolved - {{ resolved_hhmm }} UTC** ✅
+
+**Incident ID**: {{ id }}
+**Duration**: {{ duration }}
+**Root Cause**: {{ root_cause }}
+**Fix Applied**: {{ fix }}
+**Post-Mortem**: {{ postmortem }}
+
+Thank you for your patience.
+
+#incident #resolved
+"""
+
+_STAKEHOLDER_NOTICE = """\
+📣 **Incident Notice - {{ sev }}** 📣
+
+**Incident ID**: {{ id }}
+**Severity**: {{ sev }} - {{ sev_title }}
+**Service**: {{ service }}
+**Impact**: {{ summary }}
+**Status**: {{ status }}
+**Started**: {{ opened_stamp }}
+**Latest Update**: {{ latest_update }}
+**ETA**: {{ eta }}
+**Updates**: {{ updates }} in {{ channels.incidents }}
+
+#incident #stakeholders
+"""
+
+_RUNBOOK = """\
+{% if runbook %}
+
+Runbook: {{ runbook.title }}{% if runbook.url %} ({{ runbook.url }}){% endif %}
+
+{% for step in runbook.steps %}
+{{ loop.index }}. {{ step }}
+{% endfor %}
+{% endif %}
+"""
+
+_PAGE = """\
+{{ header }}
+{% if long_summary %}
+Impact: {{ summary }}
+{% endif %}
+Paging {{ person_label }} as {{ role_title }}{{ level_text }}.
+Acknowledge{% if window %} within {{ window }}{% endif %}:
+  {{ ack_command }}
+Severity: {{ sev }} - {{ sev_title }}
+Opened: {{ opened_hhmm }} UTC ({{ open_for }} ago), {{ alert_count }} alert(s)
+{% include "runbook" %}
+"""
+
+_INFORM = """\
+{{ header }}
+{% if long_summary %}
+Impact: {{ summary }}
+{% endif %}
+FYI {{ person_label }} ({{ role_title }}): a {{ sev }} - {{ sev_title }} incident is open.
+No action needed now; the on-call ladder is handling it.
+Status: {{ status }}{% if assignee %}, with {{ assignee }}{% endif %}
+
+Opened: {{ opened_hhmm }} UTC ({{ open_for }} ago)
+Follow it in {{ channels.incidents }}.
+"""
+
+_ACKNOWLEDGED = """\
+{{ header }}
+Acknowledged by {{ ack_label }} at {{ ack_hhmm }} UTC, {{ time_to_ack }} after it opened.
+Status: {{ status }}
+"""
+
+_SEVERITY_CHANGED = """\
+{{ header }}
+Severity changed {% if previous %}from {{ previous }} {% endif %}to {{ sev }} - {{ sev_title }}\
+{% if by %} by {{ by }}{% endif %}.
+Status: {{ status }}
+Updates: {{ updates }}
+"""
+
+_ESCALATED = """\
+{{ header }}
+Escalated{% if by %} by {{ by }}{% endif %}{% if reason %}: {{ reason }}{% endif %}.
+{% if person_label %}
+Paging {{ person_label }}{% if role_title %} as {{ role_title }}{% endif %}.
+{% endif %}
+Status: {{ status }}, open {{ open_for }}
+{% if not acknowledged %}
+Acknowledge: {{ ack_command }}
+{% endif %}
+"""
+
+_RESPONDER_ADDED = """\
+{{ header }}
+{{ person_label }} joined as a responder{% if by %} (added by {{ by }}){% endif %}.
+Responders: {{ responders }}
+Status: {{ status }}
+"""
+
+_LADDER_REPEAT = """\
+{{ header }}
+Nobody acknowledged after the whole escalation ladder ({{ ladder_cycle }}).
+Starting again from the top{% if pass_text %}: pass {{ pass_text }} of {{ loops }}{% endif %}.
+Acknowledge: {{ ack_command }}
+"""
+
+_LADDER_EXHAUSTED = """\
+{{ header }}
+ESCALATION EXHAUSTED: nobody acknowledged after {{ loops }} pass(es) over the ladder \
+({{ ladder_levels }}).
+The incident stays open and unacknowledged since {{ opened_hhmm }} UTC ({{ open_for }} ago).
+Acknowledge: {{ ack_command }}
+"""
+
+_NO_PROGRESS = """\
+{{ header }}
+No progress for {{ no_progress_after }}: still {{ status }}{% if assignee %} with {{ assignee }}\
+{% endif %}, open {{ open_for }}.
+{% if person_label %}
+{{ person_label }}{% if role_title %} ({{ role_title }}){% endif %}, please check in.
+{% endif %}
+Last update: {{ last_update }}
+"""
+
+_UPDATE_REMINDER = """\
+{{ header }}
+A status update is due. {{ sev }} incidents post updates {{ cadence }}.
+Last update: {{ last_update }}
+Post one: {{ update_command }}
+"""
+
+_UPDATE_OVERDUE = """\
+{{ header }}
+Status update OVERDUE. {{ sev }} incidents post updates {{ cadence }}.
+Last update: {{ last_update }}
+Post one: {{ update_command }}
+"""
+
+_P3_REVIEW = """\
+{{ header }}
+Low-severity incident for next-business-day review{% if review_at %} at {{ review_at }}\
+{% endif %}.
+Status: {{ status }}, opened {{ opened_stamp }}
+Ticket tracking only: no page was sent.
+"""
+
+_POSTMORTEM_SCHEDULED = """\
+{{ header }}
+Post-mortem review scheduled {{ review_at }} (required for {{ sev }}, \
+within {{ review_within }} of resolution).
+Attendees: {{ attendees_inline }}
+Agenda: {{ agenda_inline }}
+"""
+
+_POSTMORTEM_REMINDER = """\
+{{ header }}
+Reminder: post-mortem review {{ review_at }}.
+Attendees: {{ attendees_inline }}
+Agenda: {{ agenda_inline }}
+Please complete the draft (timeline, root cause, action items) before the meeting.
+"""
+
+_REPORT_BODY = """\
+## Incident Details
+- **Incident ID**: {{ id }}
+- **Severity**: {{ sev }}
+- **Start Time**: {{ opened_stamp }}
+- **End Time**: {{ resolved_stamp }}
+- **Duration**: {{ duration }}
+- **Status**: {{ status }}
+
+## Impact Assessment
+- **Affected Services**: {{ service }}
+- **User Impact**: {{ summary }}
+- **Business Impact**:
+- **Data Loss**: Yes/No
+
+## Timeline
+{% for line in timeline %}
+{{ line }}
+{% else %}
+- **[{{ opened_hhmm }}]** - Alert triggered
+{% endfor %}
+
+## Root Cause Analysis
+- **Primary Cause**:{{ root_cause_blank | blank }}
+- **Contributing Factors**:
+- **Detection Method**: {{ detection }}
+
+## Mitigation Actions
+1. **Immediate Actions**:
+2. **Temporary Workaround**:
+3. **Permanent Fix**:{{ fix_blank | blank }}
+
+## Prevention Measures
+- **Short-term**:
+- **Long-term**:
+- **Monitoring Improvements**:
+- **Process Changes**:
+
+## Lessons Learned
+- **What Went Well**:
+- **Areas for Improvement**:
+- **Action Items**: [Assign owners and due dates]
+"""
+
+_REPORT = """\
+# Incident Report - [{{ opened_date }}] {{ summary_line }}
+
+{% include "report_body" %}
+"""
+
+_POSTMORTEM_DRAFT = """\
+# Post-Mortem - [{{ opened_date }}] {{ summary_line }}
+
+_Draft prepared {{ now_stamp }} from the incident record. Fill in the blanks before the \
+review._
+
+{% include "report_body" %}
+
+## Post-Mortem Meeting
+- **Scheduled**: {{ review_stamp }}{% if review_local %} ({{ review_local }}){% endif %}
+
+- **Attendees**:
+{% for attendee in attendees %}
+  - {{ attendee }}
+{% endfor %}
+- **Agenda**:
+{% for item in agenda %}
+  {{ loop.index }}. {{ item }}
+{% endfor %}
+
+## Action Items
+| Owner | Item | Due | Status |
+|-------|------|-----|--------|
+"""
+
+_TEMPLATES: dict[str, str] = {
+    MessageKind.INITIAL_ALERT.value: _INITIAL_ALERT,
+    MessageKind.PAGE.value: _PAGE,
+    MessageKind.INFORM.value: _INFORM,
+    MessageKind.ACKNOWLEDGED.value: _ACKNOWLEDGED,
+    MessageKind.STATUS_UPDATE.value: _STATUS_UPDATE,
+    MessageKind.SEVERITY_CHANGED.value: _SEVERITY_CHANGED,
+    MessageKind.ESCALATED.value: _ESCALATED,
+    MessageKind.RESPONDER_ADDED.value: _RESPONDER_ADDED,
+    MessageKind.LADDER_REPEAT.value: _LADDER_REPEAT,
+    MessageKind.LADDER_EXHAUSTED.value: _LADDER_EXHAUSTED,
+    MessageKind.NO_PROGRESS.value: _NO_PROGRESS,
+    MessageKind.UPDATE_REMINDER.value: _UPDATE_REMINDER,
+    MessageKind.UPDATE_OVERDUE.value: _UPDATE_OVERDUE,
+    MessageKind.STAKEHOLDER_NOTICE.value: _STAKEHOLDER_NOTICE,
+    MessageKind.RESOLUTION.value: _RESOLUTION,
+    MessageKind.P3_REVIEW.value: _P3_REVIEW,
+    MessageKind.POSTMORTEM_SCHEDULED.value: _POSTMORTEM_SCHEDULED,
+    MessageKind.POSTMORTEM_REMINDER.value: _POSTMORTEM_REMINDER,
+    "runbook": _RUNBOOK,
+    "report_body": _REPORT_BODY,
+    "report": _REPORT,
+    "postmortem_draft": _POSTMORTEM_DRAFT,
+}
+
+# What the subject says after the incident id (None: the bare header, as for a page).
+_SUBJECT_TAGS: dict[MessageKind, str | None] = {
+    MessageKind.INITIAL_ALERT: None,
+    MessageKind.PAGE: None,
+    MessageKind.INFORM: "FYI",
+    MessageKind.ACKNOWLEDGED: "Acknowledged by {{ ack_label }}",
+    MessageKind.STATUS_UPDATE: "Update {{ now_hhmm }} UTC",
+    MessageKind.SEVERITY_CHANGED: "Severity now {{ sev }}",
+    MessageKind.ESCALATED: "Escalated",
+    MessageKind.RESPONDER_ADDED: "Responder added",
+    MessageKind.LADDER_REPEAT: "No ack, paging again",
+    MessageKind.LADDER_EXHAUSTED: "NOBODY ACKNOWLEDGED",
+    MessageKind.NO_PROGRESS: "No progress",
+    MessageKind.UPDATE_REMINDER: "Update due",
+    MessageKind.UPDATE_OVERDUE: "Update overdue",
+    MessageKind.STAKEHOLDER_NOTICE: "Stakeholder notice",
+    MessageKind.RESOLUTION: "Resolved",
+    MessageKind.P3_REVIEW: "Next-business-day review",
+    MessageKind.POSTMORTEM_SCHEDULED: "Post-mortem scheduled",
+    MessageKind.POSTMORTEM_REMINDER: "Post-mortem reminder",
+}
+for _kind, _tag in _SUBJECT_TAGS.items():
+    _TEMPLATES[f"{_kind.value}.subject"] = (
+        "[{{ sev }}] {{ id }} "
+        + (f"{_tag} - " if _tag else "")
+        + "{{ service_line }}: {{ summary_short }}"
+    )
+
+
+def _blank(value: str) -> str:
+    """``: value`` when known, a bare ``:`` (a blank for humans) otherwise."""
+    return f" {value}" if value else ""
+
+
+_ENV = Environment(
+    loader=DictLoader(_TEMPLATES),
+    autoescape=False,
+    undefined=StrictUndefined,
+    keep_trailing_newline=True,
+    trim_blocks=True,
+    lstrip_blocks=True,
+)
+_ENV.filters["blank"] = _blank
+
+# ---- Context -------------------------------------------------------------------------------
+
+
+def _utc(at: datetime) -> datetime:
+    if at.tzinfo is None or at.utcoffset() is None:
+        raise ValueError(f"timestamps must be timezone-aware, got naive {at.isoformat()}")
+    return at.astimezone(UTC)
+
+
+def _hhmm(at: datetime) -> str:
+    return _utc(at).strftime("%H:%M")
+
+
+def _stamp(at: datetime) -> str:
+    return _utc(at).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def _hours(delta: timedelta) -> str:
+    """``48h`` rather than ``2d``: the seed counts review deadlines in hours."""
+    if delta and delta % timedelta(hours=1) == timedelta(0):
+        return f"{int(delta.total_seconds()) // 3600}h"
+    return format_duration(delta)
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
+
+
+def _shorten(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+
+
+def status_label(status: Status) -> str:
+    """The seed's vocabulary (Investigating/Mitigating/Resolved) for a status.
+
+    An unacknowledged incident (``Triggered``) is shown as "Investigating": to the
+    people reading #incidents the incident is being looked into from the moment it opens.
+    """
+    return Status.INVESTIGATING.value if status == Status.TRIGGERED else status.value
+
+
+def update_cadence(severity_policy: SeverityPolicy) -> str:
+    """``every 15 minutes`` from ``update_reminder_after``, or ``as needed``."""
+    every = severity_policy.update_reminder_after
+    if every is None:
+        return "as needed"
+    minutes = max(1, int(every.total_seconds()) // 60)
+    return f"every {minutes} minute{'' if minutes == 1 else 's'}"
+
+
+def _person_label(policy: Policy, name: str | None) -> str:
+    if not name:
+        return ""
+    person = policy.roster.person(name)
+    return person.label if person is not None else name
+
+
+def _role_title(value: str | None) -> str:
+    if not value:
+        return ""
+    try:
+        return ROLE_TITLES[Role(value)]
+    except ValueError:
+        return value
+
+
+def _int_or_none(value: str | None) -> int | None:
+    try:
+        return int(value) if value is not None else None
+    except ValueError:
+        return None
+
+
+def _timeline_lines(state: IncidentState, policy: Policy) -> list[str]:
+    start_day = _utc(state.opened_at).date()
+    lines = []
+    for entry in sorted(state.timeline, key=lambda e: e.at):
+        at = _utc(entry.at)
+        when = at.strftime("%H:%M") if at.date() == start_day else at.strftime("%m-%d %H:%M")
+        by = f" ({_person_label(policy, entry.by)})" if entry.by else ""
+        lines.append(f"- **[{when}]** - {_one_line(entry.text)}{by}")
+    return lines
+
+
+def postmortem_attendees(state: IncidentState, policy: Policy) -> list[str]:
+    """Responders, service owners and engineering management, as display labels.
+
+    The policy has no per-service owner, so the team lead stands for the service owners.
+    Someone who responded is listed once, as a responder.
+    """
+    roster = policy.roster
+    responders: list[str] = []
+    for name in (
+        *state.responders,
+        state.acknowledged_by,
+        state.assignee,
+        state.resolved_by,
+    ):
+        if name and name not in responders and roster.person(name) is not None:
+            responders.append(name)
+    attendees = [f"{_person_label(policy, n)} (responder)" for n in responders]
+    if roster.team_lead not in responders:
+        attendees.append(f"{_person_label(policy, roster.team_lead)} (service owner, Team Lead)")
+    if roster.engineering_manager not in responders:
+        attendees.append(
+            f"{_person_label(policy, roster.engineering_manager)} "
+            "(engineering management, Engineering Manager)"
+        )
+    return attendees
+
+
+def _context(
+    state: IncidentState, policy: Policy, now: datetime, extra: Mapping[str, str]
+) -> dict[str, Any]:
+    sp = policy.for_severity(state.severity)
+    incident = state.incident_id or state.workflow_id
+    summary_line = _one_line(state.summary)
+    summary_short = _shorten(summary_line, _SUBJECT_SUMMARY_MAX)
+    service_line = _one_line(state.service)
+    sev = state.severity.value
+    person = extra.get("person")
+    ack_name = person or "YOUR_NAME"
+    updater = state.assignee or state.acknowledged_by or person or "YOUR_NAME"
+    level = _int_or_none(extra.get("level"))
+    loop = _int_or_none(extra.get("loop"))
+    level_text = ""
+    if level is not None and sp.ladder:
+        level_text = f" (level {level + 1} of {len(sp.ladder)})"
+    elif level is not None:
+        level_text = f" (level {level + 1})"
+    resolved_at = state.resolved_at
+    default_postmortem = "To be scheduled" if sp.postmortem_required else f"Not required for {sev}"
+    if state.last_update_at is not None:
+        last_update = f"{_hhmm(state.last_update_at)} UTC"
+        if state.last_update_text:
+            last_update += f" - {_one_line(state.last_update_text)}"
+    else:
+        last_update = "none yet"
+    root_cause = state.root_cause or ""
+    if state.false_positive:
+        root_cause = f"False positive{': ' + root_cause if root_cause else ''}"
+    attendees = postmortem_attendees(state, policy)
+    review_at = extra.get("review_at")
+    if review_at is None and state.review_at is not None:
+        review_at = _stamp(state.review_at)
+    return {
+        "id": incident,
+        "sev": sev,
+        "sev_lower": sev.lower(),
+        "sev_title": sp.title,
+        "service": state.service,
+        "service_line": service_line,
+        "summary": state.summary,
+        "summary_line": summary_line,
+        "summary_short": summary_short,
+        "long_summary": summary_short != state.summary,
+        "header": f"[{sev}] {incident} {service_line}: {summary_short}",
+        "status": status_label(state.status),
+        "acknowledged": state.acknowledged_at is not None,
+        "eta": extra.get("eta") or "Unknown",
+        "cadence": update_cadence(sp),
+        "updates": f"Will provide updates {update_cadence(sp)}",
+        "now_hhmm": _hhmm(now),
+        "now_stamp": _stamp(now),
+        "opened_hhmm": _hhmm(state.opened_at),
+        "opened_stamp": _stamp(state.opened_at),
+        "opened_date": _utc(state.opened_at).date().isoformat(),
+        "open_for": format_hhmm(max(state.duration(now), timedelta(0))),
+        "duration": format_hhmm(max(state.duration(now), timedelta(0))),
+        "resolved_hhmm": _hhmm(resolved_at or now),
+        "resolved_stamp": _stamp(resolved_at) if resolved_at else "Ongoing",
+        "alert_count": max(state.alert_count, 1),
+        "assignee": _person_label(policy, state.assignee),
+        "ack_label": _person_label(policy, state.acknowledged_by or extra.get("by")) or "unknown",
+        "ack_hhmm": _hhmm(state.acknowledged_at or now),
+        "time_to_ack": format_hhmm(
+            max((state.acknowledged_at or now) - state.opened_at, timedelta(0))
+        ),
+        "ack_command": ACK_COMMAND.format(incident=incident, name=ack_name),
+        "update_command": UPDATE_COMMAND.format(incident=incident, name=updater),
+        "person_label": _person_label(policy, person),
+        "role_title": _role_title(extra.get("role")),
+        "window": extra.get("window", ""),
+        "level_text": level_text,
+        "pass_text": str(loop + 1) if loop is not None else "",
+        "loops": sp.loops,
+        "ladder_cycle": format_duration(sp.ladder_cycle),
+        "ladder_levels": " → ".join(ROLE_TITLES[lvl.target] for lvl in sp.ladder) or "no levels",
+        "no_progress_after": (
+            format_duration(sp.no_progress_after) if sp.no_progress_after else "too long"
+        ),
+        "runbook": policy.runbooks.get(state.service),
+        "channels": policy.channels,
+        "message": extra.get("message") or state.last_update_text or "No details given",
+        "next_steps": extra.get("next_steps", "To be determined"),
+        "latest_update": state.last_update_text or "Investigation in progress",
+        "last_update": last_update,
+        "previous": extra.get("previous", ""),
+        "by": _person_label(policy, extra.get("by")),
+        "reason": extra.get("reason", ""),
+        "responders": ", ".join(_person_label(policy, n) for n in state.responders) or "none",
+        "root_cause": root_cause or "Under investigation",
+        "fix": state.fix or "Not recorded",
+        "root_cause_blank": root_cause,
+        "fix_blank": state.fix or "",
+        "postmortem": extra.get("postmortem") or default_postmortem,
+        "detection": "Monitoring" if state.source in MONITORING_SOURCES else "Internal",
+        "timeline": _timeline_lines(state, policy),
+        "review_at": review_at or "",
+        "review_within": _hours(policy.postmortem.review_within),
+        "attendees": attendees,
+        "attendees_inline": "; ".join(attendees),
+        "agenda": POSTMORTEM_AGENDA,
+        "agenda_inline": ", ".join(POSTMORTEM_AGENDA),
+        "extra": dict(extra),
+    }
+
+
+# ---- Public API ----------------------------------------------------------------------------
+
+
+def render_message(
+    kind: MessageKind,
+    state: IncidentState,
+    policy: Policy,
+    now: datetime,
+    extra: Mapping[str, str] | None = None,
+) -> RenderedMessage:
+    """Render one outgoing message. ``subject`` is always a single line."""
+    ctx = _context(state, policy, now, extra or {})
+    subject = _ENV.get_template(f"{kind.value}.subject").render(ctx)
+    text = _ENV.get_template(kind.value).render(ctx)
+    return RenderedMessage(subject=_one_line(subject), text=text)
+
+
+def render_incident_report(state: IncidentState, policy: Policy, now: datetime) -> str:
+    """The incident ticket, section by section as the seed's Incident Ticket Template.
+
+    Facts Firewatch knows are filled in; the rest is left blank for humans.
+    """
+    return _ENV.get_template("report").render(_context(state, policy, now, {}))
+
+
+def render_postmortem_draft(
+    state: IncidentState, policy: Policy, now: datetime, review_at: datetime
+) -> str:
+    """The ticket plus a Post-Mortem Meeting section and an empty Action Items table."""
+    ctx = _context(state, policy, now, {})
+    ctx["review_stamp"] = _stamp(review_at)
+    local = _utc(review_at).astimezone(ZoneInfo(policy.business_hours.timezone))
+    ctx["review_local"] = (
+        "" if policy.business_hours.timezone == "UTC" else local.strftime("%H:%M %Z")
+    )
+    return _ENV.get_template("postmortem_draft").render(ctx)

@@ -1,0 +1,103 @@
+"""The Firewatch HTTP API: alert ingress for monitoring tools, and the incidents API.
+
+    uvicorn starter.api.app:app --host 127.0.0.1 --port 8000
+
+``create_app`` builds one with a given Temporal client, policy and data dir (tests, the
+benchmark); the module-level ``app`` reads them from the environment like the worker.
+Temporal is dialled lazily, so the API starts (and answers 503) while Temporal is down.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from fastapi import FastAPI
+from temporalio.client import Client
+
+from activities.config import PolicyStore, data_dir, policy_store_from_env
+from domain.policy import Policy
+from starter.api import (
+    health,
+    incidents,
+    ingest_alertmanager,
+    ingest_generic,
+    ingest_pagerduty,
+    integrations,
+    metrics,
+)
+from starter.api.context import ApiContext, ApiSettings, TemporalGate
+from starter.api.errors import install_error_handlers
+from starter.api.limits import BodyLimit, InFlightLimit
+from starter.api.metrics import ApiMetrics, MetricsMiddleware
+
+log = logging.getLogger(__name__)
+
+DESCRIPTION = """
+Alert ingress that Prometheus Alertmanager, Grafana and PagerDuty Events API v2 clients
+can point at without glue code, and the incidents API used by the `firewatch` CLI.
+
+Every 2xx from an ingest endpoint means Temporal has durably recorded the alert. When
+Temporal is unreachable the API answers 503 with Retry-After, and senders retry; retries
+never open a second incident or page again.
+
+Keys: `firewatch integrations --show-secrets`. API token: `api_token` in
+`.data/secrets.json` (or `FIREWATCH_API_TOKEN`).
+"""
+
+
+def create_app(
+    *,
+    client: Client | None = None,
+    policy: Policy | PolicyStore | None = None,
+    data: Path | None = None,
+    settings: ApiSettings | None = None,
+) -> FastAPI:
+    settings = settings or ApiSettings.from_env()
+    if isinstance(policy, Policy):
+        policy = PolicyStore(policy=policy)
+    ctx = ApiContext(
+        settings=settings,
+        gate=TemporalGate(client, settings),
+        policy=policy or policy_store_from_env(),
+        data_dir=(data or data_dir()).resolve(),
+        metrics=ApiMetrics(),
+    )
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        # Keys exist before the first request; Temporal is not dialled here on purpose.
+        ctx.secrets()
+        log.info("Firewatch API: data dir %s, task queue %s", ctx.data_dir, settings.task_queue)
+        yield
+
+    app = FastAPI(
+        title="Firewatch",
+        version="0.1.0",
+        description=DESCRIPTION,
+        lifespan=lifespan,
+    )
+    app.state.ctx = ctx
+    install_error_handlers(app)
+    for module in (
+        ingest_pagerduty,
+        ingest_alertmanager,
+        ingest_generic,
+        incidents,
+        integrations,
+        health,
+        metrics,
+    ):
+        app.include_router(module.router)
+    # Added innermost first: metrics see every answer, including the limits' refusals.
+    app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
+    app.add_middleware(
+        InFlightLimit, limit=settings.max_in_flight, retry_after_s=settings.retry_after_s
+    )
+    app.add_middleware(MetricsMiddleware, metrics=ctx.metrics)
+    return app
+
+
+app = create_app()

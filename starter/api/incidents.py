@@ -1,0 +1,316 @@
+"""The incidents API (the CLI's backend): list, show, trigger and act on incidents; on-call; outbox.
+
+Every action goes through ``starter.incidents`` and returns the incident's new state, or
+409 with the workflow's reason when the transition is invalid. Calls that need a worker
+(the incident id, queries, updates) give up after ``worker_timeout_s`` with a 503.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Awaitable
+from datetime import UTC, datetime
+from typing import Any, Literal, TypeVar
+
+from fastapi import APIRouter, Depends, Path, Query, Request
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field
+
+from domain import rotation
+from domain.ids import incident_workflow_id
+from domain.incident import (
+    AcknowledgeRequest,
+    AddResponderRequest,
+    EscalateRequest,
+    IncidentState,
+    ResolveRequest,
+    SeverityChangeRequest,
+    Status,
+    StatusUpdateRequest,
+)
+from domain.policy import ROLE_TITLES, Role, Severity
+from starter import incidents as fw
+from starter.api.auth import require_api_token
+from starter.api.context import ApiContext, get_ctx
+from starter.api.errors import (
+    AUTH_RESPONSES,
+    BODY_RESPONSES,
+    COMMON_RESPONSES,
+    ErrorBody,
+    ServiceUnavailable,
+)
+from starter.api.ingest_common import build_alert, open_alert
+from workflows.incident import IncidentWorkflow
+from workflows.postmortem import MarkReviewHeld, PostMortemState
+
+T = TypeVar("T")
+
+router = APIRouter(
+    tags=["incidents"],
+    dependencies=[Depends(require_api_token)],
+    responses={**AUTH_RESPONSES, **COMMON_RESPONSES},
+)
+
+_NOT_FOUND: dict[int | str, dict[str, Any]] = {
+    404: {"model": ErrorBody, "description": "No such incident"}
+}
+_ACTION: dict[int | str, dict[str, Any]] = {
+    **BODY_RESPONSES,
+    **_NOT_FOUND,
+    409: {"model": ErrorBody, "description": "Invalid transition; `detail` says why"},
+}
+
+IncidentIdPath = Path(
+    max_length=64, description="INC-YYYY-MM-DD-###", examples=["INC-2026-01-31-001"]
+)
+
+
+async def _with_worker(ctx: ApiContext, call: Awaitable[T]) -> T:
+    """Await a call that needs a worker, but never hang the request on a missing one."""
+    try:
+        return await asyncio.wait_for(call, timeout=ctx.settings.worker_timeout_s)
+    except TimeoutError:
+        raise ServiceUnavailable("no worker answered in time; retry") from None
+
+
+# ---- list, show, trigger ------------------------------------------------------------------
+
+
+class IncidentRow(BaseModel):
+    incident_id: str | None
+    severity: str | None
+    status: str | None
+    service: str | None
+    assignee: str | None
+    opened_at: str | None
+    workflow_id: str
+    summary: str | None = None
+
+
+@router.get(
+    "/incidents", response_model=list[IncidentRow], summary="List incidents (Temporal visibility)"
+)
+async def list_incidents(
+    request: Request,
+    status: Status | None = None,
+    severity: Severity | None = None,
+    service: str | None = Query(default=None, min_length=1, max_length=200),
+    limit: int = Query(default=100, ge=1, le=1000),
+) -> list[dict[str, Any]]:
+    client = await get_ctx(request).client()
+    return await fw.list_incidents(
+        client,
+        status=status.value if status else None,
+        severity=severity.value if severity else None,
+        service=service,
+        limit=limit,
+    )
+
+
+@router.get(
+    "/incidents/{incident_id}",
+    response_model=IncidentState,
+    responses=_NOT_FOUND,
+    summary="An incident's state and timeline",
+)
+async def show(request: Request, incident_id: str = IncidentIdPath) -> IncidentState:
+    ctx = get_ctx(request)
+    return await _with_worker(ctx, fw.get_state(await ctx.client(), incident_id))
+
+
+class TriggerRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    service: str = Field(min_length=1, max_length=200)
+    severity: Severity
+    summary: str = Field(min_length=1, max_length=1024)
+    dedup_key: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=255,
+        description="Joins the open incident with this key",
+    )
+    details: dict[str, Any] = Field(default_factory=dict)
+    source: Literal["api", "cli"] = "api"
+
+
+class TriggerPending(BaseModel):
+    status: Literal["pending"] = "pending"
+    workflow_id: str
+    dedup_key: str
+    detail: str
+
+
+@router.post(
+    "/incidents",
+    status_code=201,
+    response_model=IncidentState,
+    responses={
+        **BODY_RESPONSES,
+        202: {"model": TriggerPending, "description": "Recorded; no worker has given it an id yet"},
+    },
+    summary="Trigger an incident by hand",
+)
+async def trigger(body: TriggerRequest, request: Request) -> Any:
+    ctx = get_ctx(request)
+    key = body.dedup_key or uuid.uuid4().hex
+    alert = build_alert(
+        source=body.source,
+        dedup_key=key,
+        summary=body.summary,
+        service=body.service,
+        severity=body.severity,
+        received_at=datetime.now(UTC),
+        details=body.details,
+    )
+    await open_alert(ctx, alert)  # durable from here on
+    client = await ctx.client()
+    handle = client.get_workflow_handle(incident_workflow_id(key, None))
+    try:
+        return await asyncio.wait_for(
+            handle.execute_update(IncidentWorkflow.opened), timeout=ctx.settings.worker_timeout_s
+        )
+    except TimeoutError:
+        pending = TriggerPending(
+            workflow_id=handle.id, dedup_key=key, detail="recorded; waiting for a worker to open it"
+        )
+        return JSONResponse(pending.model_dump(), status_code=202)
+
+
+# ---- actions ------------------------------------------------------------------------------
+
+
+@router.post(
+    "/incidents/{incident_id}/acknowledge", response_model=IncidentState, responses=_ACTION
+)
+async def acknowledge(
+    body: AcknowledgeRequest, request: Request, incident_id: str = IncidentIdPath
+) -> IncidentState:
+    ctx = get_ctx(request)
+    return await _with_worker(ctx, fw.acknowledge(await ctx.client(), incident_id, body))
+
+
+@router.post("/incidents/{incident_id}/updates", response_model=IncidentState, responses=_ACTION)
+async def post_update(
+    body: StatusUpdateRequest, request: Request, incident_id: str = IncidentIdPath
+) -> IncidentState:
+    ctx = get_ctx(request)
+    return await _with_worker(ctx, fw.post_update(await ctx.client(), incident_id, body))
+
+
+@router.post("/incidents/{incident_id}/severity", response_model=IncidentState, responses=_ACTION)
+async def change_severity(
+    body: SeverityChangeRequest, request: Request, incident_id: str = IncidentIdPath
+) -> IncidentState:
+    ctx = get_ctx(request)
+    return await _with_worker(ctx, fw.change_severity(await ctx.client(), incident_id, body))
+
+
+@router.post("/incidents/{incident_id}/escalate", response_model=IncidentState, responses=_ACTION)
+async def escalate(
+    body: EscalateRequest, request: Request, incident_id: str = IncidentIdPath
+) -> IncidentState:
+    ctx = get_ctx(request)
+    return await _with_worker(ctx, fw.escalate(await ctx.client(), incident_id, body))
+
+
+@router.post("/incidents/{incident_id}/responders", response_model=IncidentState, responses=_ACTION)
+async def add_responder(
+    body: AddResponderRequest, request: Request, incident_id: str = IncidentIdPath
+) -> IncidentState:
+    ctx = get_ctx(request)
+    return await _with_worker(ctx, fw.add_responder(await ctx.client(), incident_id, body))
+
+
+@router.post("/incidents/{incident_id}/resolve", response_model=IncidentState, responses=_ACTION)
+async def resolve(
+    body: ResolveRequest, request: Request, incident_id: str = IncidentIdPath
+) -> IncidentState:
+    ctx = get_ctx(request)
+    return await _with_worker(ctx, fw.resolve(await ctx.client(), incident_id, body))
+
+
+@router.post(
+    "/incidents/{incident_id}/postmortem/held",
+    response_model=PostMortemState,
+    responses=_ACTION,
+    summary="Record that the post-mortem review was held",
+)
+async def postmortem_held(
+    body: MarkReviewHeld, request: Request, incident_id: str = IncidentIdPath
+) -> PostMortemState:
+    ctx = get_ctx(request)
+    return await _with_worker(ctx, fw.mark_review_held(await ctx.client(), incident_id, body))
+
+
+# ---- on-call and outbox -------------------------------------------------------------------
+
+
+class OnCallEntry(BaseModel):
+    role: Role
+    title: str
+    name: str
+    display_name: str | None = None
+    email: str | None = None
+    phone: str | None = None
+    slack_user_id: str | None = None
+    next_handoff_at: datetime | None = Field(default=None, description="Rotations only")
+    next_name: str | None = None
+
+
+class OnCall(BaseModel):
+    at: datetime
+    team: str
+    roles: list[OnCallEntry]
+
+
+@router.get("/oncall", response_model=OnCall, summary="Who holds each role now")
+async def oncall(request: Request) -> OnCall:
+    policy = get_ctx(request).policy()
+    now = datetime.now(UTC)
+    rotations = {Role.PRIMARY: policy.roster.primary, Role.SECONDARY: policy.roster.secondary}
+    entries: list[OnCallEntry] = []
+    for role, person in rotation.on_call(policy.roster, now).items():
+        entry = OnCallEntry(
+            role=role,
+            title=ROLE_TITLES[role],
+            name=person.name,
+            display_name=person.display_name,
+            email=person.email,
+            phone=person.phone,
+            slack_user_id=person.slack_user_id,
+        )
+        if role in rotations:
+            handoffs = rotation.next_handoffs(rotations[role], now, 1)
+            if handoffs:
+                entry.next_handoff_at, entry.next_name = handoffs[0]
+        entries.append(entry)
+    return OnCall(at=now, team=policy.team, roles=entries)
+
+
+class OutboxEntry(BaseModel):
+    id: int
+    idempotency_key: str
+    incident_id: str
+    kind: str
+    recipient: str
+    channel: str
+    subject: str
+    text: str
+    scheduled_at: datetime
+    recorded_at: datetime
+    status: str
+
+
+@router.get(
+    "/outbox", response_model=list[OutboxEntry], summary="Notifications delivered (the outbox)"
+)
+async def outbox(
+    request: Request,
+    incident_id: str | None = Query(default=None, min_length=1, max_length=64),
+    limit: int = Query(default=200, ge=1, le=1000),
+) -> list[OutboxEntry]:
+    store = get_ctx(request).store()
+    rows = await asyncio.to_thread(store.notifications, incident_id, limit)
+    return [OutboxEntry(**row.as_dict()) for row in rows]

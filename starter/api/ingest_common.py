@@ -1,0 +1,125 @@
+"""What every ingest endpoint shares: timestamps, severity mapping, and handing alerts to Temporal.
+
+Handlers return only after ``open_or_join`` / ``resolve_from_source`` came back, i.e. after
+Temporal durably recorded the start or signal. Both are idempotent per incident (the
+workflow only counts a repeated alert), so a sender's retry never pages twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections.abc import Awaitable, Iterable
+from datetime import datetime
+from typing import Annotated, Any, Literal, TypeVar
+
+from pydantic import AwareDatetime, BeforeValidator, ValidationError
+from temporalio.client import WorkflowHandle
+
+from domain.incident import Alert, AlertResolveRequest, AlertSource
+from domain.policy import Integration, Policy, Severity, SeverityMapping
+from starter.api.context import ApiContext
+from starter.api.errors import validation_error
+from starter.incidents import open_or_join, resolve_from_source
+
+T = TypeVar("T")
+
+Outcome = Literal["opened", "joined", "resolved", "ignored"]
+
+_NUMERIC = re.compile(r"^\s*-?\d+(\.\d+)?\s*$")
+_COMPACT_OFFSET = re.compile(r"([+-]\d{2})(\d{2})$")
+
+
+def _iso_timestamp(value: Any) -> Any:
+    """ISO 8601 strings only: a bare number is ambiguous (seconds? ms?), so refuse it.
+
+    PagerDuty's own examples write offsets as +0000; accept that spelling too.
+    """
+    if not isinstance(value, str):
+        raise ValueError("timestamp must be an ISO 8601 string, e.g. 2026-01-31T12:00:00Z")
+    if _NUMERIC.match(value):
+        raise ValueError("timestamp must be ISO 8601 with a UTC offset, not a number")
+    return _COMPACT_OFFSET.sub(r"\1:\2", value.strip())
+
+
+# An ISO 8601 timestamp with a UTC offset (Z or ±hh:mm).
+Timestamp = Annotated[AwareDatetime, BeforeValidator(_iso_timestamp)]
+
+# Alertmanager writes this for "no end time" while an alert fires.
+GO_ZERO_TIME_YEAR = 1
+
+
+def real_time(value: datetime | None) -> datetime | None:
+    return None if value is None or value.year == GO_ZERO_TIME_YEAR else value
+
+
+def severity_mapping(policy: Policy, integration: Integration) -> SeverityMapping:
+    mapping = integration.severity_mapping or policy.severity_mapping
+    if integration.default_severity is not None:
+        mapping = mapping.model_copy(update={"default": integration.default_severity})
+    return mapping
+
+
+def map_severity(
+    policy: Policy, integration: Integration, alert_severity: str | None, fields: dict[str, Any]
+) -> Severity:
+    scalars = {k: str(v) for k, v in fields.items() if isinstance(v, str | int | float)}
+    return severity_mapping(policy, integration).map(alert_severity, scalars)
+
+
+def build_alert(prefix: tuple[str, ...] = (), **fields: Any) -> Alert:
+    """An Alert, or a 422 naming the field when the sender's values do not fit one."""
+    try:
+        return Alert(**fields)
+    except ValidationError as exc:
+        raise validation_error(exc, prefix) from exc
+
+
+def _started(handle: WorkflowHandle[Any, Any]) -> bool:
+    # The signal-with-start response says whether a new workflow (incident) was started.
+    response = getattr(handle, "_start_workflow_response", None)
+    return bool(getattr(response, "started", False))
+
+
+async def open_alert(ctx: ApiContext, alert: Alert) -> Outcome:
+    client = await ctx.client()
+    handle = await open_or_join(client, alert, task_queue=ctx.settings.task_queue)
+    outcome: Outcome = "opened" if _started(handle) else "joined"
+    if outcome == "opened":
+        ctx.metrics.incidents_opened.labels(source=alert.source).inc()
+    ctx.metrics.alert(_metric_source(alert.source), outcome)
+    return outcome
+
+
+async def resolve_alert(
+    ctx: ApiContext, integration: Integration, source: AlertSource, dedup_key: str
+) -> Outcome:
+    """Auto-resolve the open incident for the key, when the integration allows it."""
+    outcome: Outcome = "ignored"
+    if integration.auto_resolve:
+        client = await ctx.client()
+        request = AlertResolveRequest(
+            source=source, dedup_key=dedup_key, integration=integration.name
+        )
+        # False: nothing open for the key (never opened, or resolved already): ignored.
+        if await resolve_from_source(client, request):
+            outcome = "resolved"
+    ctx.metrics.alert(_metric_source(source), outcome)
+    return outcome
+
+
+def _metric_source(source: AlertSource) -> str:
+    return "generic" if source == "api" else source
+
+
+async def all_or_raise(calls: Iterable[Awaitable[T]]) -> list[T]:
+    """Run every call to the end, then raise the first failure.
+
+    Alerts that did get through stay recorded; the sender's retry re-sends them and they
+    only join their incidents again.
+    """
+    results = await asyncio.gather(*calls, return_exceptions=True)
+    for result in results:
+        if isinstance(result, BaseException):
+            raise result
+    return [r for r in results if not isinstance(r, BaseException)]

@@ -1,0 +1,194 @@
+"""POST /v2/enqueue: a drop-in for PagerDuty's Events API v2.
+
+``routing_key`` selects a ``pagerduty`` integration. ``trigger`` opens or joins the
+incident for ``dedup_key`` (generated when absent), ``resolve`` resolves it (when the
+integration allows auto-resolve) and is ignored once nothing is open, as PagerDuty does.
+
+``acknowledge`` is accepted (202) and changes nothing: in Firewatch only people on the
+roster acknowledge, through the incidents API, Slack or SMS, so a machine ack cannot
+stand in for a responder.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from fastapi import APIRouter, Depends, Request
+from pydantic import BaseModel, ConfigDict, Field
+
+from domain.policy import Integration
+from starter.api.auth import forbidden, match_integration, unauthorized
+from starter.api.context import ApiContext, get_ctx
+from starter.api.errors import (
+    PAGERDUTY_PATH,
+    ApiError,
+    FieldError,
+    PagerDutyErrorBody,
+)
+from starter.api.ingest_common import (
+    Timestamp,
+    build_alert,
+    map_severity,
+    open_alert,
+    resolve_alert,
+)
+
+
+class PagerDutyLink(BaseModel):
+    href: str = Field(min_length=1, max_length=2048)
+    text: str | None = Field(default=None, max_length=1024)
+
+
+class PagerDutyImage(BaseModel):
+    src: str = Field(min_length=1, max_length=2048)
+    href: str | None = Field(default=None, max_length=2048)
+    alt: str | None = Field(default=None, max_length=1024)
+
+
+class PagerDutyPayload(BaseModel):
+    model_config = ConfigDict(populate_by_name=True)
+
+    summary: str = Field(min_length=1, max_length=1024, description="Shown as the incident summary")
+    source: str = Field(min_length=1, max_length=255, description="Affected system, e.g. a host")
+    severity: Literal["critical", "error", "warning", "info"]
+    timestamp: Timestamp | None = Field(default=None, description="When the problem was detected")
+    component: str | None = Field(default=None, max_length=255)
+    group: str | None = Field(default=None, max_length=255)
+    class_: str | None = Field(default=None, alias="class", max_length=255)
+    custom_details: dict[str, Any] | str | None = Field(
+        default=None,
+        description="Free-form; a `priority` or `severity` field of P0-P3 sets the severity",
+    )
+
+
+class PagerDutyEvent(BaseModel):
+    routing_key: str = Field(min_length=1, max_length=255, description="The integration key")
+    event_action: Literal["trigger", "acknowledge", "resolve"]
+    dedup_key: str | None = Field(default=None, min_length=1, max_length=255)
+    payload: PagerDutyPayload | None = Field(default=None, description="Required for trigger")
+    client: str | None = Field(default=None, max_length=255)
+    client_url: str | None = Field(default=None, max_length=2048)
+    links: list[PagerDutyLink] = Field(default_factory=list, max_length=50)
+    images: list[PagerDutyImage] = Field(default_factory=list, max_length=50)
+
+
+class PagerDutyAccepted(BaseModel):
+    status: Literal["success"] = "success"
+    message: str = "Event processed"
+    dedup_key: str
+
+
+async def pagerduty_integration(request: Request) -> Integration:
+    """Authenticate by ``routing_key`` before the rest of the event is validated."""
+    try:
+        data = await request.json()
+    except ValueError:
+        data = None  # malformed JSON was answered with 400 before we run
+    key = data.get("routing_key") if isinstance(data, dict) else None
+    if key is None or key == "":
+        raise unauthorized("routing_key")
+    if not isinstance(key, str):
+        raise ApiError(
+            400,
+            "Event object is invalid",
+            [
+                FieldError(
+                    loc="routing_key", msg="Input should be a valid string", type="string_type"
+                )
+            ],
+        )
+    integration = match_integration(get_ctx(request), ("pagerduty",), key)
+    if integration is None:
+        raise forbidden("routing_key: not a configured PagerDuty integration key")
+    return integration
+
+
+router = APIRouter(tags=["ingest"])
+
+_PD_ERRORS: dict[int | str, dict[str, Any]] = {
+    code: {"model": PagerDutyErrorBody, "description": text}
+    for code, text in {
+        400: "Invalid event: errors[] names each field and reason",
+        401: "routing_key missing",
+        403: "routing_key unknown",
+        413: "Body over 512 KB",
+        415: "Body is not JSON",
+        429: "Overloaded; retry after Retry-After seconds",
+        503: "Temporal unavailable; retry after Retry-After seconds",
+        # Declared so FastAPI does not document its own 422: PagerDuty answers 400.
+        "4XX": "Any other client error",
+    }.items()
+}
+
+
+@router.post(
+    PAGERDUTY_PATH,
+    status_code=202,
+    response_model=PagerDutyAccepted,
+    summary="PagerDuty Events API v2 (trigger, acknowledge, resolve)",
+    responses=_PD_ERRORS,
+)
+async def enqueue(
+    event: PagerDutyEvent,
+    request: Request,
+    integration: Integration = Depends(pagerduty_integration),
+) -> PagerDutyAccepted:
+    ctx = get_ctx(request)
+    if event.event_action == "trigger":
+        dedup_key = event.dedup_key or uuid.uuid4().hex
+        await _trigger(ctx, integration, event, dedup_key)
+        return PagerDutyAccepted(dedup_key=dedup_key)
+    if event.dedup_key is None:
+        raise ApiError(
+            400,
+            "Event object is invalid",
+            [
+                FieldError(
+                    loc="dedup_key", msg=f"Field required for {event.event_action}", type="missing"
+                )
+            ],
+        )
+    if event.event_action == "resolve":
+        await resolve_alert(ctx, integration, "pagerduty", event.dedup_key)
+    else:
+        ctx.metrics.alert("pagerduty", "acknowledged")  # see the module docstring
+    return PagerDutyAccepted(dedup_key=event.dedup_key)
+
+
+async def _trigger(
+    ctx: ApiContext, integration: Integration, event: PagerDutyEvent, dedup_key: str
+) -> None:
+    payload = event.payload
+    if payload is None:
+        raise ApiError(
+            400,
+            "Event object is invalid",
+            [FieldError(loc="payload", msg="Field required for trigger", type="missing")],
+        )
+    custom = payload.custom_details if isinstance(payload.custom_details, dict) else {}
+    details: dict[str, Any] = {
+        "source": payload.source,
+        "component": payload.component,
+        "group": payload.group,
+        "class": payload.class_,
+        "custom_details": payload.custom_details,
+        "client": event.client,
+        "client_url": event.client_url,
+        "images": [image.model_dump(exclude_none=True) for image in event.images] or None,
+    }
+    alert = build_alert(
+        ("payload",),
+        source="pagerduty",
+        dedup_key=dedup_key,
+        summary=payload.summary,
+        service=integration.service,
+        severity=map_severity(ctx.policy(), integration, payload.severity, custom),
+        integration=integration.name,
+        received_at=datetime.now(UTC),
+        detected_at=payload.timestamp,
+        details={k: v for k, v in details.items() if v is not None},
+        links=[link.href for link in event.links],
+    )
+    await open_alert(ctx, alert)

@@ -1,0 +1,315 @@
+"""A small synchronous client for Firewatch's HTTP API (used by the CLI and by tests).
+
+Every method maps to one endpoint and returns the decoded JSON. Failures raise
+:class:`ApiError` (the API answered with an error) or :class:`ApiUnreachable` (no
+usable answer: refused, timed out, connection dropped), both with one-line messages.
+"""
+
+from __future__ import annotations
+
+import json
+from types import TracebackType
+from typing import Any, Literal, NotRequired, TypedDict
+from urllib.parse import quote
+
+import httpx
+
+DEFAULT_API_URL = "http://127.0.0.1:8000"
+DEFAULT_TIMEOUT = 30.0  # trigger waits for the workflow to hand out an incident id
+
+# An incident as the API returns it: ``domain.incident.IncidentState`` in JSON form.
+IncidentJson = dict[str, Any]
+
+
+class IncidentRow(TypedDict):
+    incident_id: str | None
+    severity: str | None
+    status: str | None
+    service: str | None
+    assignee: str | None
+    opened_at: str | None
+    workflow_id: str
+    summary: str | None
+
+
+class PersonJson(TypedDict):
+    name: str
+    display_name: NotRequired[str | None]
+    email: NotRequired[str | None]
+    phone: NotRequired[str | None]
+    slack_user_id: NotRequired[str | None]
+    contact_order: NotRequired[list[str]]
+
+
+class OnCallLevel(TypedDict):
+    role: str
+    title: str
+    person: PersonJson | None
+
+
+class OnCall(TypedDict):
+    at: str
+    levels: list[OnCallLevel]
+
+
+class Notification(TypedDict):
+    id: int
+    idempotency_key: str
+    incident_id: str
+    kind: str
+    recipient: str
+    channel: str
+    subject: str
+    text: str
+    scheduled_at: str
+    recorded_at: str
+    status: str
+
+
+class IntegrationJson(TypedDict):
+    name: str
+    kind: str
+    service: str
+    url: str
+    key: str
+
+
+class ApiError(Exception):
+    """The API answered with an error status (``status`` 0: no answer at all)."""
+
+    def __init__(self, status: int, detail: str, *, retry_after: str | None = None) -> None:
+        self.status = status
+        self.detail = detail
+        self.retry_after = retry_after
+        super().__init__(str(self))
+
+    def __str__(self) -> str:
+        text = f"{self.detail} (HTTP {self.status})"
+        if self.retry_after:
+            text += f"; retry in {self.retry_after}s"
+        return text
+
+
+class ApiUnreachable(ApiError):
+    """No usable HTTP answer: connection refused, timeout, dropped connection."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(0, message)
+
+    def __str__(self) -> str:
+        return self.detail
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
+
+
+def format_detail(detail: Any) -> str:
+    """FastAPI's ``detail``: a string, or a list of ``{loc, msg}`` validation errors."""
+    if isinstance(detail, str):
+        return _one_line(detail) or "no reason given"
+    if isinstance(detail, list) and detail:
+        parts = []
+        for item in detail:
+            if not isinstance(item, dict):
+                parts.append(_one_line(str(item)))
+                continue
+            raw_loc = item.get("loc") or []
+            loc = [raw_loc] if isinstance(raw_loc, str) else [str(p) for p in raw_loc]
+            # "body"/"query"/"path" only say where the field came from.
+            if len(loc) > 1 and loc[0] in ("body", "query", "path", "header"):
+                loc = loc[1:]
+            msg = _one_line(str(item.get("msg", "invalid")))
+            parts.append(f"{'.'.join(loc)}: {msg}" if loc else msg)
+        return "; ".join(parts)
+    return _one_line(json.dumps(detail)) if detail is not None else "no reason given"
+
+
+def _error_from(response: httpx.Response) -> ApiError:
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    if isinstance(body, dict) and "detail" in body:
+        detail = format_detail(body["detail"])
+        # {"detail": "invalid request", "errors": [{loc, msg}]}: the fields say more.
+        if isinstance(body.get("errors"), list) and body["errors"]:
+            detail = f"{detail}: {format_detail(body['errors'])}"
+    else:
+        text = _one_line(response.text)[:200]
+        detail = text or response.reason_phrase or "error"
+    return ApiError(response.status_code, detail, retry_after=response.headers.get("Retry-After"))
+
+
+def _drop_none(data: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in data.items() if v is not None}
+
+
+def _items(data: Any, key: str) -> Any:
+    """The rows of a list answer: ``{key: [...]}``, or a bare list."""
+    if isinstance(data, list):
+        return data
+    if not isinstance(data, dict) or not isinstance(data.get(key), list):
+        raise ApiError(200, f"unexpected answer from the API: no {key!r} list")
+    return data[key]
+
+
+class FirewatchClient:
+    """Talks to one Firewatch API. Use as a context manager, or call :meth:`close`."""
+
+    def __init__(
+        self,
+        base_url: str = DEFAULT_API_URL,
+        token: str | None = None,
+        *,
+        timeout: float = DEFAULT_TIMEOUT,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        url = httpx.URL(base_url.strip().rstrip("/"))
+        if url.scheme not in ("http", "https") or not url.host:
+            raise ValueError(f"invalid API URL {base_url!r}: expected http://HOST:PORT")
+        self.base_url = str(url)
+        self.timeout = timeout
+        headers = {"Accept": "application/json", "User-Agent": "firewatch-cli"}
+        if token:
+            headers["Authorization"] = f"Bearer {token}"
+        self._http = httpx.Client(
+            base_url=self.base_url, headers=headers, timeout=timeout, transport=transport
+        )
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> FirewatchClient:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    # ---- transport ----------------------------------------------------------------------
+
+    def _request(
+        self,
+        method: Literal["GET", "POST"],
+        path: str,
+        *,
+        body: dict[str, Any] | None = None,
+        params: dict[str, Any] | None = None,
+    ) -> Any:
+        try:
+            response = self._http.request(
+                method, path, json=body, params=_drop_none(params) if params else None
+            )
+        except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
+            raise ApiUnreachable(
+                f"cannot reach the Firewatch API at {self.base_url}: is `make up` running?"
+            ) from exc
+        except httpx.TimeoutException as exc:
+            raise ApiUnreachable(
+                f"the Firewatch API at {self.base_url} did not answer within {self.timeout:g}s"
+            ) from exc
+        except httpx.HTTPError as exc:
+            reason = _one_line(str(exc)) or type(exc).__name__
+            raise ApiUnreachable(
+                f"lost the connection to the Firewatch API at {self.base_url}: {reason}"
+            ) from exc
+        if response.status_code >= 400:
+            raise _error_from(response)
+        try:
+            return response.json()
+        except ValueError as exc:
+            raise ApiError(
+                response.status_code, "the API answered with something not JSON"
+            ) from exc
+
+    def _incident(self, incident_id: str, action: str = "") -> str:
+        path = f"/incidents/{quote(incident_id, safe='')}"
+        return f"{path}/{action}" if action else path
+
+    # ---- incidents ----------------------------------------------------------------------
+
+    def trigger(
+        self, service: str, severity: str, summary: str, dedup_key: str | None = None
+    ) -> IncidentJson:
+        """The new (or joined) incident; a ``{"status": "pending", "workflow_id", ...}`` body
+        when the alert was recorded but no worker has given it an id yet (202)."""
+        body = _drop_none(
+            {"service": service, "severity": severity, "summary": summary, "dedup_key": dedup_key}
+        )
+        result: IncidentJson = self._request("POST", "/incidents", body=body)
+        return result
+
+    def list_incidents(
+        self, *, status: str | None = None, severity: str | None = None, service: str | None = None
+    ) -> list[IncidentRow]:
+        params = {"status": status, "severity": severity, "service": service}
+        rows: list[IncidentRow] = _items(
+            self._request("GET", "/incidents", params=params), "incidents"
+        )
+        return rows
+
+    def get_incident(self, incident_id: str) -> IncidentJson:
+        result: IncidentJson = self._request("GET", self._incident(incident_id))
+        return result
+
+    def _act(self, incident_id: str, action: str, body: dict[str, Any]) -> IncidentJson:
+        result: IncidentJson = self._request("POST", self._incident(incident_id, action), body=body)
+        return result
+
+    def acknowledge(self, incident_id: str, by: str) -> IncidentJson:
+        return self._act(incident_id, "acknowledge", {"by": by})
+
+    def post_update(
+        self, incident_id: str, by: str, message: str, status: str | None = None
+    ) -> IncidentJson:
+        """The new (or joined) incident; a ``{"status": "pending", "workflow_id", ...}`` body
+        when the alert was recorded but no worker has given it an id yet (202)."""
+        body = _drop_none({"by": by, "message": message, "status": status})
+        return self._act(incident_id, "updates", body)
+
+    def change_severity(self, incident_id: str, by: str, severity: str) -> IncidentJson:
+        return self._act(incident_id, "severity", {"by": by, "severity": severity})
+
+    def escalate(
+        self, incident_id: str, by: str | None = None, reason: str | None = None
+    ) -> IncidentJson:
+        return self._act(incident_id, "escalate", _drop_none({"by": by, "reason": reason}))
+
+    def add_responder(self, incident_id: str, person: str, by: str | None = None) -> IncidentJson:
+        return self._act(incident_id, "responders", _drop_none({"person": person, "by": by}))
+
+    def resolve(
+        self, incident_id: str, by: str, root_cause: str, fix: str, false_positive: bool = False
+    ) -> IncidentJson:
+        body = {"by": by, "root_cause": root_cause, "fix": fix, "false_positive": false_positive}
+        return self._act(incident_id, "resolve", body)
+
+    def postmortem_held(self, incident_id: str, by: str, notes: str = "") -> dict[str, Any]:
+        return self._act(incident_id, "postmortem/held", {"by": by, "notes": notes})
+
+    # ---- people, notifications, integrations -------------------------------------------
+
+    def oncall(self) -> OnCall:
+        result: OnCall = self._request("GET", "/oncall")
+        return result
+
+    def outbox(
+        self, incident_id: str | None = None, limit: int | None = None
+    ) -> list[Notification]:
+        params = {"incident_id": incident_id, "limit": limit}
+        rows: list[Notification] = _items(
+            self._request("GET", "/outbox", params=params), "notifications"
+        )
+        return rows
+
+    def integrations(self, show_secrets: bool = False) -> list[IntegrationJson]:
+        params = {"show_secrets": "true" if show_secrets else "false"}
+        rows: list[IntegrationJson] = _items(
+            self._request("GET", "/integrations", params=params), "integrations"
+        )
+        return rows

@@ -1,0 +1,718 @@
+"""``firewatch``: the on-call command line. It talks only to Firewatch's HTTP API.
+
+API URL: ``--api`` (before or after the command), else ``FIREWATCH_API_URL``, else
+http://127.0.0.1:8000. Token: ``FIREWATCH_API_TOKEN``, else ``api_token`` in
+``$FIREWATCH_DATA_DIR/secrets.json`` (data dir ``.data`` by default). ``--by`` defaults
+to ``FIREWATCH_USER``. Times are shown in UTC, like the incident timeline and tickets.
+
+Exit codes: 0 ok, 1 the API refused or failed, 2 bad usage, 3 the API is unreachable.
+Every failure is one line on stderr: ``firewatch: <reason>``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import sys
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Annotated, Any, NoReturn
+
+import typer
+from typer.core import TyperGroup
+
+try:  # typer >= 0.2x vendors click as typer._click; older ones use click itself
+    from typer import _click as _click
+except ImportError:  # pragma: no cover
+    import click as _click  # type: ignore[no-redef]
+
+from starter.api_client import (
+    DEFAULT_API_URL,
+    DEFAULT_TIMEOUT,
+    ApiError,
+    ApiUnreachable,
+    FirewatchClient,
+    IncidentJson,
+)
+
+# Mirrors domain.policy.Severity / domain.incident.Status (a test keeps them in sync);
+# kept literal so the CLI starts without importing pydantic models.
+SEVERITIES = ("P0", "P1", "P2", "P3")
+STATUSES = ("Triggered", "Investigating", "Mitigating", "Resolved")
+UPDATE_STATUSES = ("Investigating", "Mitigating")
+_INCIDENT_ID = re.compile(r"^INC-\d{4}-\d{2}-\d{2}-\d{3,}$")
+
+EXIT_API = 1
+EXIT_USAGE = 2
+EXIT_UNREACHABLE = 3
+
+SUMMARY_WIDTH = 60  # summary column in tables
+
+
+class CliError(Exception):
+    """A mistake caught before (or instead of) calling the API."""
+
+    def __init__(self, message: str, exit_code: int = EXIT_USAGE) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
+# Control characters (ANSI escapes from an alert's text, say) never reach the terminal.
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def _safe(text: str) -> str:
+    return _CONTROL.sub("?", text)
+
+
+def _fail(message: str, exit_code: int) -> NoReturn:
+    typer.echo(f"firewatch: {_safe(' '.join(message.split()))}", err=True)
+    sys.exit(exit_code)
+
+
+class _OneLineErrors(TyperGroup):
+    """Turns usage errors and API failures into one ``firewatch: ...`` line on stderr."""
+
+    def main(  # type: ignore[override]
+        self,
+        args: Sequence[str] | None = None,
+        prog_name: str | None = None,
+        complete_var: str | None = None,
+        standalone_mode: bool = True,
+        **extra: Any,
+    ) -> Any:
+        try:
+            result = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        except _click.exceptions.ClickException as err:
+            ctx = getattr(err, "ctx", None)
+            if type(err).__name__ == "NoArgsIsHelpError" and ctx is not None:
+                # Bare `firewatch`: the help (rich help is already printed by now).
+                if text := err.format_message().strip():
+                    typer.echo(text)
+                sys.exit(0)
+            hint = f" (see '{ctx.command_path} --help')" if ctx is not None else ""
+            _fail(err.format_message().rstrip(".") + hint, err.exit_code)
+        except typer.Abort:
+            _fail("aborted", 1)
+        except CliError as err:
+            _fail(str(err), err.exit_code)
+        except ApiUnreachable as err:
+            _fail(str(err), EXIT_UNREACHABLE)
+        except ApiError as err:
+            _fail(_explain(err), EXIT_API)
+        if not standalone_mode:
+            return result
+        sys.exit(result if isinstance(result, int) else 0)
+
+
+app = typer.Typer(
+    name="firewatch",
+    cls=_OneLineErrors,
+    help="Firewatch on-call and incident response, from the command line.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+# ---- configuration ----------------------------------------------------------------------
+
+
+def _secrets_path() -> Path:
+    return Path(os.environ.get("FIREWATCH_DATA_DIR") or ".data") / "secrets.json"
+
+
+def load_token() -> str | None:
+    """``FIREWATCH_API_TOKEN``, else ``api_token`` from the data dir's secrets.json."""
+    token = os.environ.get("FIREWATCH_API_TOKEN", "").strip()
+    if token:
+        return token
+    path = _secrets_path()
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise CliError(f"cannot read {path}: {exc.strerror}") from exc
+    try:
+        data = json.loads(text)
+    except ValueError as exc:
+        raise CliError(f"cannot read the API token: {path} is not valid JSON") from exc
+    value = data.get("api_token") if isinstance(data, dict) else None
+    if value is not None and not isinstance(value, str):
+        raise CliError(f"cannot read the API token: api_token in {path} is not a string")
+    return (value or "").strip() or None
+
+
+def _explain(err: ApiError) -> str:
+    if err.status == 401:
+        return f"{err}: set FIREWATCH_API_TOKEN or check api_token in {_secrets_path()}"
+    return str(err)
+
+
+def _client(ctx: typer.Context, api: str | None) -> FirewatchClient:
+    root = ctx.find_root().obj or {}
+    url = api or root.get("api") or os.environ.get("FIREWATCH_API_URL") or DEFAULT_API_URL
+    token = load_token()
+    try:
+        return FirewatchClient(url, token, timeout=DEFAULT_TIMEOUT)
+    except ValueError as exc:
+        raise CliError(str(exc)) from exc
+
+
+# ---- input checks -----------------------------------------------------------------------
+
+
+def _severity(value: str) -> str:
+    severity = value.strip().upper()
+    if severity not in SEVERITIES:
+        raise CliError(f"severity must be one of {', '.join(SEVERITIES)}, not {value!r}")
+    return severity
+
+
+def _choice(value: str, allowed: Sequence[str], what: str) -> str:
+    for option in allowed:
+        if option.lower() == value.strip().lower():
+            return option
+    raise CliError(f"{what} must be one of {', '.join(allowed)}, not {value!r}")
+
+
+def _incident_id(value: str) -> str:
+    incident_id = value.strip().upper()
+    if not _INCIDENT_ID.match(incident_id):
+        raise CliError(f"{value!r} is not an incident id (INC-YYYY-MM-DD-###)")
+    return incident_id
+
+
+def _text(value: str, option: str) -> str:
+    text = value.strip()
+    if not text:
+        raise CliError(f"{option} must not be empty")
+    return text
+
+
+# ---- formatting ---------------------------------------------------------------------------
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)  # tests pin this
+
+
+def _parse_time(value: Any) -> datetime | None:
+    if not value:
+        return None
+    try:
+        parsed = datetime.fromisoformat(str(value))
+    except ValueError:
+        return None
+    return (parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)).astimezone(UTC)
+
+
+def _span(delta: timedelta) -> str:
+    seconds = int(abs(delta.total_seconds()))
+    if seconds < 60:
+        return f"{seconds}s"
+    minutes = seconds // 60
+    if minutes < 60:
+        return f"{minutes}m"
+    hours, minutes = divmod(minutes, 60)
+    if hours < 48:
+        return f"{hours}h{minutes:02d}m"
+    return f"{hours // 24}d{hours % 24}h"
+
+
+def _relative(at: datetime, now: datetime) -> str:
+    return f"in {_span(at - now)}" if at >= now else f"{_span(now - at)} ago"
+
+
+def _clock(at: datetime, now: datetime) -> str:
+    """Wall time in UTC; the date only when it is not today."""
+    if at.date() == now.date():
+        return f"{at:%H:%M:%S} UTC"
+    return f"{at:%Y-%m-%d %H:%M:%S} UTC"
+
+
+def _moment(value: Any, now: datetime) -> str | None:
+    at = _parse_time(value)
+    return f"{_clock(at, now)} ({_relative(at, now)})" if at else None
+
+
+def _short(text: str, width: int) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def _table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
+    widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(headers)]
+    return [
+        "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
+        for row in (headers, *rows)
+    ]
+
+
+def _echo_lines(lines: Sequence[str]) -> None:
+    """Plain output: every line goes through here."""
+    for line in lines:
+        typer.echo(_safe(line))
+
+
+def _echo_json(data: Any) -> None:
+    typer.echo(json.dumps(data, indent=2, ensure_ascii=False))
+
+
+def _next_step(state: IncidentJson, now: datetime) -> str | None:
+    label, at = state.get("next_step_label"), _parse_time(state.get("next_step_at"))
+    if not label and not at:
+        return None
+    when = f" at {_clock(at, now)} ({_relative(at, now)})" if at else ""
+    return f"{label or 'next step'}{when}"
+
+
+def _state_line(state: IncidentJson) -> str:
+    assignee = state.get("assignee")
+    return " · ".join(
+        [
+            str(state.get("incident_id") or state.get("workflow_id") or "?"),
+            str(state.get("severity") or "?"),
+            str(state.get("status") or "?"),
+            f"assignee {assignee}" if assignee else "unassigned",
+        ]
+    )
+
+
+def _echo_change(verb: str, state: IncidentJson) -> None:
+    """What an action did: one line, plus the next escalation while the incident is open."""
+    lines = [f"{verb} {_state_line(state)}"]
+    nxt = _next_step(state, _now())
+    if nxt and state.get("status") != "Resolved":
+        lines.append(f"Next escalation: {nxt}")
+    _echo_lines(lines)
+
+
+def _done(state: IncidentJson, as_json: bool, verb: str) -> None:
+    if as_json:
+        _echo_json(state)
+    else:
+        _echo_change(verb, state)
+
+
+def _show_lines(state: IncidentJson, now: datetime) -> list[str]:
+    def row(label: str, value: str) -> str:
+        return f"{label:<17}{value}"
+
+    lines = [
+        "  ".join(
+            str(state.get(k) or "?") for k in ("incident_id", "severity", "status", "service")
+        ),
+        row("summary", " ".join(str(state.get("summary") or "").split())),
+        row("assignee", state.get("assignee") or "unassigned"),
+        row("opened", _moment(state.get("opened_at"), now) or "?"),
+    ]
+    acked = _moment(state.get("acknowledged_at"), now)
+    by = state.get("acknowledged_by")
+    lines.append(row("acknowledged", f"{acked or ''} by {by}".strip() if by else acked or "no"))
+    if state.get("status") != "Resolved":
+        lines.append(row("next escalation", _next_step(state, now) or "none"))
+    if state.get("responders"):
+        lines.append(row("responders", ", ".join(state["responders"])))
+    if (state.get("alert_count") or 0) > 1:
+        lines.append(row("alerts", str(state["alert_count"])))
+    resolved = _moment(state.get("resolved_at"), now)
+    if resolved:
+        who = state.get("resolved_by")
+        fp = " (false positive)" if state.get("false_positive") else ""
+        lines.append(row("resolved", f"{resolved}{' by ' + who if who else ''}{fp}"))
+        lines.append(row("root cause", " ".join(str(state.get("root_cause") or "").split())))
+        lines.append(row("fix", " ".join(str(state.get("fix") or "").split())))
+    lines += ["", *_timeline_lines(state.get("timeline") or [])]
+    return lines
+
+
+def _timeline_lines(timeline: list[dict[str, Any]]) -> list[str]:
+    if not timeline:
+        return ["Timeline: empty"]
+    lines: list[str] = []
+    day = None
+    for entry in timeline:
+        at = _parse_time(entry.get("at"))
+        if at is not None and at.date() != day:
+            heading = f"Timeline, {at:%Y-%m-%d} (UTC)" if day is None else f"-- {at:%Y-%m-%d} --"
+            lines.append(heading)
+            day = at.date()
+        text = str(entry.get("text") or "").rstrip()
+        by = entry.get("by")
+        first, *rest = (text + (f" ({by})" if by else "")).splitlines() or [""]
+        lines.append(f"{at:%H:%M:%S}  {first}" if at else f"{'?':<8}  {first}")
+        lines += [f"{'':10}{more}" for more in rest]  # multi-line updates stay indented
+    return lines
+
+
+# ---- shared options ---------------------------------------------------------------------
+
+ApiOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--api",
+        metavar="URL",
+        help=f"API base URL (env FIREWATCH_API_URL; default {DEFAULT_API_URL}).",
+    ),
+]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print the API's JSON answer.")]
+ByOpt = Annotated[
+    str, typer.Option("--by", metavar="NAME", envvar="FIREWATCH_USER", help="Who is acting.")
+]
+ByOptional = Annotated[
+    str | None,
+    typer.Option("--by", metavar="NAME", envvar="FIREWATCH_USER", help="Who is acting."),
+]
+IncidentArg = Annotated[str, typer.Argument(metavar="INCIDENT", help="INC-YYYY-MM-DD-###")]
+
+
+@app.callback()
+def _root(
+    ctx: typer.Context,
+    api: ApiOpt = None,
+) -> None:
+    ctx.obj = {"api": api}
+
+
+# ---- incidents --------------------------------------------------------------------------
+
+
+@app.command()
+def trigger(
+    ctx: typer.Context,
+    service: Annotated[str, typer.Option(help="Affected service.")],
+    severity: Annotated[str, typer.Option(metavar="P0-P3", help="P0 (critical) to P3 (low).")],
+    summary: Annotated[str, typer.Option(help="What is wrong, in one line.")],
+    dedup_key: Annotated[
+        str | None, typer.Option(help="Alerts with the same key join one incident.")
+    ] = None,
+    api: ApiOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Open an incident (or join the open one with the same dedup key); prints its id."""
+    body = (
+        _text(service, "--service"),
+        _severity(severity),
+        _text(summary, "--summary"),
+        _text(dedup_key, "--dedup-key") if dedup_key is not None else None,
+    )
+    with _client(ctx, api) as client:
+        state = client.trigger(*body)
+    if as_json:
+        _echo_json(state)
+    elif state.get("incident_id"):
+        _echo_lines([str(state["incident_id"])])
+    else:
+        # 202: durably recorded, but no worker has opened it (so there is no id to print).
+        typer.echo(
+            _safe(
+                f"firewatch: recorded as {state.get('workflow_id')}, but no worker has opened"
+                " it yet: is the worker running?"
+            ),
+            err=True,
+        )
+
+
+@app.command()
+def incidents(
+    ctx: typer.Context,
+    status: Annotated[str | None, typer.Option(help="/".join(STATUSES))] = None,
+    severity: Annotated[str | None, typer.Option(metavar="P0-P3")] = None,
+    service: Annotated[str | None, typer.Option()] = None,
+    api: ApiOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """List incidents, newest first."""
+    filters = {
+        "status": _choice(status, STATUSES, "status") if status else None,
+        "severity": _severity(severity) if severity else None,
+        "service": service.strip() if service else None,
+    }
+    with _client(ctx, api) as client:
+        rows = client.list_incidents(**filters)
+    if as_json:
+        _echo_json({"incidents": rows})
+        return
+    if not rows:
+        typer.echo("no incidents match" if any(filters.values()) else "no incidents")
+        return
+    table = []
+    for r in rows:
+        summary = str(r.get("summary") or "")
+        prefix = f"{r.get('severity')} · {r.get('service')} · "  # the workflow's static summary
+        summary = summary.removeprefix(prefix)
+        opened = _parse_time(r.get("opened_at"))
+        table.append(
+            [
+                str(r.get("incident_id") or r.get("workflow_id")),
+                str(r.get("severity") or "?"),
+                str(r.get("status") or "?"),
+                str(r.get("service") or "?"),
+                str(r.get("assignee") or "-"),
+                f"{opened:%Y-%m-%d %H:%M}" if opened else "?",
+                _short(summary, SUMMARY_WIDTH),
+            ]
+        )
+    _echo_lines(
+        _table(("ID", "SEV", "STATUS", "SERVICE", "ASSIGNEE", "OPENED (UTC)", "SUMMARY"), table)
+    )
+
+
+@app.command()
+def show(
+    ctx: typer.Context,
+    incident: IncidentArg,
+    api: ApiOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """An incident's state and timeline."""
+    incident_id = _incident_id(incident)
+    with _client(ctx, api) as client:
+        state = client.get_incident(incident_id)
+    if as_json:
+        _echo_json(state)
+    else:
+        _echo_lines(_show_lines(state, _now()))
+
+
+@app.command()
+def ack(
+    ctx: typer.Context,
+    incident: IncidentArg,
+    by: ByOpt,
+    api: ApiOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Acknowledge: you own it; the escalation ladder stops."""
+    incident_id, by = _incident_id(incident), _text(by, "--by")
+    with _client(ctx, api) as client:
+        state = client.acknowledge(incident_id, by)
+    _done(state, as_json, "Acknowledged")
+
+
+@app.command()
+def update(
+    ctx: typer.Context,
+    incident: IncidentArg,
+    message: Annotated[str, typer.Option(help="What changed, what is next.")],
+    by: ByOpt,
+    status: Annotated[
+        str | None, typer.Option(metavar="STATUS", help="Investigating or Mitigating.")
+    ] = None,
+    api: ApiOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Post a status update (optionally moving to Investigating/Mitigating)."""
+    incident_id = _incident_id(incident)
+    args = (
+        _text(by, "--by"),
+        _text(message, "--message"),
+        _choice(status, UPDATE_STATUSES, "status") if status is not None else None,
+    )
+    with _client(ctx, api) as client:
+        state = client.post_update(incident_id, *args)
+    _done(state, as_json, "Posted update to")
+
+
+@app.command()
+def severity(
+    ctx: typer.Context,
+    incident: IncidentArg,
+    level: Annotated[str, typer.Argument(metavar="SEVERITY", help="P0-P3")],
+    by: ByOpt,
+    api: ApiOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Change the severity (re-plans escalation from now)."""
+    incident_id, new, by = _incident_id(incident), _severity(level), _text(by, "--by")
+    with _client(ctx, api) as client:
+        state = client.change_severity(incident_id, by, new)
+    _done(state, as_json, "Changed severity of")
+
+
+@app.command()
+def escalate(
+    ctx: typer.Context,
+    incident: IncidentArg,
+    by: ByOptional = None,
+    reason: Annotated[str | None, typer.Option(help="Why, for the timeline.")] = None,
+    api: ApiOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Page the next escalation level now."""
+    incident_id = _incident_id(incident)
+    who = _text(by, "--by") if by is not None else None
+    why = (reason or "").strip() or None
+    with _client(ctx, api) as client:
+        state = client.escalate(incident_id, who, why)
+    _done(state, as_json, "Escalated")
+
+
+@app.command()
+def responder(
+    ctx: typer.Context,
+    incident: IncidentArg,
+    person: Annotated[str, typer.Argument(help="Roster name of the person to add.")],
+    by: ByOptional = None,
+    api: ApiOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Add a responder to an incident."""
+    incident_id, who = _incident_id(incident), _text(person, "PERSON")
+    actor = _text(by, "--by") if by is not None else None
+    with _client(ctx, api) as client:
+        state = client.add_responder(incident_id, who, actor)
+    _done(state, as_json, f"Added {who} to")
+
+
+@app.command()
+def resolve(
+    ctx: typer.Context,
+    incident: IncidentArg,
+    root_cause: Annotated[str, typer.Option(help="What caused it.")],
+    fix: Annotated[str, typer.Option(help="What fixed it.")],
+    by: ByOpt,
+    false_positive: Annotated[
+        bool, typer.Option("--false-positive", help="Nothing was actually wrong.")
+    ] = False,
+    api: ApiOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Resolve an incident."""
+    incident_id = _incident_id(incident)
+    args = (_text(by, "--by"), _text(root_cause, "--root-cause"), _text(fix, "--fix"))
+    with _client(ctx, api) as client:
+        state = client.resolve(incident_id, *args, false_positive=false_positive)
+    _done(state, as_json, "Resolved")
+
+
+@app.command("postmortem-held")
+def postmortem_held(
+    ctx: typer.Context,
+    incident: IncidentArg,
+    by: ByOpt,
+    notes: Annotated[str, typer.Option(help="Outcome of the review.")] = "",
+    api: ApiOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Record that the post-mortem review took place (stops the reminders)."""
+    incident_id, by = _incident_id(incident), _text(by, "--by")
+    with _client(ctx, api) as client:
+        result = client.postmortem_held(incident_id, by, notes.strip())
+    if as_json:
+        _echo_json(result)
+    else:
+        held_by = result.get("held_by") or by
+        _echo_lines([f"Post-mortem review of {incident_id} marked held by {held_by}"])
+
+
+# ---- people, notifications, integrations ------------------------------------------------
+
+
+@app.command()
+def oncall(ctx: typer.Context, api: ApiOpt = None, as_json: JsonOpt = False) -> None:
+    """Who holds each escalation level right now."""
+    with _client(ctx, api) as client:
+        data = client.oncall()
+    if as_json:
+        _echo_json(data)
+        return
+    at = _parse_time(data.get("at"))
+    rows = []
+    raw: dict[str, Any] = dict(data)
+    for level in raw.get("levels") or raw.get("roles") or []:
+        # {"person": {...}} per level, or the person's fields inline.
+        person = level.get("person") or (level if level.get("name") else None)
+        if person:
+            name = person.get("name", "?")
+            display = person.get("display_name")
+            who = f"{display} ({name})" if display and display != name else name
+        else:
+            who = "nobody"
+        rows.append([str(level.get("title") or level.get("role") or "?"), who])
+    typer.echo(f"On call at {at:%Y-%m-%d %H:%M:%S} UTC" if at else "On call now")
+    _echo_lines(_table(("LEVEL", "PERSON"), rows) if rows else ["nobody is on call"])
+
+
+@app.command()
+def outbox(
+    ctx: typer.Context,
+    incident: Annotated[
+        str | None, typer.Option("--incident", metavar="INCIDENT", help="Only this incident.")
+    ] = None,
+    limit: Annotated[int | None, typer.Option(min=1, help="At most N, the newest.")] = None,
+    full: Annotated[bool, typer.Option("--full", help="Print each message's text.")] = False,
+    api: ApiOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Notifications Firewatch sent (pages, Slack posts, emails), oldest first."""
+    incident_id = _incident_id(incident) if incident else None
+    with _client(ctx, api) as client:
+        rows = client.outbox(incident_id, limit)
+    if as_json:
+        _echo_json({"notifications": rows})
+        return
+    if not rows:
+        typer.echo("no notifications")
+        return
+    headers = ["TIME (UTC)", *([] if incident_id else ["INCIDENT"]), "KIND", "TO", "SUBJECT"]
+    table = []
+    for r in rows:
+        at = _parse_time(r.get("recorded_at") or r.get("scheduled_at"))
+        channel, recipient = r.get("channel"), str(r.get("recipient") or "?")
+        to = f"{recipient} ({channel})" if channel and channel != recipient else recipient
+        status = r.get("status")
+        subject = _short(str(r.get("subject") or ""), SUMMARY_WIDTH)
+        table.append(
+            [
+                f"{at:%Y-%m-%d %H:%M:%S}" if at else "?",
+                *([] if incident_id else [str(r.get("incident_id") or "?")]),
+                str(r.get("kind") or "?"),
+                to,
+                subject + (f" [{status}]" if status and status != "sent" else ""),
+            ]
+        )
+    lines = _table(headers, table)
+    if not full:
+        _echo_lines(lines)
+        return
+    _echo_lines(lines[:1])
+    for line, r in zip(lines[1:], rows, strict=True):
+        texts = [f"    {text}" for text in str(r.get("text") or "").splitlines()]
+        _echo_lines([line, *texts, ""])
+
+
+@app.command()
+def integrations(
+    ctx: typer.Context,
+    show_secrets: Annotated[
+        bool, typer.Option("--show-secrets", help="Print the keys unmasked.")
+    ] = False,
+    api: ApiOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Alert sources: where each one posts, and its key (masked unless --show-secrets)."""
+    with _client(ctx, api) as client:
+        rows = client.integrations(show_secrets)
+    if as_json:
+        _echo_json({"integrations": rows})
+        return
+    if not rows:
+        typer.echo("no integrations configured")
+        return
+    fields = ("name", "kind", "service", "url", "key")
+    table = [[str(r.get(f) or "-") for f in fields] for r in rows]
+    _echo_lines(_table([f.upper() for f in fields], table))
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

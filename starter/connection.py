@@ -1,0 +1,124 @@
+"""How every Firewatch process (worker, API, CLI, supervisor) reaches Temporal.
+
+Resolution order for the target and namespace:
+
+1. explicit ``address`` / ``namespace`` arguments,
+2. ``TEMPORAL_ADDRESS`` / ``TEMPORAL_NAMESPACE``,
+3. a Temporal env-config profile (``temporal.toml``), but only when a config
+   file exists or ``TEMPORAL_PROFILE`` is set,
+4. the local dev server on ``127.0.0.1:7233``, namespace ``default``.
+
+TLS, API key and gRPC metadata come from the env-config machinery whenever an
+external Temporal is configured, so Temporal Cloud works without code changes.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from temporalio.client import Client
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.envconfig import ClientConfigProfile
+
+TASK_QUEUE = "firewatch"
+DEFAULT_ADDRESS = "127.0.0.1:7233"
+DEFAULT_NAMESPACE = "default"
+DEFAULT_UI_URL = "http://localhost:8233"
+
+# Variables that point at (or authenticate to) a Temporal outside this process tree.
+# The supervisor strips them from its children when it runs its own dev server.
+ENVCONFIG_VARS_PREFIXES = (
+    "TEMPORAL_PROFILE",
+    "TEMPORAL_CONFIG_FILE",
+    "TEMPORAL_API_KEY",
+    "TEMPORAL_TLS",
+    "TEMPORAL_GRPC_META_",
+    "TEMPORAL_CODEC_",
+)
+
+
+def _env(environ: Mapping[str, str] | None) -> Mapping[str, str]:
+    return os.environ if environ is None else environ
+
+
+def default_config_file(environ: Mapping[str, str] | None = None) -> Path | None:
+    """Where the Temporal SDK looks for ``temporal.toml`` (mirrors ``dirs::config_dir``)."""
+    env = _env(environ)
+    if env.get("TEMPORAL_CONFIG_FILE"):
+        return Path(env["TEMPORAL_CONFIG_FILE"])
+    home = env.get("HOME")
+    base: Path | None
+    if sys.platform == "darwin":
+        base = Path(home) / "Library" / "Application Support" if home else None
+    elif sys.platform == "win32":
+        base = Path(env["APPDATA"]) if env.get("APPDATA") else None
+    elif env.get("XDG_CONFIG_HOME"):
+        base = Path(env["XDG_CONFIG_HOME"])
+    else:
+        base = Path(home) / ".config" if home else None
+    return base / "temporalio" / "temporal.toml" if base else None
+
+
+def profile_configured(environ: Mapping[str, str] | None = None) -> bool:
+    """True when an env-config profile should be consulted."""
+    env = _env(environ)
+    if env.get("TEMPORAL_PROFILE"):
+        return True
+    path = default_config_file(env)
+    return path is not None and path.is_file()
+
+
+def external_temporal_configured(environ: Mapping[str, str] | None = None) -> bool:
+    """True when the user pointed us at a Temporal we must not start ourselves."""
+    env = _env(environ)
+    return bool(env.get("TEMPORAL_ADDRESS")) or profile_configured(env)
+
+
+def connect_kwargs(
+    *,
+    address: str | None = None,
+    namespace: str | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> dict[str, Any]:
+    """Keyword arguments for ``Client.connect`` (without the data converter).
+
+    Split out of :func:`connect` so the resolution order is testable without a server.
+    """
+    env = _env(environ)
+    kwargs: dict[str, Any] = {}
+    if external_temporal_configured(env):
+        # With no config file we still load env vars only, so TEMPORAL_API_KEY / TLS apply.
+        # The file path is passed explicitly: the SDK's own default lookup reads the
+        # process environment even when ``override_env_vars`` is given.
+        config_file = default_config_file(env)
+        profile = ClientConfigProfile.load(
+            config_source=config_file if config_file and config_file.is_file() else None,
+            disable_file=not profile_configured(env),
+            override_env_vars=dict(env),
+        )
+        kwargs.update(profile.to_client_connect_config())
+    # The profile loader already applies TEMPORAL_ADDRESS/NAMESPACE on top of the file;
+    # repeating it here keeps the documented order explicit.
+    kwargs["target_host"] = (
+        address or env.get("TEMPORAL_ADDRESS") or kwargs.get("target_host") or DEFAULT_ADDRESS
+    )
+    kwargs["namespace"] = (
+        namespace or env.get("TEMPORAL_NAMESPACE") or kwargs.get("namespace") or DEFAULT_NAMESPACE
+    )
+    return kwargs
+
+
+async def connect(*, address: str | None = None, namespace: str | None = None) -> Client:
+    """Connect a client that (de)serialises pydantic models."""
+    kwargs = connect_kwargs(address=address, namespace=namespace)
+    target_host = kwargs.pop("target_host")
+    return await Client.connect(target_host, data_converter=pydantic_data_converter, **kwargs)
+
+
+def temporal_ui_url() -> str:
+    """Base URL of the Temporal Web UI, for links in notifications and the banner."""
+    return os.environ.get("FIREWATCH_TEMPORAL_UI_URL", DEFAULT_UI_URL).rstrip("/")

@@ -1,0 +1,193 @@
+"""Starting and steering incident workflows: the one place clients talk to Temporal.
+
+The HTTP API, Slack, SMS and the CLI all go through these functions, so every entry
+point has the same durability (a 2xx only after Temporal accepted) and the same ids.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from temporalio.client import Client, WorkflowHandle, WorkflowUpdateFailedError
+from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
+from temporalio.service import RPCError, RPCStatusCode
+
+from domain.ids import incident_workflow_id, parse_incident_id
+from domain.incident import (
+    AcknowledgeRequest,
+    AddResponderRequest,
+    Alert,
+    AlertResolveRequest,
+    EscalateRequest,
+    IncidentInput,
+    IncidentState,
+    ResolveRequest,
+    SeverityChangeRequest,
+    StatusUpdateRequest,
+)
+from starter.connection import TASK_QUEUE
+from workflows.incident import IncidentWorkflow
+from workflows.postmortem import MarkReviewHeld, PostMortemState, PostMortemWorkflow
+
+
+class IncidentNotFound(LookupError):
+    pass
+
+
+class ActionRejected(ValueError):
+    """The workflow refused the action (resolved already, unknown person, ...)."""
+
+
+def _static_summary(alert: Alert) -> str:
+    return f"{alert.severity.value} · {alert.service} · {alert.summary}"[:400]
+
+
+async def open_or_join(client: Client, alert: Alert, *, task_queue: str = TASK_QUEUE) -> WorkflowHandle[Any, Any]:
+    """Signal-with-start: opens the incident for the alert's dedup key, or joins the open one.
+
+    Returns once Temporal has durably recorded the alert.
+    """
+    workflow_id = incident_workflow_id(alert.dedup_key, alert.integration)
+    return await client.start_workflow(
+        IncidentWorkflow.run,
+        IncidentInput(),
+        id=workflow_id,
+        task_queue=task_queue,
+        id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+        id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
+        start_signal="attach_alert",
+        start_signal_args=[alert],
+        static_summary=_static_summary(alert),
+    )
+
+
+async def trigger(client: Client, alert: Alert, *, task_queue: str = TASK_QUEUE) -> IncidentState:
+    """Open or join, then wait for the incident id (for people who want to see it)."""
+    handle = await open_or_join(client, alert, task_queue=task_queue)
+    return await handle.execute_update(IncidentWorkflow.opened)
+
+
+async def resolve_from_source(client: Client, request: AlertResolveRequest) -> bool:
+    """The monitoring tool says the alert cleared. False when no incident is open for it."""
+    handle = client.get_workflow_handle(incident_workflow_id(request.dedup_key, request.integration))
+    try:
+        await handle.signal(IncidentWorkflow.resolve_from_source, request)
+    except RPCError as err:
+        if err.status == RPCStatusCode.NOT_FOUND:
+            return False
+        raise
+    return True
+
+
+async def handle_for(client: Client, incident_id: str) -> WorkflowHandle[Any, Any]:
+    """Find the workflow of an incident by its INC id (visibility), newest run first."""
+    if parse_incident_id(incident_id) is None:
+        raise IncidentNotFound(f"{incident_id!r} is not an incident id (INC-YYYY-MM-DD-###)")
+    query = f"WorkflowType = 'IncidentWorkflow' AND IncidentId = '{incident_id}'"
+    async for execution in client.list_workflows(query, limit=1):
+        return client.get_workflow_handle(execution.id, run_id=execution.run_id)
+    raise IncidentNotFound(f"no incident {incident_id}")
+
+
+async def get_state(client: Client, incident_id: str) -> IncidentState:
+    handle = await handle_for(client, incident_id)
+    state = await handle.query(IncidentWorkflow.state)
+    if state is None:
+        raise IncidentNotFound(f"{incident_id} has not opened yet")
+    return state
+
+
+async def _update(handle: WorkflowHandle[Any, Any], update: Any, request: Any) -> IncidentState:
+    try:
+        result: IncidentState = await handle.execute_update(update, request)
+    except WorkflowUpdateFailedError as err:
+        cause = err.cause
+        raise ActionRejected(getattr(cause, "message", None) or str(cause)) from err
+    except RPCError as err:
+        if err.status == RPCStatusCode.NOT_FOUND:
+            raise ActionRejected("the incident is closed") from err
+        raise
+    return result
+
+
+async def acknowledge(client: Client, incident_id: str, request: AcknowledgeRequest) -> IncidentState:
+    return await _update(await handle_for(client, incident_id), IncidentWorkflow.acknowledge, request)
+
+
+async def post_update(client: Client, incident_id: str, request: StatusUpdateRequest) -> IncidentState:
+    return await _update(await handle_for(client, incident_id), IncidentWorkflow.post_update, request)
+
+
+async def change_severity(client: Client, incident_id: str, request: SeverityChangeRequest) -> IncidentState:
+    return await _update(await handle_for(client, incident_id), IncidentWorkflow.change_severity, request)
+
+
+async def escalate(client: Client, incident_id: str, request: EscalateRequest) -> IncidentState:
+    return await _update(await handle_for(client, incident_id), IncidentWorkflow.escalate, request)
+
+
+async def add_responder(client: Client, incident_id: str, request: AddResponderRequest) -> IncidentState:
+    return await _update(await handle_for(client, incident_id), IncidentWorkflow.add_responder, request)
+
+
+async def resolve(client: Client, incident_id: str, request: ResolveRequest) -> IncidentState:
+    return await _update(await handle_for(client, incident_id), IncidentWorkflow.resolve, request)
+
+
+async def list_incidents(
+    client: Client,
+    *,
+    status: str | None = None,
+    severity: str | None = None,
+    service: str | None = None,
+    limit: int = 100,
+) -> list[dict[str, Any]]:
+    """Incidents from Temporal visibility, newest first (no workflow is woken)."""
+    clauses = ["WorkflowType = 'IncidentWorkflow'", "IncidentId IS NOT NULL"]
+    for name, value in (("IncidentStatus", status), ("IncidentSeverity", severity), ("IncidentService", service)):
+        if value:
+            clauses.append(f"{name} = '{_quote(value)}'")
+    rows: list[dict[str, Any]] = []
+    async for execution in client.list_workflows(" AND ".join(clauses), limit=limit):
+        attrs = execution.typed_search_attributes
+        rows.append(
+            {
+                "incident_id": _attr(attrs, "IncidentId"),
+                "severity": _attr(attrs, "IncidentSeverity"),
+                "status": _attr(attrs, "IncidentStatus"),
+                "service": _attr(attrs, "IncidentService"),
+                "assignee": _attr(attrs, "IncidentAssignee"),
+                "opened_at": _attr(attrs, "IncidentOpenedAt"),
+                "workflow_id": execution.id,
+                "summary": execution.static_summary if hasattr(execution, "static_summary") else None,
+            }
+        )
+    return rows
+
+
+async def mark_review_held(client: Client, incident_id: str, request: MarkReviewHeld) -> PostMortemState:
+    from domain.ids import postmortem_workflow_id
+
+    handle = client.get_workflow_handle(postmortem_workflow_id(incident_id))
+    try:
+        result: PostMortemState = await handle.execute_update(PostMortemWorkflow.mark_held, request)
+    except WorkflowUpdateFailedError as err:
+        raise ActionRejected(getattr(err.cause, "message", None) or str(err.cause)) from err
+    except RPCError as err:
+        if err.status == RPCStatusCode.NOT_FOUND:
+            raise IncidentNotFound(f"no post-mortem for {incident_id}") from err
+        raise
+    return result
+
+
+def _quote(value: str) -> str:
+    return value.replace("\\", "\\\\").replace("'", "\\'")
+
+
+def _attr(attrs: Sequence[Any] | Any, name: str) -> Any:
+    for pair in attrs:
+        if pair.key.name == name:
+            value = pair.value
+            return value.isoformat() if hasattr(value, "isoformat") else value
+    return None

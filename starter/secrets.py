@@ -1,0 +1,174 @@
+"""Secrets of a Firewatch installation: the API token and one key per integration.
+
+They live in ``<data dir>/secrets.json`` (mode 0600), generated on the first ``make up``
+and never written to the repository, logs or workflow payloads. Integrations added to
+the policy later get keys on the next start; existing keys never change, so monitoring
+tools keep working across restarts.
+
+``FIREWATCH_API_TOKEN`` overrides the stored API token (e.g. one shared by a team).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import secrets
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from domain.policy import Integration, IntegrationKind, Policy
+
+SECRETS_FILE = "secrets.json"
+API_TOKEN_ENV = "FIREWATCH_API_TOKEN"
+
+
+class IntegrationSecret(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    kind: IntegrationKind
+    # PagerDuty: the 32-hex-digit routing key. Others: the Bearer token.
+    key: str
+    # Grafana only: the optional HMAC signature secret.
+    hmac_secret: str | None = None
+
+    def __repr__(self) -> str:  # keep keys out of tracebacks and logs
+        return f"IntegrationSecret(kind={self.kind!r}, key=***)"
+
+    __str__ = __repr__
+
+
+class Secrets(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    api_token: str
+    integrations: dict[str, IntegrationSecret] = Field(default_factory=dict)
+
+    def __repr__(self) -> str:
+        return f"Secrets(api_token=***, integrations={sorted(self.integrations)})"
+
+    __str__ = __repr__
+
+    def for_integration(self, name: str) -> IntegrationSecret | None:
+        return self.integrations.get(name)
+
+
+def new_integration_secret(kind: IntegrationKind) -> IntegrationSecret:
+    if kind == "pagerduty":
+        # PagerDuty routing keys are 32 characters; clients such as pdpyras check that.
+        return IntegrationSecret(kind=kind, key=secrets.token_hex(16))
+    hmac_secret = secrets.token_urlsafe(32) if kind == "grafana" else None
+    return IntegrationSecret(kind=kind, key=secrets.token_urlsafe(32), hmac_secret=hmac_secret)
+
+
+def secrets_path(data_dir: Path) -> Path:
+    return data_dir / SECRETS_FILE
+
+
+def _read(path: Path) -> Secrets | None:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return None
+    return Secrets.model_validate_json(text)
+
+
+def _write_atomic(path: Path, value: Secrets) -> None:
+    """Write to a 0600 temp file in the same directory, fsync, then rename over."""
+    fd, tmp = tempfile.mkstemp(prefix=".secrets-", suffix=".tmp", dir=path.parent)
+    try:
+        os.fchmod(fd, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as out:
+            out.write(json.dumps(value.model_dump(mode="json"), indent=2, sort_keys=True) + "\n")
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+    # The rename itself must survive a crash too.
+    dir_fd = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
+
+
+@contextlib.contextmanager
+def _locked(data_dir: Path) -> Iterator[None]:
+    # The supervisor, the API and the CLI may all create secrets at the same moment;
+    # without the lock two of them could each generate (and hand out) different keys.
+    with open(data_dir / ".secrets.lock", "a+") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def _with_env(value: Secrets) -> Secrets:
+    token = os.environ.get(API_TOKEN_ENV)
+    return value.model_copy(update={"api_token": token}) if token else value
+
+
+def _integrations(policy: Policy | None) -> tuple[Integration, ...]:
+    if policy is None:
+        from activities.config import policy_store_from_env
+
+        policy = policy_store_from_env().get()
+    return policy.integrations
+
+
+def ensure_secrets(data_dir: Path, policy: Policy | None = None) -> Secrets:
+    """Create missing secrets (never replacing existing ones) and return them all.
+
+    ``policy`` defaults to the one the environment configures (``FIREWATCH_POLICY``).
+    """
+    data_dir.mkdir(parents=True, exist_ok=True)
+    wanted = _integrations(policy)
+    path = secrets_path(data_dir)
+    with _locked(data_dir):
+        current = _read(path)
+        stored = dict(current.integrations) if current else {}
+        changed = current is None
+        for integration in wanted:
+            have = stored.get(integration.name)
+            if have is None or have.kind != integration.kind:
+                # A kind change needs a key of the other shape (PagerDuty: 32 hex digits).
+                stored[integration.name] = new_integration_secret(integration.kind)
+                changed = True
+            elif integration.kind == "grafana" and have.hmac_secret is None:
+                stored[integration.name] = have.model_copy(
+                    update={"hmac_secret": secrets.token_urlsafe(32)}
+                )
+                changed = True
+        token = current.api_token if current else secrets.token_urlsafe(32)
+        value = Secrets(api_token=token, integrations=stored)
+        if changed:
+            _write_atomic(path, value)
+        else:
+            # Tighten permissions left loose by hand edits or a copied data dir.
+            with contextlib.suppress(OSError):
+                if path.stat().st_mode & 0o077:
+                    path.chmod(0o600)
+    return _with_env(value)
+
+
+def load_secrets(data_dir: Path) -> Secrets:
+    """The stored secrets (with the env override); FileNotFoundError before the first run."""
+    value = _read(secrets_path(data_dir))
+    if value is None:
+        raise FileNotFoundError(f"{secrets_path(data_dir)} does not exist yet: run `make up` once")
+    return _with_env(value)
+
+
+def mask(secret: str) -> str:
+    """Enough to tell keys apart, not enough to use one."""
+    if len(secret) <= 8:
+        return "*" * len(secret)
+    return f"{secret[:4]}…{secret[-2:]}"

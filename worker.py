@@ -1,0 +1,93 @@
+"""The Firewatch worker: runs incident and post-mortem workflows and their activities.
+
+    python worker.py          # uses TEMPORAL_ADDRESS / profile / 127.0.0.1:7233
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from temporalio.client import Client
+from temporalio.worker import Worker
+from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
+
+from activities.config import PolicyStore, data_dir, policy_store_from_env
+from activities.documents import DocumentActivities
+from activities.incident_ids import IncidentIdActivities
+from activities.notify import NotifyActivities
+from activities.people import next_business_day, postmortem_review_slot, resolve_oncall
+from activities.policy import PolicyActivities
+from activities.store import Store
+from domain.policy_file import PolicyError
+from workflows.incident import IncidentWorkflow
+from workflows.postmortem import PostMortemWorkflow
+
+TASK_QUEUE = "firewatch"
+WORKFLOWS = [IncidentWorkflow, PostMortemWorkflow]
+# Our pure domain code and the libraries it renders with are deterministic; passing them
+# through keeps one copy in memory instead of re-importing them per workflow run.
+WORKFLOW_RUNNER = SandboxedWorkflowRunner(
+    restrictions=SandboxRestrictions.default.with_passthrough_modules(
+        "domain", "activities", "jinja2", "markupsafe", "yaml", "pydantic", "pydantic_core"
+    )
+)
+
+
+def build_worker(
+    client: Client,
+    *,
+    policy: PolicyStore,
+    data: Path,
+    task_queue: str = TASK_QUEUE,
+    executor: ThreadPoolExecutor | None = None,
+    max_cached_workflows: int = 10_000,
+) -> Worker:
+    store = Store(data)
+    activities = [
+        PolicyActivities(policy).load_policy_snapshot,
+        IncidentIdActivities(store).allocate_incident_id,
+        NotifyActivities(store).deliver_notification,
+        DocumentActivities(data).write_document,
+        resolve_oncall,
+        next_business_day,
+        postmortem_review_slot,
+    ]
+    return Worker(
+        client,
+        task_queue=task_queue,
+        workflows=WORKFLOWS,
+        activities=activities,
+        workflow_runner=WORKFLOW_RUNNER,
+        activity_executor=executor or ThreadPoolExecutor(max_workers=32),
+        max_cached_workflows=max_cached_workflows,
+    )
+
+
+async def main() -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    from starter.connection import connect
+
+    try:
+        policy = policy_store_from_env()
+    except PolicyError as exc:
+        print(f"firewatch worker: invalid policy: {exc}", file=sys.stderr)
+        return 2
+    client = await connect()
+    worker = build_worker(client, policy=policy, data=data_dir())
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    logging.info("worker polling task queue %r with policy %s", TASK_QUEUE, policy.source)
+    async with worker:
+        await stop.wait()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(asyncio.run(main()))

@@ -1,0 +1,1 @@
+"""Workflows: durable decisions. One IncidentWorkflow per incident; post-mortems outlive it."""

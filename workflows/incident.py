@@ -1,0 +1,678 @@
+"""IncidentWorkflow: one durable workflow per incident, from first alert to resolution.
+
+It sleeps until the next step of the plan (``domain.escalation``), carries steps out
+through activities, and applies what people do (ack, updates, severity, resolve) as
+validated updates. The event history reads as the incident's timeline.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+from temporalio.exceptions import ActivityError, ApplicationError
+from temporalio.workflow import ParentClosePolicy
+
+with workflow.unsafe.imports_passed_through():
+    from activities.documents import DocumentActivities
+    from activities.incident_ids import IncidentIdActivities
+    from activities.models import (
+        AllocateIncidentId,
+        NextBusinessDay,
+        Notification,
+        ResolveOncall,
+        ReviewSlot,
+        WriteDocument,
+    )
+    from activities.notify import NotifyActivities
+    from activities.people import next_business_day, postmortem_review_slot, resolve_oncall
+    from activities.policy import PolicyActivities
+    from domain.escalation import Step, StepKind, next_level_after, plan
+    from domain.ids import postmortem_workflow_id
+    from domain.incident import (
+        AcknowledgeRequest,
+        AddResponderRequest,
+        Alert,
+        AlertResolveRequest,
+        EscalateRequest,
+        IncidentInput,
+        IncidentState,
+        LadderRun,
+        Page,
+        ResolveRequest,
+        SeverityChangeRequest,
+        Status,
+        StatusUpdateRequest,
+        TimelineEntry,
+    )
+    from domain.policy import ROLE_TITLES, Channels, Person, Policy, Role, SeverityPolicy
+    from domain.templates import MessageKind, render_incident_report, render_message
+    from workflows import search_attributes as sa
+    from workflows.postmortem import PostMortemInput, PostMortemWorkflow
+
+# Quick calls (policy, ids, people, calendar): retried briefly, they only touch local state.
+_LOCAL = {
+    "start_to_close_timeout": timedelta(seconds=30),
+    "retry_policy": RetryPolicy(maximum_interval=timedelta(seconds=30)),
+}
+# Deliveries keep retrying for a while: a page that cannot go out is still worth sending late.
+_DELIVERY = {
+    "start_to_close_timeout": timedelta(seconds=60),
+    "schedule_to_close_timeout": timedelta(minutes=30),
+    "retry_policy": RetryPolicy(maximum_interval=timedelta(minutes=1)),
+}
+_KEPT_ALERTS = 20
+
+
+class InvalidTransition(ApplicationError):
+    def __init__(self, message: str) -> None:
+        super().__init__(message, type="InvalidTransition", non_retryable=True)
+
+
+@dataclass
+class _Outgoing:
+    """A notification decided by a handler, sent by the main loop in order."""
+
+    kind: MessageKind
+    step: str
+    recipient: str
+    person: Person | None = None
+    extra: dict[str, str] = field(default_factory=dict)
+
+
+@workflow.defn
+class IncidentWorkflow:
+    @workflow.init
+    def __init__(self, inp: IncidentInput) -> None:
+        self._state: IncidentState | None = inp.state
+        self._policy: Policy | None = inp.policy
+        self._inbox: list[Alert] = list(inp.pending_alerts)
+        self._source_actions: list[AlertResolveRequest] = []
+        self._outgoing: list[_Outgoing] = []
+        self._ticket_dirty = False
+        self._review_dirty = False
+        self._wake = False
+        self._published: dict[str, object] = {}
+        self._direct_pages: list[tuple[str, Role, int]] = []  # escalate-now on an acked incident
+
+    # ---- queries ---------------------------------------------------------------------
+
+    @workflow.query
+    def state(self) -> IncidentState | None:
+        return self._state
+
+    # ---- signals: machines (alerts) ----------------------------------------------------
+
+    @workflow.signal
+    def attach_alert(self, alert: Alert) -> None:
+        self._inbox.append(alert)
+        self._wake = True
+
+    @workflow.signal
+    def resolve_from_source(self, request: AlertResolveRequest) -> None:
+        self._source_actions.append(request)
+        self._wake = True
+
+    # ---- updates: people ---------------------------------------------------------------
+
+    @workflow.update
+    async def opened(self) -> IncidentState:
+        """Wait until the incident has its id (used by `firewatch trigger`)."""
+        return await self._ready()
+
+    @workflow.update
+    async def acknowledge(self, req: AcknowledgeRequest) -> IncidentState:
+        st = await self._ready()
+        self._check(req.by)
+        if st.acknowledged_at is None:  # a double click is harmless
+            self._acknowledge(req.by)
+        return st
+
+    @acknowledge.validator
+    def _validate_acknowledge(self, req: AcknowledgeRequest) -> None:
+        self._precheck(req.by)
+
+    @workflow.update
+    async def post_update(self, req: StatusUpdateRequest) -> IncidentState:
+        st = await self._ready()
+        self._check(req.by)
+        now = workflow.now()
+        if st.acknowledged_at is None:
+            self._acknowledge(req.by)  # whoever posts the first update owns the incident
+        st.last_update_at = now
+        st.last_update_text = req.message
+        self._responder(req.by)
+        if req.status is not None and req.status != st.status:
+            if req.status == Status.MITIGATING and st.mitigated_at is None:
+                st.mitigated_at = now
+                self._log("mitigation", "Mitigation implemented", req.by)
+            self._set_status(req.status, req.by)
+        self._log("update", req.message, req.by)
+        sp = self._severity_policy()
+        extra = {"message": req.message}
+        self._send(MessageKind.STATUS_UPDATE, f"update:{len(st.timeline)}", self._channels.incidents, extra=extra)
+        if sp.stakeholder_deadline is not None:
+            # A human update to stakeholders meets their deadline: no templated notice needed.
+            st.stakeholders_informed_at = st.stakeholders_informed_at or now
+            self._send(MessageKind.STATUS_UPDATE, f"update:{len(st.timeline)}", self._channels.stakeholders, extra=extra)
+        self._ticket_dirty = True
+        return st
+
+    @post_update.validator
+    def _validate_post_update(self, req: StatusUpdateRequest) -> None:
+        self._precheck(req.by)
+
+    @workflow.update
+    async def change_severity(self, req: SeverityChangeRequest) -> IncidentState:
+        st = await self._ready()
+        self._check(req.by)
+        if req.severity == st.severity:
+            return st
+        now = workflow.now()
+        old = st.severity
+        st.severity = req.severity
+        # Every timer is re-planned from now under the new severity's rules.
+        st.replanned_at = now
+        st.ladder = LadderRun(epoch=st.ladder.epoch + 1, anchor=now, start_level=0)
+        st.review_at = None
+        self._review_dirty = self._severity_policy().next_business_day_review
+        self._responder(req.by)
+        self._log("severity", f"Severity changed {old.value} → {req.severity.value}", req.by)
+        extra = {"old": old.value, "new": req.severity.value, "by": req.by}
+        self._send(MessageKind.SEVERITY_CHANGED, f"severity:{len(st.timeline)}", self._channels.incidents, extra=extra)
+        self._ticket_dirty = True
+        self._wake = True
+        return st
+
+    @change_severity.validator
+    def _validate_change_severity(self, req: SeverityChangeRequest) -> None:
+        self._precheck(req.by)
+
+    @workflow.update
+    async def escalate(self, req: EscalateRequest) -> IncidentState:
+        st = await self._ready()
+        if req.by is not None:
+            self._check(req.by)
+        else:
+            self._check_open()
+        sp = self._severity_policy()
+        if not sp.ladder:
+            raise InvalidTransition(f"{st.severity.value} has no escalation ladder; raise the severity first")
+        now = workflow.now()
+        reason = f": {req.reason}" if req.reason else ""
+        if st.status == Status.TRIGGERED:
+            current = st.pages[-1].level if st.pages else -1
+            following = current + 1 if current + 1 < len(sp.ladder) else 0
+            st.ladder = LadderRun(epoch=st.ladder.epoch + 1, anchor=now, start_level=following)
+            target = sp.ladder[following].target
+            self._log("escalate", f"Escalated now to {ROLE_TITLES[target]}{reason}", req.by)
+        else:
+            level = next_level_after(sp, st.assignee_level)
+            assert level is not None
+            self._log("escalate", f"Escalated to {ROLE_TITLES[sp.ladder[level].target]}{reason}", req.by)
+            self._direct_pages.append((f"escalate:{len(st.timeline)}", sp.ladder[level].target, level))
+        self._wake = True
+        return st
+
+    @escalate.validator
+    def _validate_escalate(self, req: EscalateRequest) -> None:
+        if req.by is not None:
+            self._precheck(req.by)
+        elif self._state is not None:
+            self._check_open()
+
+    @workflow.update
+    async def add_responder(self, req: AddResponderRequest) -> IncidentState:
+        st = await self._ready()
+        self._check_open()
+        if req.by is not None:
+            self._check_person(req.by)
+        person = self._check_person(req.person)
+        if person.name not in st.responders:
+            self._responder(person.name)
+            self._log("responder", f"{person.label} added as responder", req.by)
+            extra = {"person": person.label, "by": req.by or "Firewatch"}
+            self._send(MessageKind.RESPONDER_ADDED, f"responder:{person.name}", person.name, person, extra)
+        return st
+
+    @add_responder.validator
+    def _validate_add_responder(self, req: AddResponderRequest) -> None:
+        self._precheck(req.by)
+        if self._policy is not None:
+            self._check_person(req.person)
+
+    @workflow.update
+    async def resolve(self, req: ResolveRequest) -> IncidentState:
+        st = await self._ready()
+        self._check(req.by)
+        self._responder(req.by)
+        self._resolve(req.by, req.root_cause, req.fix, req.false_positive)
+        return st
+
+    @resolve.validator
+    def _validate_resolve(self, req: ResolveRequest) -> None:
+        self._precheck(req.by)
+
+    # ---- the run -----------------------------------------------------------------------
+
+    @workflow.run
+    async def run(self, inp: IncidentInput) -> IncidentState:
+        if self._state is None:
+            try:
+                await workflow.wait_condition(lambda: bool(self._inbox), timeout=timedelta(minutes=5))
+            except asyncio.TimeoutError:
+                raise ApplicationError("started without an alert", non_retryable=True) from None
+            await self._open(self._inbox.pop(0))
+        await self._drive()
+        st = self._require()
+        await self._close(st)
+        if self._inbox:
+            # Alerts that arrived after resolution open a new incident (same dedup key).
+            await workflow.wait_condition(workflow.all_handlers_finished)
+            workflow.continue_as_new(IncidentInput(pending_alerts=self._inbox))
+        return st
+
+    async def _open(self, alert: Alert) -> None:
+        info = workflow.info()
+        now = workflow.now()
+        if self._policy is None:
+            self._policy = await workflow.execute_activity_method(
+                PolicyActivities.load_policy_snapshot, summary="Load policy snapshot", **_LOCAL
+            )
+        incident_id = await workflow.execute_activity_method(
+            IncidentIdActivities.allocate_incident_id,
+            AllocateIncidentId(workflow_id=info.workflow_id, run_id=info.run_id, day=now.date()),
+            summary="Allocate incident id",
+            **_LOCAL,
+        )
+        st = IncidentState(
+            workflow_id=info.workflow_id,
+            incident_id=incident_id,
+            dedup_key=alert.dedup_key,
+            service=alert.service,
+            summary=alert.summary,
+            severity=alert.severity,
+            source=alert.source,
+            opened_at=now,
+            detected_at=alert.detected_at,
+            ladder=LadderRun(anchor=now),
+            replanned_at=now,
+        )
+        self._state = st
+        self._keep_alert(alert)
+        self._log("opened", f"Alert triggered: {alert.summary} ({alert.source})")
+        if self._severity_policy().next_business_day_review:
+            self._review_dirty = True
+        self._send(MessageKind.INITIAL_ALERT, "initial", self._channels.incidents)
+        self._ticket_dirty = True
+
+    async def _drive(self) -> None:
+        st = self._require()
+        while st.is_open:
+            self._absorb_alerts()
+            self._apply_source_actions()
+            await self._flush()
+            if not st.is_open:
+                break
+            now = workflow.now()
+            current = plan(st, self._severity_policy(), now)
+            if current.due:
+                for step in current.due:
+                    await self._carry_out(step)
+                    st.fired.append(step.key)
+                st.fired = [key for key in st.fired if key in current.live_keys]
+                continue  # re-plan: an ack may have landed while we were paging
+            self._publish(current.next)
+            if workflow.info().is_continue_as_new_suggested():
+                await workflow.wait_condition(workflow.all_handlers_finished)
+                if not (self._inbox or self._source_actions or self._outgoing):
+                    workflow.continue_as_new(IncidentInput(state=st, policy=self._policy))
+            self._wake = False
+            timeout = None if current.next is None else max(current.next.at - now, timedelta(0))
+            summary = "Wait for people" if current.next is None else f"Next: {self._label(current.next)}"
+            try:
+                await workflow.wait_condition(lambda: self._wake, timeout=timeout, timeout_summary=summary)
+            except asyncio.TimeoutError:
+                pass
+
+    async def _close(self, st: IncidentState) -> None:
+        assert self._policy is not None
+        sp = self._severity_policy()
+        review_at: datetime | None = None
+        if sp.postmortem_required:
+            review_at = await workflow.execute_activity(
+                postmortem_review_slot,
+                ReviewSlot(
+                    resolved_at=st.resolved_at or workflow.now(),
+                    hours=self._policy.business_hours,
+                    review_time=self._policy.postmortem.review_time,
+                    within=self._policy.postmortem.review_within,
+                ),
+                summary="Schedule post-mortem review",
+                **_LOCAL,
+            )
+            st.postmortem_workflow_id = postmortem_workflow_id(self._incident_id)
+        note = (
+            f"Review scheduled {review_at:%Y-%m-%d %H:%M} UTC"
+            if review_at
+            else f"Not required for {st.severity.value}"
+        )
+        self._send(MessageKind.RESOLUTION, "resolved", self._channels.incidents, extra={"postmortem": note})
+        if sp.stakeholder_deadline is not None:
+            self._send(MessageKind.RESOLUTION, "resolved", self._channels.stakeholders, extra={"postmortem": note})
+        self._ticket_dirty = True
+        await self._flush()
+        self._publish(None)
+        if review_at is not None and st.postmortem_workflow_id is not None:
+            await workflow.start_child_workflow(
+                PostMortemWorkflow.run,
+                PostMortemInput(incident=st, policy=self._policy, review_at=review_at),
+                id=st.postmortem_workflow_id,
+                parent_close_policy=ParentClosePolicy.ABANDON,
+                static_summary=f"Post-mortem · {self._incident_id} · {st.summary}"[:200],
+            )
+        await workflow.wait_condition(workflow.all_handlers_finished)
+
+    # ---- steps -------------------------------------------------------------------------
+
+    async def _carry_out(self, step: Step) -> None:
+        st = self._require()
+        sp = self._severity_policy()
+        kind = step.kind
+        if kind == StepKind.PAGE:
+            assert step.role is not None and step.level is not None
+            await self._page(step.key, step.role, step.level, step.at, sp)
+        elif kind in (StepKind.INFORM, StepKind.NO_PROGRESS):
+            assert step.role is not None
+            person = await self._holder(step.role, step.at)
+            message = MessageKind.INFORM if kind == StepKind.INFORM else MessageKind.NO_PROGRESS
+            verb = "Informed" if kind == StepKind.INFORM else "No progress: paged"
+            self._log(kind.value, f"{verb} {person.label} ({ROLE_TITLES[step.role]})")
+            extra = {"person": person.label, "role": ROLE_TITLES[step.role]}
+            await self._deliver(_Outgoing(message, step.key, person.name, person, extra), step.at)
+        elif kind in (StepKind.LADDER_REPEAT, StepKind.LADDER_EXHAUSTED):
+            message = MessageKind.LADDER_REPEAT if kind == StepKind.LADDER_REPEAT else MessageKind.LADDER_EXHAUSTED
+            text = "Nobody has acknowledged: " + (
+                f"repeating the escalation ladder (pass {(step.loop or 0) + 1} of {sp.loops})"
+                if kind == StepKind.LADDER_REPEAT
+                else "the escalation ladder is exhausted"
+            )
+            self._log(kind.value, text)
+            extra = {"loop": str((step.loop or 0) + 1), "loops": str(sp.loops), "elapsed": str(step.at - st.opened_at)}
+            await self._deliver(_Outgoing(message, step.key, self._channels.incidents, None, extra), step.at)
+        elif kind == StepKind.UPDATE_REMINDER:
+            person = self._person(st.assignee)
+            self._log(kind.value, f"Status update reminder sent to {st.assignee}")
+            if person is not None:
+                await self._deliver(_Outgoing(MessageKind.UPDATE_REMINDER, step.key, person.name, person), step.at)
+        elif kind == StepKind.UPDATE_OVERDUE:
+            level = next_level_after(sp, st.assignee_level)
+            role = sp.ladder[level].target if level is not None else Role.TEAM_LEAD
+            person = await self._holder(role, step.at)
+            self._log(kind.value, f"Status update overdue: reported to {person.label} ({ROLE_TITLES[role]})")
+            extra = {"person": person.label, "role": ROLE_TITLES[role], "assignee": st.assignee or "nobody"}
+            await self._deliver(_Outgoing(MessageKind.UPDATE_OVERDUE, step.key, person.name, person, extra), step.at)
+        elif kind == StepKind.STAKEHOLDER_NOTICE:
+            st.stakeholders_informed_at = step.at
+            self._log(kind.value, "Stakeholders informed (templated notice at the deadline)")
+            await self._deliver(_Outgoing(MessageKind.STAKEHOLDER_NOTICE, step.key, self._channels.stakeholders), step.at)
+        elif kind == StepKind.P3_REVIEW:
+            self._log(kind.value, "Next-business-day review is due")
+            await self._deliver(_Outgoing(MessageKind.P3_REVIEW, step.key, self._channels.incidents), step.at)
+
+    async def _page(self, key: str, role: Role, level: int, at: datetime, sp: SeverityPolicy) -> None:
+        st = self._require()
+        person = await self._holder(role, at)
+        st.pages.append(Page(at=at, person=person.name, role=role, level=level, step=key))
+        if st.status == Status.TRIGGERED:
+            st.assignee = person.name  # PagerDuty-style: the paged person holds it until acked
+        self._log("page", f"Paged {person.label} ({ROLE_TITLES[role]}, level {level + 1})")
+        window = sp.ladder[level].window
+        extra = {"person": person.label, "role": ROLE_TITLES[role], "level": str(level + 1), "window": _minutes(window)}
+        await self._deliver(_Outgoing(MessageKind.PAGE, key, person.name, person, extra), at)
+
+    async def _holder(self, role: Role, at: datetime) -> Person:
+        assert self._policy is not None
+        return await workflow.execute_activity(
+            resolve_oncall,
+            ResolveOncall(roster=self._policy.roster, role=role, at=at),
+            summary=f"Who is {ROLE_TITLES[role]}?",
+            **_LOCAL,
+        )
+
+    async def _deliver(self, out: _Outgoing, at: datetime | None = None) -> None:
+        assert self._policy is not None
+        st = self._require()
+        now = workflow.now()
+        message = render_message(out.kind, st, self._policy, now, out.extra)
+        note = Notification(
+            idempotency_key=f"{self._incident_id}:{out.step}:{out.recipient}:outbox",
+            incident_id=self._incident_id,
+            workflow_id=st.workflow_id,
+            kind=out.kind.value,
+            recipient=out.recipient,
+            person=out.person,
+            subject=message.subject,
+            text=message.text,
+            scheduled_at=at or now,
+        )
+        try:
+            await workflow.execute_activity_method(
+                NotifyActivities.deliver_notification,
+                note,
+                summary=f"{out.kind.value} → {out.recipient}",
+                **_DELIVERY,
+            )
+        except ActivityError as err:
+            self._log("delivery_failed", f"Could not deliver {out.kind.value} to {out.recipient}: {err.cause}")
+
+    async def _flush(self) -> None:
+        """Send what handlers decided, page direct escalations, refresh the ticket."""
+        st = self._require()
+        assert self._policy is not None
+        while self._direct_pages:
+            key, role, level = self._direct_pages.pop(0)
+            await self._page(key, role, level, workflow.now(), self._severity_policy())
+        while self._outgoing:
+            await self._deliver(self._outgoing.pop(0))
+        if self._review_dirty:
+            self._review_dirty = False
+            st.review_at = await workflow.execute_activity(
+                next_business_day,
+                NextBusinessDay(at=workflow.now(), hours=self._policy.business_hours),
+                summary="Next business day for the review",
+                **_LOCAL,
+            )
+            self._log("review", f"Review scheduled for {st.review_at:%Y-%m-%d %H:%M} UTC (next business day)")
+        if self._ticket_dirty:
+            self._ticket_dirty = False
+            st.ticket_version += 1
+            await workflow.execute_activity_method(
+                DocumentActivities.write_document,
+                WriteDocument(
+                    kind="ticket",
+                    incident_id=self._incident_id,
+                    version=st.ticket_version,
+                    markdown=render_incident_report(st, self._policy, workflow.now()),
+                ),
+                summary="Update incident ticket",
+                **_LOCAL,
+            )
+        self._publish_attributes()
+
+    # ---- state changes -----------------------------------------------------------------
+
+    def _absorb_alerts(self) -> None:
+        st = self._require()
+        while self._inbox and st.is_open:
+            self._keep_alert(self._inbox.pop(0))
+
+    def _keep_alert(self, alert: Alert) -> None:
+        st = self._require()
+        st.alert_count += 1
+        st.alerts = [*st.alerts, alert][-_KEPT_ALERTS:]
+        if st.detected_at is None and alert.detected_at is not None:
+            st.detected_at = alert.detected_at
+
+    def _apply_source_actions(self) -> None:
+        st = self._require()
+        while self._source_actions:
+            action = self._source_actions.pop(0)
+            if st.is_open:
+                who = action.integration or action.source
+                self._resolve(who, "Alert cleared at the source (auto-resolve)", "Recovered without intervention", False)
+
+    def _acknowledge(self, by: str) -> None:
+        st = self._require()
+        st.acknowledged_at = workflow.now()
+        st.acknowledged_by = by
+        st.assignee = by
+        levels = [page.level for page in st.pages if page.person == by]
+        st.assignee_level = max(levels) if levels else None
+        self._responder(by)
+        self._set_status(Status.INVESTIGATING, by, text=f"Incident acknowledged by {self._display(by)}")
+        self._send(MessageKind.ACKNOWLEDGED, "ack", self._channels.incidents, extra={"by": self._display(by)})
+        self._wake = True
+
+    def _resolve(self, by: str, root_cause: str, fix: str, false_positive: bool) -> None:
+        st = self._require()
+        st.resolved_at = workflow.now()
+        st.resolved_by = by
+        st.root_cause = root_cause
+        st.fix = fix
+        st.false_positive = false_positive
+        suffix = " (false positive)" if false_positive else ""
+        self._set_status(Status.RESOLVED, by, text=f"Issue resolved by {self._display(by)}{suffix}")
+        self._wake = True
+
+    def _set_status(self, status: Status, by: str | None, text: str | None = None) -> None:
+        st = self._require()
+        st.status = status
+        self._log("status", text or f"Status → {status.value}", by)
+        self._ticket_dirty = True
+
+    def _responder(self, name: str) -> None:
+        st = self._require()
+        if self._person(name) is not None and name not in st.responders:
+            st.responders.append(name)
+
+    def _log(self, kind: str, text: str, by: str | None = None) -> None:
+        self._require().timeline.append(TimelineEntry(at=workflow.now(), kind=kind, text=text, by=by))
+
+    def _send(self, kind: MessageKind, step: str, recipient: str, person: Person | None = None, extra: dict[str, str] | None = None) -> None:
+        self._outgoing.append(_Outgoing(kind, step, recipient, person, extra or {}))
+        self._wake = True
+
+    # ---- UI: search attributes, current details ---------------------------------------
+
+    def _publish(self, upcoming: Step | None) -> None:
+        st = self._require()
+        st.next_step_at = upcoming.at if upcoming else None
+        st.next_step_label = self._label(upcoming) if upcoming else None
+        self._publish_attributes()
+        nxt = f"{st.next_step_label} at {st.next_step_at:%Y-%m-%d %H:%M:%S} UTC" if st.next_step_at else "none"
+        workflow.set_current_details(
+            f"**{self._incident_id}** · {st.severity.value} · {st.service}\n\n"
+            f"**Status**: {st.status.value}\n\n"
+            f"**Assignee**: {st.assignee or 'unassigned'}\n\n"
+            f"**Next escalation**: {nxt}"
+        )
+
+    def _publish_attributes(self) -> None:
+        st = self._require()
+        wanted: dict[str, object] = {
+            "id": st.incident_id,
+            "severity": st.severity.value,
+            "status": st.status.value,
+            "assignee": st.assignee or "",
+            "false_positive": st.false_positive,
+            "resolved_at": st.resolved_at,
+        }
+        if wanted == self._published:
+            return
+        updates = [
+            sa.INCIDENT_ID.value_set(self._incident_id),
+            sa.INCIDENT_SEVERITY.value_set(st.severity.value),
+            sa.INCIDENT_STATUS.value_set(st.status.value),
+            sa.INCIDENT_SERVICE.value_set(st.service),
+            sa.INCIDENT_DEDUP_KEY.value_set(st.dedup_key[:200]),
+            sa.INCIDENT_SOURCE.value_set(st.source),
+            sa.INCIDENT_OPENED_AT.value_set(st.opened_at),
+            sa.INCIDENT_FALSE_POSITIVE.value_set(st.false_positive),
+            sa.INCIDENT_ASSIGNEE.value_set(st.assignee) if st.assignee else sa.INCIDENT_ASSIGNEE.value_unset(),
+        ]
+        if st.resolved_at is not None:
+            updates.append(sa.INCIDENT_RESOLVED_AT.value_set(st.resolved_at))
+        workflow.upsert_search_attributes(updates)
+        self._published = wanted
+
+    def _label(self, step: Step) -> str:
+        if step.role is not None:
+            return f"{step.kind.value.replace('_', ' ')} {ROLE_TITLES[step.role]}"
+        return step.kind.value.replace("_", " ")
+
+    # ---- checks ------------------------------------------------------------------------
+
+    async def _ready(self) -> IncidentState:
+        await workflow.wait_condition(lambda: self._state is not None and self._state.incident_id is not None)
+        return self._require()
+
+    def _precheck(self, by: str | None) -> None:
+        # Before the incident has opened there is nothing to check yet; handlers re-check.
+        if self._state is None or self._policy is None:
+            return
+        self._check_open()
+        if by is not None:
+            self._check_person(by)
+
+    def _check(self, by: str) -> None:
+        self._check_open()
+        self._check_person(by)
+
+    def _check_open(self) -> None:
+        st = self._require()
+        if not st.is_open:
+            raise InvalidTransition(f"{self._incident_id} is already resolved")
+
+    def _check_person(self, name: str) -> Person:
+        person = self._person(name)
+        if person is None:
+            raise InvalidTransition(f"{name!r} is not on the roster")
+        return person
+
+    # ---- small helpers -----------------------------------------------------------------
+
+    def _require(self) -> IncidentState:
+        if self._state is None:
+            raise ApplicationError("incident has not opened yet", non_retryable=True)
+        return self._state
+
+    @property
+    def _incident_id(self) -> str:
+        return self._require().incident_id or "INC-pending"
+
+    @property
+    def _channels(self) -> Channels:
+        assert self._policy is not None
+        return self._policy.channels
+
+    def _severity_policy(self) -> SeverityPolicy:
+        assert self._policy is not None
+        return self._policy.for_severity(self._require().severity)
+
+    def _person(self, name: str | None) -> Person | None:
+        if name is None or self._policy is None:
+            return None
+        return self._policy.roster.person(name)
+
+    def _display(self, name: str) -> str:
+        person = self._person(name)
+        return person.label if person else name
+
+
+def _minutes(delta: timedelta) -> str:
+    minutes = int(delta.total_seconds() // 60)
+    return f"{minutes} minutes" if minutes < 120 else f"{minutes // 60} hours"

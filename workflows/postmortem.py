@@ -1,0 +1,141 @@
+"""PostMortemWorkflow: drafts the review document and keeps at it until the review is held.
+
+Started by IncidentWorkflow for P0/P1 with ParentClosePolicy.ABANDON, so it outlives
+the incident's workflow.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import datetime, timedelta
+
+from pydantic import BaseModel, Field
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+from temporalio.exceptions import ApplicationError
+
+with workflow.unsafe.imports_passed_through():
+    from activities.documents import DocumentActivities
+    from activities.models import Notification, WriteDocument
+    from activities.notify import NotifyActivities
+    from domain.incident import IncidentState
+    from domain.policy import Policy
+    from domain.templates import MessageKind, render_message, render_postmortem_draft
+
+_ACTIVITY = {
+    "start_to_close_timeout": timedelta(seconds=60),
+    "retry_policy": RetryPolicy(maximum_interval=timedelta(minutes=1)),
+}
+
+
+class PostMortemInput(BaseModel):
+    incident: IncidentState
+    policy: Policy
+    review_at: datetime
+
+
+class MarkReviewHeld(BaseModel):
+    by: str
+    notes: str = ""
+
+
+class PostMortemState(BaseModel):
+    incident_id: str
+    review_at: datetime
+    document_path: str | None = None
+    attendees: list[str] = Field(default_factory=list)
+    reminders_sent: int = 0
+    held_at: datetime | None = None
+    held_by: str | None = None
+    notes: str = ""
+
+
+@workflow.defn
+class PostMortemWorkflow:
+    @workflow.init
+    def __init__(self, inp: PostMortemInput) -> None:
+        self._inp = inp
+        self._state = PostMortemState(
+            incident_id=inp.incident.incident_id or inp.incident.workflow_id,
+            review_at=inp.review_at,
+            attendees=_attendees(inp.incident, inp.policy),
+        )
+
+    @workflow.query
+    def state(self) -> PostMortemState:
+        return self._state
+
+    @workflow.update
+    def mark_held(self, req: MarkReviewHeld) -> PostMortemState:
+        if self._state.held_at is None:
+            self._state.held_at = workflow.now()
+            self._state.held_by = req.by
+            self._state.notes = req.notes
+        return self._state
+
+    @mark_held.validator
+    def _validate_mark_held(self, req: MarkReviewHeld) -> None:
+        if self._inp.policy.roster.person(req.by) is None:
+            raise ApplicationError(f"{req.by!r} is not on the roster", type="InvalidTransition", non_retryable=True)
+
+    @workflow.run
+    async def run(self, inp: PostMortemInput) -> PostMortemState:
+        st = self._state
+        written = await workflow.execute_activity_method(
+            DocumentActivities.write_document,
+            WriteDocument(
+                kind="postmortem",
+                incident_id=st.incident_id,
+                version=1,
+                markdown=render_postmortem_draft(inp.incident, inp.policy, workflow.now(), inp.review_at),
+            ),
+            summary="Draft post-mortem",
+            **_ACTIVITY,
+        )
+        st.document_path = written.path
+        when = f"{inp.review_at:%Y-%m-%d %H:%M} UTC"
+        for name in st.attendees:
+            await self._notify(MessageKind.POSTMORTEM_SCHEDULED, "pm-scheduled", name, {"review_at": when})
+        deadline = inp.review_at
+        while st.held_at is None:
+            try:
+                wait = max(deadline - workflow.now(), timedelta(0))
+                await workflow.wait_condition(
+                    lambda: st.held_at is not None, timeout=wait, timeout_summary=f"Review due {when}"
+                )
+            except asyncio.TimeoutError:
+                st.reminders_sent += 1
+                for name in st.attendees:
+                    extra = {"review_at": when, "count": str(st.reminders_sent)}
+                    await self._notify(MessageKind.POSTMORTEM_REMINDER, f"pm-reminder:{st.reminders_sent}", name, extra)
+                deadline = workflow.now() + inp.policy.postmortem.reminder_every
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        return st
+
+    async def _notify(self, kind: MessageKind, step: str, recipient: str, extra: dict[str, str]) -> None:
+        inp = self._inp
+        person = inp.policy.roster.person(recipient)
+        message = render_message(kind, inp.incident, inp.policy, workflow.now(), extra)
+        await workflow.execute_activity_method(
+            NotifyActivities.deliver_notification,
+            Notification(
+                idempotency_key=f"{self._state.incident_id}:{step}:{recipient}:outbox",
+                incident_id=self._state.incident_id,
+                workflow_id=workflow.info().workflow_id,
+                kind=kind.value,
+                recipient=recipient,
+                person=person,
+                subject=message.subject,
+                text=message.text,
+                scheduled_at=workflow.now(),
+            ),
+            summary=f"{kind.value} → {recipient}",
+            **_ACTIVITY,
+        )
+
+
+def _attendees(incident: IncidentState, policy: Policy) -> list[str]:
+    """The seed's attendees: responders, service owners and engineering management."""
+    roster = policy.roster
+    names = [*incident.responders, roster.team_lead, roster.engineering_manager]
+    return list(dict.fromkeys(n for n in names if roster.person(n) is not None))
