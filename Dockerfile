@@ -9,8 +9,9 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 
 WORKDIR /app
 COPY . .
+
+# /data exists in the image so a fresh named volume inherits the app user's ownership.
 RUN pip install . \
-    # /data exists in the image so a fresh named volume inherits the app user's ownership.
     && useradd --create-home --uid 10001 firewatch \
     && mkdir -p /data \
     && chown firewatch:firewatch /data

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import signal
 import sys
 from concurrent.futures import ThreadPoolExecutor
@@ -78,12 +79,13 @@ async def main() -> int:
         print(f"firewatch worker: invalid policy: {exc}", file=sys.stderr)
         return 2
     client = await connect()
-    worker = build_worker(client, policy=policy, data=data_dir())
+    queue = os.environ.get("FIREWATCH_TASK_QUEUE", TASK_QUEUE)
+    worker = build_worker(client, policy=policy, data=data_dir(), task_queue=queue)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    logging.info("worker polling task queue %r with policy %s", TASK_QUEUE, policy.source)
+    logging.info("worker polling task queue %r with policy %s", queue, policy.source)
     async with worker:
         await stop.wait()
     return 0

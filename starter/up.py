@@ -598,7 +598,7 @@ def print_banner(s: Settings, client: Client) -> None:
         f"  Tickets       {s.data_dir / 'tickets'}/  and  {s.data_dir / 'postmortems'}/",
         f"  Secrets       {s.data_dir / 'secrets.json'}  (API token, integration keys)",
         f"  Try the CLI   {cli_hint(s)}",
-        "  Stop          Ctrl-C (stops API, worker, then Temporal)",
+        f"  Stop          Ctrl-C (stops API, worker{', then Temporal' if s.embedded else ''})",
         "=" * 72,
         "",
     ]

@@ -48,8 +48,10 @@ def default_policy() -> Policy:
     return load_default_policy()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture
 async def ts_env() -> AsyncIterator[WorkflowEnvironment]:
+    # One server per test: a workflow left behind by an earlier test (its worker gone)
+    # would hold the clock still and stop time skipping.
     env = await WorkflowEnvironment.start_time_skipping(
         data_converter=pydantic_data_converter,
         test_server_existing_path=str(BIN / "temporal-test-server"),

@@ -219,12 +219,12 @@ async def wait_until_ready(run: UpRun) -> Client:
     return temporal
 
 
-async def stop_and_check(run: UpRun) -> None:
-    """SIGINT: every child exits, in order, and the supervisor exits 0."""
+async def stop_and_check(run: UpRun, sig: signal.Signals = signal.SIGINT) -> None:
+    """Ctrl-C or SIGTERM: every child exits, in order, and the supervisor exits 0."""
     assert run.proc is not None
     pids = run.child_pids()
     assert set(pids) == {"temporal", "worker", "api"}, pids
-    run.proc.send_signal(signal.SIGINT)
+    run.proc.send_signal(sig)
     rc = await run.wait_exit()
     out = run.output()
     assert rc == 0, out[-8000:]
@@ -255,7 +255,7 @@ def new_run(runs: list[UpRun], data_dir: Path, tmp_path: Path) -> UpRun:
     return run
 
 
-async def test_up_starts_everything_stops_on_sigint_and_restarts_on_same_db(
+async def test_up_starts_stops_in_order_and_restarts_on_the_same_db(
     tmp_path: Path, xdg_dir: Path, runs: list[UpRun]
 ) -> None:
     data_dir = tmp_path / "data"
@@ -299,7 +299,7 @@ async def test_up_starts_everything_stops_on_sigint_and_restarts_on_same_db(
     assert "search attributes: all present" in setup.stdout
     assert "started" not in setup.stdout
 
-    await stop_and_check(second)
+    await stop_and_check(second, signal.SIGTERM)
 
 
 async def test_up_stops_everything_when_a_child_dies(

@@ -17,8 +17,10 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
+import httpx
 import uvicorn
 from google.protobuf.duration_pb2 import Duration
+from prometheus_client.parser import text_string_to_metric_families
 from temporalio.api.workflowservice.v1 import RegisterNamespaceRequest
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
@@ -216,3 +218,13 @@ def unique(prefix: str) -> str:
 
 
 WAIT = timedelta(seconds=20)
+
+
+async def metric(http: httpx.AsyncClient, name: str, **labels: str) -> float:
+    """A sample's value from GET /metrics (0 when the series does not exist yet)."""
+    text = (await http.get("/metrics")).text
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name == name and all(sample.labels.get(k) == v for k, v in labels.items()):
+                return float(sample.value)
+    return 0.0

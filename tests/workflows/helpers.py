@@ -44,3 +44,22 @@ def page_offsets(state: IncidentState) -> list[tuple[timedelta, str, str]]:
 
 def minutes(n: float) -> timedelta:
     return timedelta(minutes=n)
+
+
+async def wait_until(handle: WorkflowHandle[Any, Any], predicate: Any, timeout: float = 10.0) -> IncidentState:
+    """Poll the state query until ``predicate(state)`` holds (real time, bounded)."""
+    import asyncio
+    import time
+
+    deadline = time.monotonic() + timeout
+    while True:
+        state = await state_of(handle)
+        if predicate(state):
+            return state
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met within {timeout}s; state: {state.model_dump_json()[:2000]}")
+        await asyncio.sleep(0.05)
+
+
+async def first_paged(handle: WorkflowHandle[Any, Any]) -> str:
+    return (await wait_until(handle, lambda s: bool(s.pages))).pages[0].person

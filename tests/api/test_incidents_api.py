@@ -1,0 +1,167 @@
+"""The incidents API the CLI uses: trigger, list, show, every action, on-call, outbox."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+from api_support import ApiEnv, eventually, metric, unique
+
+from starter.secrets import mask
+
+
+async def trigger(
+    http: httpx.AsyncClient, headers: dict[str, str], **fields: Any
+) -> dict[str, Any]:
+    body = {"service": "api", "severity": "P1", "summary": "Checkout is down", **fields}
+    response = await http.post("/incidents", json=body, headers=headers)
+    assert response.status_code == 201, response.text
+    state: dict[str, Any] = response.json()
+    assert state["incident_id"].startswith("INC-")
+    return state
+
+
+async def show(
+    http: httpx.AsyncClient, headers: dict[str, str], incident_id: str
+) -> dict[str, Any] | None:
+    response = await http.get(f"/incidents/{incident_id}", headers=headers)
+    assert response.status_code in (200, 404), response.text
+    return response.json() if response.status_code == 200 else None
+
+
+async def test_lifecycle_through_the_api(
+    api_env: ApiEnv, http: httpx.AsyncClient, api_headers: dict[str, str]
+) -> None:
+    service = unique("svc")
+    state = await trigger(http, api_headers, service=service, source="cli")
+    inc = state["incident_id"]
+    assert (state["status"], state["severity"], state["source"]) == ("Triggered", "P1", "cli")
+
+    # Lookups by INC id go through visibility, which lags the workflow by a moment.
+    shown = await eventually(lambda: show(http, api_headers, inc))
+    assert shown["incident_id"] == inc and shown["timeline"][0]["kind"] == "opened"
+
+    async def listed() -> list[dict[str, Any]]:
+        params = {"service": service, "severity": "P1", "status": "Triggered"}
+        response = await http.get("/incidents", params=params, headers=api_headers)
+        return [row for row in response.json() if row["incident_id"] == inc]
+
+    assert (await eventually(listed))[0]["workflow_id"] == state["workflow_id"]
+
+    async def act(path: str, body: dict[str, Any], status: int = 200) -> dict[str, Any]:
+        response = await http.post(f"/incidents/{inc}/{path}", json=body, headers=api_headers)
+        assert response.status_code == status, response.text
+        result: dict[str, Any] = response.json()
+        return result
+
+    # Only people on the roster act; anyone else gets 409 with the workflow's reason.
+    rejected = await act("acknowledge", {"by": "mallory"}, 409)
+    assert rejected == {"detail": "'mallory' is not on the roster", "errors": []}
+    assert (await act("acknowledge", {"by": "alice"}))["status"] == "Investigating"
+    update = {"by": "alice", "message": "Rolled back 1.42", "status": "Mitigating"}
+    assert (await act("updates", update))["status"] == "Mitigating"
+    assert (await act("severity", {"by": "alice", "severity": "P0"}))["severity"] == "P0"
+    assert "erin" in (await act("responders", {"by": "alice", "person": "erin"}))["responders"]
+    escalated = await act("escalate", {"by": "alice", "reason": "need a DBA"})
+    assert any(e["kind"] == "escalate" for e in escalated["timeline"])
+    resolution = {"by": "alice", "root_cause": "bad deploy", "fix": "rollback"}
+    resolved = await act("resolve", resolution)
+    assert (resolved["status"], resolved["resolved_by"]) == ("Resolved", "alice")
+    again = await act("acknowledge", {"by": "bob"}, 409)
+    assert "resolved" in again["detail"]
+
+    # P0 requires a post-mortem; its review can be marked held once the draft exists.
+    async def held() -> dict[str, Any] | None:
+        body = {"by": "alice", "notes": "five whys done"}
+        response = await http.post(
+            f"/incidents/{inc}/postmortem/held", json=body, headers=api_headers
+        )
+        assert response.status_code in (200, 404), response.text
+        return response.json() if response.status_code == 200 else None
+
+    review = await eventually(held)
+    assert (review["incident_id"], review["held_by"]) == (inc, "alice")
+
+    outbox = (await http.get("/outbox", params={"incident_id": inc}, headers=api_headers)).json()
+    kinds = {row["kind"] for row in outbox}
+    assert {"page", "acknowledged", "resolution"} <= kinds, kinds
+
+
+async def test_same_dedup_key_joins(http: httpx.AsyncClient, api_headers: dict[str, str]) -> None:
+    key = unique("manual")
+    first = await trigger(http, api_headers, dedup_key=key, severity="P3")
+    second = await trigger(http, api_headers, dedup_key=key, severity="P3")
+    assert first["incident_id"] == second["incident_id"]
+
+    async def counted() -> dict[str, Any] | None:
+        state = await show(http, api_headers, first["incident_id"])
+        return state if state and state["alert_count"] == 2 else None
+
+    await eventually(counted)
+    # P3 has no escalation ladder: escalating is an invalid transition.
+    response = await http.post(
+        f"/incidents/{first['incident_id']}/escalate", json={"by": "bob"}, headers=api_headers
+    )
+    assert response.status_code == 409
+    assert "no escalation ladder" in response.json()["detail"]
+
+
+async def test_unknown_incidents_are_404(
+    http: httpx.AsyncClient, api_headers: dict[str, str]
+) -> None:
+    for incident_id in ("INC-2001-01-01-999", "not-an-id", "INC-2001-01-01-999'%20OR%20'1'='1"):
+        response = await http.get(f"/incidents/{incident_id}", headers=api_headers)
+        assert response.status_code == 404, response.text
+        response = await http.post(
+            f"/incidents/{incident_id}/acknowledge", json={"by": "alice"}, headers=api_headers
+        )
+        assert response.status_code == 404
+
+
+async def test_oncall_and_integrations(
+    api_env: ApiEnv, http: httpx.AsyncClient, api_headers: dict[str, str]
+) -> None:
+    oncall = (await http.get("/oncall", headers=api_headers)).json()
+    roles = {entry["role"]: entry for entry in oncall["roles"]}
+    assert list(roles) == ["primary", "secondary", "team_lead", "engineering_manager"]
+    assert roles["team_lead"]["name"] == "erin" and roles["primary"]["next_handoff_at"]
+
+    masked = (await http.get("/integrations", headers=api_headers)).json()
+    rows = {row["name"]: row for row in masked["integrations"]}
+    assert set(rows) >= {"pagerduty", "alertmanager", "grafana", "generic"}
+    secrets = api_env.stack.secrets()
+    pd_key = api_env.stack.key("pagerduty")
+    assert rows["pagerduty"]["key"] == mask(pd_key) and pd_key not in str(masked)
+    assert rows["pagerduty"]["url"] == f"{api_env.url}/v2/enqueue"
+    assert rows["alertmanager"]["url"].endswith("/alerts/alertmanager")
+    assert secrets.api_token not in str(masked)
+
+    shown = await http.get("/integrations", params={"show_secrets": "true"}, headers=api_headers)
+    rows = {row["name"]: row for row in shown.json()["integrations"]}
+    assert rows["pagerduty"]["key"] == pd_key and len(pd_key) == 32
+    grafana = secrets.for_integration("grafana")
+    assert grafana is not None and rows["grafana"]["hmac_secret"] == grafana.hmac_secret
+
+
+async def test_health_and_metrics(
+    api_env: ApiEnv, http: httpx.AsyncClient, api_headers: dict[str, str]
+) -> None:
+    assert (await http.get("/health")).json() == {"status": "ok"}
+    await trigger(http, api_headers, severity="P2", service=unique("health"))
+
+    async def healthy() -> dict[str, Any] | None:
+        response = await http.get("/health/detailed")
+        body: dict[str, Any] = response.json()
+        open_p2 = body["incidents"]["open_by_severity"].get("P2", 0)
+        return body if response.status_code == 200 and open_p2 >= 1 else None
+
+    report = await eventually(healthy)
+    assert report["temporal"]["reachable"] and report["worker"]["polling"]
+    assert report["worker"]["task_queue"] == api_env.stack.task_queue
+    assert report["incidents"]["open_total"] >= 1
+
+    assert await metric(http, "firewatch_incidents_opened_total", source="api") >= 1
+    latency = await metric(
+        http, "firewatch_http_request_duration_seconds_count", route="/health", status="200"
+    )
+    assert latency >= 1

@@ -1,0 +1,168 @@
+"""POST /alerts/grafana: Grafana unified alerting's webhook (version "1").
+
+Grafana is not installable here; the bodies follow its webhook format: Alertmanager's
+shape plus orgId, title, message, state, and per alert silenceURL, dashboardURL,
+panelURL, values and imageURL. Signatures are computed as Grafana computes them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import time
+from datetime import UTC, datetime, timedelta
+
+import httpx
+import pytest
+from api_support import ApiEnv, eventually, unique
+
+from domain.ids import incident_workflow_id
+from domain.incident import IncidentState, Status
+
+
+def grafana_body(fingerprint: str, status: str = "firing") -> dict[str, object]:
+    starts = datetime.now(UTC) - timedelta(minutes=3)
+    ends = datetime.now(UTC) if status == "resolved" else datetime(1, 1, 1, tzinfo=UTC)
+    labels = {"alertname": "CheckoutErrors", "grafana_folder": "Web", "severity": "error"}
+    return {
+        "receiver": "firewatch",
+        "status": status,
+        "orgId": 1,
+        "alerts": [
+            {
+                "status": status,
+                "labels": labels,
+                "annotations": {"summary": "Checkout error rate 7%"},
+                "startsAt": starts.isoformat().replace("+00:00", "Z"),
+                "endsAt": ends.isoformat().replace("+00:00", "Z"),
+                "generatorURL": "http://grafana.example/alerting/grafana/abc/view",
+                "fingerprint": fingerprint,
+                "silenceURL": "http://grafana.example/alerting/silence/new",
+                "dashboardURL": "http://grafana.example/d/checkout",
+                "panelURL": "http://grafana.example/d/checkout?viewPanel=2",
+                "values": {"B": 7.1, "C": 1},
+                "valueString": "[ var='B' labels={} value=7.1 ]",
+            }
+        ],
+        "groupLabels": {"alertname": "CheckoutErrors"},
+        "commonLabels": labels,
+        "commonAnnotations": {"summary": "Checkout error rate 7%"},
+        "externalURL": "http://grafana.example/",
+        "version": "1",
+        "groupKey": '{}:{alertname="CheckoutErrors"}',
+        "truncatedAlerts": 0,
+        "title": "[FIRING:1] CheckoutErrors Web",
+        "state": "alerting" if status == "firing" else "ok",
+        "message": "**Firing**\n\nValue: B=7.1",
+    }
+
+
+def sign(secret: str, body: bytes, timestamp: str | None = None) -> str:
+    signed = f"{timestamp}:".encode() + body if timestamp else body
+    return hmac.new(secret.encode(), signed, hashlib.sha256).hexdigest()
+
+
+def hmac_secret(api_env: ApiEnv) -> str:
+    secret = api_env.stack.secrets().for_integration("grafana")
+    assert secret is not None and secret.hmac_secret is not None
+    return secret.hmac_secret
+
+
+async def opened(api_env: ApiEnv, workflow_id: str, **expect: object) -> IncidentState:
+    async def probe() -> IncidentState | None:
+        state = await api_env.state(workflow_id) if await api_env.runs(workflow_id) else None
+        if state is None or state.incident_id is None:
+            return None
+        return state if all(getattr(state, k) == v for k, v in expect.items()) else None
+
+    return await eventually(probe)
+
+
+async def test_bearer_firing_then_resolved(api_env: ApiEnv, http: httpx.AsyncClient) -> None:
+    fp = unique("gf")
+    headers = {"Authorization": f"Bearer {api_env.stack.key('grafana')}"}
+    response = await http.post("/alerts/grafana", json=grafana_body(fp), headers=headers)
+    assert response.status_code == 202, response.text
+    assert response.json()["alerts"] == [{"dedup_key": fp, "status": "firing", "outcome": "opened"}]
+    wid = incident_workflow_id(fp, "grafana")
+    state = await opened(api_env, wid)
+    assert (state.severity, state.source, state.service) == ("P2", "grafana", "api")
+    alert = state.alerts[0]
+    assert alert.details["dashboard_url"] == "http://grafana.example/d/checkout"
+    assert alert.details["values"] == {"B": 7.1, "C": 1.0}
+    assert (alert.details["org_id"], alert.details["state"]) == (1, "alerting")
+    assert "http://grafana.example/d/checkout?viewPanel=2" in alert.links
+    assert alert.group_key == '{}:{alertname="CheckoutErrors"}'
+
+    # Grafana re-sends while the alert keeps firing: joined, not a new incident.
+    again = await http.post("/alerts/grafana", json=grafana_body(fp), headers=headers)
+    assert again.json()["alerts"][0]["outcome"] == "joined"
+
+    resolved = await http.post(
+        "/alerts/grafana", json=grafana_body(fp, "resolved"), headers=headers
+    )
+    assert resolved.json()["alerts"][0]["outcome"] == "resolved"
+    state = await opened(api_env, wid, status=Status.RESOLVED)
+    assert state.resolved_by == "grafana" and state.alert_count == 2
+    assert await api_env.runs(wid) == 1
+
+
+@pytest.mark.parametrize("with_timestamp", [False, True])
+async def test_hmac_signature_alone_is_enough(
+    api_env: ApiEnv, http: httpx.AsyncClient, with_timestamp: bool
+) -> None:
+    fp = unique("gf-hmac")
+    body = json.dumps(grafana_body(fp)).encode()
+    headers = {"Content-Type": "application/json"}
+    timestamp = str(int(time.time())) if with_timestamp else None
+    if timestamp:
+        headers["X-Grafana-Alerting-Signature-Timestamp"] = timestamp
+    headers["X-Grafana-Alerting-Signature"] = sign(hmac_secret(api_env), body, timestamp)
+    response = await http.post("/alerts/grafana", content=body, headers=headers)
+    assert response.status_code == 202, response.text
+    await opened(api_env, incident_workflow_id(fp, "grafana"))
+
+
+async def test_bad_credentials_start_nothing(api_env: ApiEnv, http: httpx.AsyncClient) -> None:
+    fp = unique("gf-bad")
+    body = json.dumps(grafana_body(fp)).encode()
+    token = {"Authorization": f"Bearer {api_env.stack.key('grafana')}"}
+    json_type = {"Content-Type": "application/json"}
+    stale = str(int(time.time()) - 3600)
+    cases: list[tuple[dict[str, str], int]] = [
+        ({}, 401),
+        ({"Authorization": "Bearer nope"}, 403),
+        # A token of another integration is not a Grafana token.
+        ({"Authorization": f"Bearer {api_env.stack.key('alertmanager')}"}, 403),
+        ({"X-Grafana-Alerting-Signature": "0" * 64}, 403),
+        ({**token, "X-Grafana-Alerting-Signature": sign("wrong", body)}, 403),
+        (
+            {
+                "X-Grafana-Alerting-Signature-Timestamp": stale,
+                "X-Grafana-Alerting-Signature": sign(hmac_secret(api_env), body, stale),
+            },
+            403,
+        ),
+    ]
+    for headers, status in cases:
+        response = await http.post(
+            "/alerts/grafana", content=body, headers={**json_type, **headers}
+        )
+        assert response.status_code == status, (headers.keys(), response.text)
+        assert response.json()["detail"]
+    assert await api_env.runs(incident_workflow_id(fp, "grafana")) == 0
+
+
+async def test_versions_are_not_interchangeable(api_env: ApiEnv, http: httpx.AsyncClient) -> None:
+    fp = unique("gf-version")
+    grafana = {"Authorization": f"Bearer {api_env.stack.key('grafana')}"}
+    body = {**grafana_body(fp), "version": "4"}
+    response = await http.post("/alerts/grafana", json=body, headers=grafana)
+    assert response.status_code == 422
+    assert response.json()["errors"][0]["loc"] == "version"
+    alertmanager = {"Authorization": f"Bearer {api_env.stack.key('alertmanager')}"}
+    response = await http.post("/alerts/alertmanager", json=grafana_body(fp), headers=alertmanager)
+    assert response.status_code == 422
+    assert await api_env.runs(incident_workflow_id(fp, "grafana")) == 0
+    assert await api_env.runs(incident_workflow_id(fp, "alertmanager")) == 0

@@ -1,0 +1,156 @@
+"""A worker killed with SIGKILL mid-ladder: the next page still goes out once, on time.
+
+The worker runs as a real process (``python worker.py``) against the session's dev
+server, with the shipped policy on a clock where one minute lasts one second:
+the P1 ladder pages primary at 0 s, secondary at 15 s, team lead at 45 s.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections import Counter
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from temporalio.testing import WorkflowEnvironment
+
+from activities.store import Store
+from domain.incident import AcknowledgeRequest, IncidentState
+from domain.policy import Policy, Role, Severity
+from starter.incidents import open_or_join
+from tests.dev.support import (
+    by_kind_recipient,
+    deliveries,
+    outbox,
+    wait_for,
+    wait_polling,
+    worker_env,
+    worker_process,
+)
+from tests.policies import scaled_policy, write_policy
+from tests.workflows.helpers import make_alert, state_of
+from workflows.incident import IncidentWorkflow
+
+UNIT = timedelta(seconds=1)  # one policy minute
+# A worker that polled within this window still gets the workflow task on its sticky
+# queue (Temporal's matching.stickyPollerUnavailableWindow); killing the worker well
+# before the next page is due makes the page go straight to the new worker.
+STICKY_WINDOW = timedelta(seconds=10)
+# How late a page may be recorded after its planned instant (timer + task + activity).
+ON_TIME = timedelta(seconds=2)
+
+
+async def test_sigkill_mid_ladder_pages_once_on_time(
+    dev_env: WorkflowEnvironment, default_policy: Policy, tmp_path: Path
+) -> None:
+    client = dev_env.client
+    policy = scaled_policy(default_policy, unit=UNIT)
+    p1 = policy.for_severity(Severity.P1)
+    level2_offset = p1.ladder[0].window  # 15 s
+    level3_offset = level2_offset + p1.ladder[1].window  # 45 s
+    queue = f"fw-crash-{uuid.uuid4().hex[:8]}"
+    data = tmp_path / "data"
+    env = worker_env(
+        client.service_client.config.target_host,
+        data,
+        write_policy(policy, tmp_path / "policy.yaml"),
+        queue,
+    )
+    store = Store(data)
+    first = worker_process(env, tmp_path / "worker-1.log").start()
+    second = worker_process(env, tmp_path / "worker-2.log")
+    handle = None
+    try:
+        await wait_polling(client, queue, first)
+        handle = await open_or_join(client, make_alert("P1"), task_queue=queue)
+        opened: IncidentState = await handle.execute_update(IncidentWorkflow.opened)
+        incident = opened.incident_id
+        assert incident is not None
+        level2_due = opened.opened_at + level2_offset
+
+        async def asleep_after_level1() -> IncidentState | None:
+            st = await state_of(handle)
+            # next_step_at is published just before the workflow sleeps on its timer.
+            asleep = len(st.pages) == 1 and st.next_step_at == level2_due
+            return st if asleep else None
+
+        st = await wait_for(asleep_after_level1, timeout=10, what="level-1 page, then sleep")
+        assert st.next_step_label == "page Secondary On-Call"
+        assert [(r.kind, r.recipient) for r in outbox(store, incident)] == [
+            ("initial_alert", "#incidents"),
+            ("page", st.pages[0].person),
+        ]
+        # Mid-ladder: the level-2 page must still be in the future, beyond the sticky window.
+        assert datetime.now(UTC) + STICKY_WINDOW < level2_due, "setup too slow for this test"
+
+        assert first.kill() == -9
+        second.start()
+        await wait_polling(client, queue, second)
+        assert datetime.now(UTC) < level2_due, "the restarted worker came up too late"
+
+        async def level2_recorded() -> list:
+            rows = [r for r in outbox(store, incident) if r.kind == "page"]
+            return rows if len(rows) == 2 else []
+
+        wait = (level2_due - datetime.now(UTC)).total_seconds() + 15
+        pages = await wait_for(level2_recorded, timeout=wait, what="level-2 page")
+        st = await state_of(handle)
+        assert [(p.level, p.role) for p in st.pages] == [(0, Role.PRIMARY), (1, Role.SECONDARY)]
+        assert st.pages[1].at == level2_due  # the planned instant, exactly
+        level2 = pages[1]
+        assert level2.recipient == st.pages[1].person
+        assert level2.scheduled_at == level2_due
+        late = level2.recorded_at - level2.scheduled_at
+        print("LATE", late, "now-before-due", level2_due - datetime.now(UTC))
+        assert timedelta(0) <= late <= ON_TIME, f"level-2 page recorded {late} after it was due"
+
+        # The paged secondary acknowledges: the ladder stops.
+        acker = st.pages[1].person
+        st = await handle.execute_update(IncidentWorkflow.acknowledge, AcknowledgeRequest(by=acker))
+        assert st.acknowledged_by == acker
+
+        # Overdue (no update 30 policy-minutes after the ack) is reported one level above
+        # the assignee. It is due after the level-3 page would have been (ack > 15 s, so
+        # ack + 30 s > 45 s), and the workflow carries due steps out in time order: once the
+        # report is in the outbox, a level-3 page would be there too.
+        overdue_due = st.acknowledged_at + p1.update_overdue_after
+        assert overdue_due > opened.opened_at + level3_offset
+
+        async def overdue_recorded() -> bool:
+            return any(r.kind == "update_overdue" for r in outbox(store, incident))
+
+        wait = (overdue_due - datetime.now(UTC)).total_seconds() + 15
+        await wait_for(overdue_recorded, timeout=wait, what="update-overdue report")
+        st = await state_of(handle)
+        assert datetime.now(UTC) > opened.opened_at + level3_offset
+
+        rows = outbox(store, incident)
+        keys = [r.idempotency_key for r in rows]
+        assert len(keys) == len(set(keys))
+        assert [(p.level, p.person) for p in st.pages] == [(0, st.pages[0].person), (1, acker)]
+        assert [e.kind for e in st.timeline].count("page") == 2
+        team_lead = policy.roster.team_lead
+        assert by_kind_recipient(rows) == Counter(
+            {
+                ("initial_alert", "#incidents"): 1,
+                ("page", st.pages[0].person): 1,
+                ("page", acker): 1,
+                ("acknowledged", "#incidents"): 1,
+                ("update_reminder", acker): 1,
+                ("update_overdue", team_lead): 1,
+            }
+        )
+        # The workflow itself decided each notification once, and each delivery was a first
+        # delivery: the outbox's idempotency did not have to hide a re-sent page.
+        history = await deliveries(handle)
+        assert sorted(n.idempotency_key for n, _ in history) == sorted(keys)
+        assert all(result is not None and result.delivered for _, result in history)
+    finally:
+        if handle is not None:
+            try:
+                await handle.terminate("test over")
+            except Exception:
+                pass
+        for proc in (first, second):
+            proc.close()
+
