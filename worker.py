@@ -1,6 +1,6 @@
 """The Firewatch worker: runs incident and post-mortem workflows and their activities.
 
-    python worker.py          # uses TEMPORAL_ADDRESS / profile / 127.0.0.1:7233
+python worker.py          # uses TEMPORAL_ADDRESS / profile / 127.0.0.1:7233
 """
 
 from __future__ import annotations
@@ -70,7 +70,9 @@ def build_worker(
 
 
 async def main() -> int:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
     from starter.connection import connect
 
     try:

@@ -17,4 +17,6 @@ class IncidentIdActivities:
     def allocate_incident_id(self, request: AllocateIncidentId) -> str:
         # Keyed by run: a retried activity, or a replayed worker, gets the same number.
         key = f"{request.workflow_id}#{request.run_id}"
-        return format_incident_id(request.day, self._store.allocate_incident_number(request.day, key))
+        return format_incident_id(
+            request.day, self._store.allocate_incident_number(request.day, key)
+        )

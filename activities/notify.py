@@ -41,5 +41,8 @@ class NotifyActivities:
         if fresh:
             log.info("outbox: %s -> %s: %s", note.kind, note.recipient, note.subject)
         return DeliveryResult(
-            idempotency_key=note.idempotency_key, channel=note.channel, delivered=fresh, delivered_at=now
+            idempotency_key=note.idempotency_key,
+            channel=note.channel,
+            delivered=fresh,
+            delivered_at=now,
         )

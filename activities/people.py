@@ -1,4 +1,4 @@
-"""Who holds a role at an instant, and calendar questions. Time zones live here, not in workflows."""
+"""Who holds a role at an instant, and calendar questions (time zones live here)."""
 
 from __future__ import annotations
 

@@ -93,7 +93,8 @@ class Store:
                     ).fetchone()
                     row = (last + 1,)
                     db.execute(
-                        "INSERT INTO incident_numbers (day, sequence, workflow_key) VALUES (?, ?, ?)",
+                        "INSERT INTO incident_numbers (day, sequence, workflow_key)"
+                        " VALUES (?, ?, ?)",
                         (day.isoformat(), row[0], workflow_key),
                     )
                 db.execute("COMMIT")

@@ -59,7 +59,9 @@ def _ladder(state: IncidentState, policy: SeverityPolicy) -> Iterator[Step]:
     for loop in range(policy.loops):
         start = run.start_level if loop == 0 else 0
         if loop > 0:
-            yield Step(key=f"repeat:e{run.epoch}:l{loop}", at=at, kind=StepKind.LADDER_REPEAT, loop=loop)
+            yield Step(
+                key=f"repeat:e{run.epoch}:l{loop}", at=at, kind=StepKind.LADDER_REPEAT, loop=loop
+            )
         for index in range(start, len(policy.ladder)):
             level = policy.ladder[index]
             yield Step(
@@ -100,7 +102,9 @@ def _cadence(state: IncidentState, policy: SeverityPolicy, now: datetime) -> Ite
     remind, overdue = policy.update_reminder_after, policy.update_overdue_after
     if remind is None or overdue is None or state.acknowledged_at is None:
         return
-    anchor = max(state.acknowledged_at, state.last_update_at or state.acknowledged_at, state.replanned_at)
+    anchor = max(
+        state.acknowledged_at, state.last_update_at or state.acknowledged_at, state.replanned_at
+    )
     # Only the current period matters: after downtime, old reminders are not worth sending.
     period = max(0, (now - anchor) // overdue)
     start = anchor + period * overdue

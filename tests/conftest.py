@@ -19,8 +19,8 @@ from temporalio.worker import Worker
 from activities.config import PolicyStore
 from domain.policy import Policy
 from domain.policy_file import parse_policy
-from workflows import search_attributes as sa
 from worker import build_worker
+from workflows import search_attributes as sa
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
@@ -96,6 +96,8 @@ async def running_worker(
 ) -> AsyncIterator[tuple[Worker, str]]:
     """A real Firewatch worker on a fresh task queue."""
     queue = f"fw-test-{uuid.uuid4().hex[:8]}"
-    worker = build_worker(client, policy=PolicyStore(policy=policy), data=data, task_queue=queue, executor=executor)
+    worker = build_worker(
+        client, policy=PolicyStore(policy=policy), data=data, task_queue=queue, executor=executor
+    )
     async with worker:
         yield worker, queue

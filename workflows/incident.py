@@ -7,7 +7,7 @@ validated updates. The event history reads as the incident's timeline.
 
 from __future__ import annotations
 
-import asyncio
+import contextlib
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -153,11 +153,21 @@ class IncidentWorkflow:
         self._log("update", req.message, req.by)
         sp = self._severity_policy()
         extra = {"message": req.message}
-        self._send(MessageKind.STATUS_UPDATE, f"update:{len(st.timeline)}", self._channels.incidents, extra=extra)
+        self._send(
+            MessageKind.STATUS_UPDATE,
+            f"update:{len(st.timeline)}",
+            self._channels.incidents,
+            extra=extra,
+        )
         if sp.stakeholder_deadline is not None:
             # A human update to stakeholders meets their deadline: no templated notice needed.
             st.stakeholders_informed_at = st.stakeholders_informed_at or now
-            self._send(MessageKind.STATUS_UPDATE, f"update:{len(st.timeline)}", self._channels.stakeholders, extra=extra)
+            self._send(
+                MessageKind.STATUS_UPDATE,
+                f"update:{len(st.timeline)}",
+                self._channels.stakeholders,
+                extra=extra,
+            )
         self._ticket_dirty = True
         return st
 
@@ -182,7 +192,12 @@ class IncidentWorkflow:
         self._responder(req.by)
         self._log("severity", f"Severity changed {old.value} → {req.severity.value}", req.by)
         extra = {"old": old.value, "new": req.severity.value, "by": req.by}
-        self._send(MessageKind.SEVERITY_CHANGED, f"severity:{len(st.timeline)}", self._channels.incidents, extra=extra)
+        self._send(
+            MessageKind.SEVERITY_CHANGED,
+            f"severity:{len(st.timeline)}",
+            self._channels.incidents,
+            extra=extra,
+        )
         self._ticket_dirty = True
         self._wake = True
         return st
@@ -200,7 +215,9 @@ class IncidentWorkflow:
             self._check_open()
         sp = self._severity_policy()
         if not sp.ladder:
-            raise InvalidTransition(f"{st.severity.value} has no escalation ladder; raise the severity first")
+            raise InvalidTransition(
+                f"{st.severity.value} has no escalation ladder; raise the severity first"
+            )
         now = workflow.now()
         reason = f": {req.reason}" if req.reason else ""
         if st.status == Status.TRIGGERED:
@@ -212,8 +229,12 @@ class IncidentWorkflow:
         else:
             level = next_level_after(sp, st.assignee_level)
             assert level is not None
-            self._log("escalate", f"Escalated to {ROLE_TITLES[sp.ladder[level].target]}{reason}", req.by)
-            self._direct_pages.append((f"escalate:{len(st.timeline)}", sp.ladder[level].target, level))
+            self._log(
+                "escalate", f"Escalated to {ROLE_TITLES[sp.ladder[level].target]}{reason}", req.by
+            )
+            self._direct_pages.append(
+                (f"escalate:{len(st.timeline)}", sp.ladder[level].target, level)
+            )
         self._wake = True
         return st
 
@@ -235,7 +256,9 @@ class IncidentWorkflow:
             self._responder(person.name)
             self._log("responder", f"{person.label} added as responder", req.by)
             extra = {"person": person.label, "by": req.by or "Firewatch"}
-            self._send(MessageKind.RESPONDER_ADDED, f"responder:{person.name}", person.name, person, extra)
+            self._send(
+                MessageKind.RESPONDER_ADDED, f"responder:{person.name}", person.name, person, extra
+            )
         return st
 
     @add_responder.validator
@@ -262,8 +285,10 @@ class IncidentWorkflow:
     async def run(self, inp: IncidentInput) -> IncidentState:
         if self._state is None:
             try:
-                await workflow.wait_condition(lambda: bool(self._inbox), timeout=timedelta(minutes=5))
-            except asyncio.TimeoutError:
+                await workflow.wait_condition(
+                    lambda: bool(self._inbox), timeout=timedelta(minutes=5)
+                )
+            except TimeoutError:
                 raise ApplicationError("started without an alert", non_retryable=True) from None
             await self._open(self._inbox.pop(0))
         await self._drive()
@@ -312,6 +337,8 @@ class IncidentWorkflow:
     async def _drive(self) -> None:
         st = self._require()
         while st.is_open:
+            # Cleared before the work below: anything arriving while we await sets it again.
+            self._wake = False
             self._absorb_alerts()
             self._apply_source_actions()
             await self._flush()
@@ -328,15 +355,16 @@ class IncidentWorkflow:
             self._publish(current.next)
             if workflow.info().is_continue_as_new_suggested():
                 await workflow.wait_condition(workflow.all_handlers_finished)
-                if not (self._inbox or self._source_actions or self._outgoing):
+                if not self._wake:  # nothing arrived meanwhile that this run must handle
                     workflow.continue_as_new(IncidentInput(state=st, policy=self._policy))
-            self._wake = False
             timeout = None if current.next is None else max(current.next.at - now, timedelta(0))
-            summary = "Wait for people" if current.next is None else f"Next: {self._label(current.next)}"
-            try:
-                await workflow.wait_condition(lambda: self._wake, timeout=timeout, timeout_summary=summary)
-            except asyncio.TimeoutError:
-                pass
+            summary = (
+                "Wait for people" if current.next is None else f"Next: {self._label(current.next)}"
+            )
+            with contextlib.suppress(TimeoutError):  # a timeout just means a step is due
+                await workflow.wait_condition(
+                    lambda: self._wake, timeout=timeout, timeout_summary=summary
+                )
 
     async def _close(self, st: IncidentState) -> None:
         assert self._policy is not None
@@ -360,9 +388,16 @@ class IncidentWorkflow:
             if review_at
             else f"Not required for {st.severity.value}"
         )
-        self._send(MessageKind.RESOLUTION, "resolved", self._channels.incidents, extra={"postmortem": note})
+        self._send(
+            MessageKind.RESOLUTION, "resolved", self._channels.incidents, extra={"postmortem": note}
+        )
         if sp.stakeholder_deadline is not None:
-            self._send(MessageKind.RESOLUTION, "resolved", self._channels.stakeholders, extra={"postmortem": note})
+            self._send(
+                MessageKind.RESOLUTION,
+                "resolved",
+                self._channels.stakeholders,
+                extra={"postmortem": note},
+            )
         self._ticket_dirty = True
         await self._flush()
         self._publish(None)
@@ -394,36 +429,64 @@ class IncidentWorkflow:
             extra = {"person": person.label, "role": ROLE_TITLES[step.role]}
             await self._deliver(_Outgoing(message, step.key, person.name, person, extra), step.at)
         elif kind in (StepKind.LADDER_REPEAT, StepKind.LADDER_EXHAUSTED):
-            message = MessageKind.LADDER_REPEAT if kind == StepKind.LADDER_REPEAT else MessageKind.LADDER_EXHAUSTED
+            message = (
+                MessageKind.LADDER_REPEAT
+                if kind == StepKind.LADDER_REPEAT
+                else MessageKind.LADDER_EXHAUSTED
+            )
             text = "Nobody has acknowledged: " + (
                 f"repeating the escalation ladder (pass {(step.loop or 0) + 1} of {sp.loops})"
                 if kind == StepKind.LADDER_REPEAT
                 else "the escalation ladder is exhausted"
             )
             self._log(kind.value, text)
-            extra = {"loop": str((step.loop or 0) + 1), "loops": str(sp.loops), "elapsed": str(step.at - st.opened_at)}
-            await self._deliver(_Outgoing(message, step.key, self._channels.incidents, None, extra), step.at)
+            extra = {
+                "loop": str((step.loop or 0) + 1),
+                "loops": str(sp.loops),
+                "elapsed": str(step.at - st.opened_at),
+            }
+            await self._deliver(
+                _Outgoing(message, step.key, self._channels.incidents, None, extra), step.at
+            )
         elif kind == StepKind.UPDATE_REMINDER:
             person = self._person(st.assignee)
             self._log(kind.value, f"Status update reminder sent to {st.assignee}")
             if person is not None:
-                await self._deliver(_Outgoing(MessageKind.UPDATE_REMINDER, step.key, person.name, person), step.at)
+                await self._deliver(
+                    _Outgoing(MessageKind.UPDATE_REMINDER, step.key, person.name, person), step.at
+                )
         elif kind == StepKind.UPDATE_OVERDUE:
             level = next_level_after(sp, st.assignee_level)
             role = sp.ladder[level].target if level is not None else Role.TEAM_LEAD
             person = await self._holder(role, step.at)
-            self._log(kind.value, f"Status update overdue: reported to {person.label} ({ROLE_TITLES[role]})")
-            extra = {"person": person.label, "role": ROLE_TITLES[role], "assignee": st.assignee or "nobody"}
-            await self._deliver(_Outgoing(MessageKind.UPDATE_OVERDUE, step.key, person.name, person, extra), step.at)
+            self._log(
+                kind.value,
+                f"Status update overdue: reported to {person.label} ({ROLE_TITLES[role]})",
+            )
+            extra = {
+                "person": person.label,
+                "role": ROLE_TITLES[role],
+                "assignee": st.assignee or "nobody",
+            }
+            await self._deliver(
+                _Outgoing(MessageKind.UPDATE_OVERDUE, step.key, person.name, person, extra), step.at
+            )
         elif kind == StepKind.STAKEHOLDER_NOTICE:
             st.stakeholders_informed_at = step.at
             self._log(kind.value, "Stakeholders informed (templated notice at the deadline)")
-            await self._deliver(_Outgoing(MessageKind.STAKEHOLDER_NOTICE, step.key, self._channels.stakeholders), step.at)
+            await self._deliver(
+                _Outgoing(MessageKind.STAKEHOLDER_NOTICE, step.key, self._channels.stakeholders),
+                step.at,
+            )
         elif kind == StepKind.P3_REVIEW:
             self._log(kind.value, "Next-business-day review is due")
-            await self._deliver(_Outgoing(MessageKind.P3_REVIEW, step.key, self._channels.incidents), step.at)
+            await self._deliver(
+                _Outgoing(MessageKind.P3_REVIEW, step.key, self._channels.incidents), step.at
+            )
 
-    async def _page(self, key: str, role: Role, level: int, at: datetime, sp: SeverityPolicy) -> None:
+    async def _page(
+        self, key: str, role: Role, level: int, at: datetime, sp: SeverityPolicy
+    ) -> None:
         st = self._require()
         person = await self._holder(role, at)
         st.pages.append(Page(at=at, person=person.name, role=role, level=level, step=key))
@@ -431,7 +494,12 @@ class IncidentWorkflow:
             st.assignee = person.name  # PagerDuty-style: the paged person holds it until acked
         self._log("page", f"Paged {person.label} ({ROLE_TITLES[role]}, level {level + 1})")
         window = sp.ladder[level].window
-        extra = {"person": person.label, "role": ROLE_TITLES[role], "level": str(level + 1), "window": _minutes(window)}
+        extra = {
+            "person": person.label,
+            "role": ROLE_TITLES[role],
+            "level": str(level + 1),
+            "window": _minutes(window),
+        }
         await self._deliver(_Outgoing(MessageKind.PAGE, key, person.name, person, extra), at)
 
     async def _holder(self, role: Role, at: datetime) -> Person:
@@ -467,7 +535,10 @@ class IncidentWorkflow:
                 **_DELIVERY,
             )
         except ActivityError as err:
-            self._log("delivery_failed", f"Could not deliver {out.kind.value} to {out.recipient}: {err.cause}")
+            self._log(
+                "delivery_failed",
+                f"Could not deliver {out.kind.value} to {out.recipient}: {err.cause}",
+            )
 
     async def _flush(self) -> None:
         """Send what handlers decided, page direct escalations, refresh the ticket."""
@@ -486,7 +557,10 @@ class IncidentWorkflow:
                 summary="Next business day for the review",
                 **_LOCAL,
             )
-            self._log("review", f"Review scheduled for {st.review_at:%Y-%m-%d %H:%M} UTC (next business day)")
+            self._log(
+                "review",
+                f"Review scheduled for {st.review_at:%Y-%m-%d %H:%M} UTC (next business day)",
+            )
         if self._ticket_dirty:
             self._ticket_dirty = False
             st.ticket_version += 1
@@ -523,7 +597,12 @@ class IncidentWorkflow:
             action = self._source_actions.pop(0)
             if st.is_open:
                 who = action.integration or action.source
-                self._resolve(who, "Alert cleared at the source (auto-resolve)", "Recovered without intervention", False)
+                self._resolve(
+                    who,
+                    "Alert cleared at the source (auto-resolve)",
+                    "Recovered without intervention",
+                    False,
+                )
 
     def _acknowledge(self, by: str) -> None:
         st = self._require()
@@ -533,8 +612,15 @@ class IncidentWorkflow:
         levels = [page.level for page in st.pages if page.person == by]
         st.assignee_level = max(levels) if levels else None
         self._responder(by)
-        self._set_status(Status.INVESTIGATING, by, text=f"Incident acknowledged by {self._display(by)}")
-        self._send(MessageKind.ACKNOWLEDGED, "ack", self._channels.incidents, extra={"by": self._display(by)})
+        self._set_status(
+            Status.INVESTIGATING, by, text=f"Incident acknowledged by {self._display(by)}"
+        )
+        self._send(
+            MessageKind.ACKNOWLEDGED,
+            "ack",
+            self._channels.incidents,
+            extra={"by": self._display(by)},
+        )
         self._wake = True
 
     def _resolve(self, by: str, root_cause: str, fix: str, false_positive: bool) -> None:
@@ -560,9 +646,18 @@ class IncidentWorkflow:
             st.responders.append(name)
 
     def _log(self, kind: str, text: str, by: str | None = None) -> None:
-        self._require().timeline.append(TimelineEntry(at=workflow.now(), kind=kind, text=text, by=by))
+        self._require().timeline.append(
+            TimelineEntry(at=workflow.now(), kind=kind, text=text, by=by)
+        )
 
-    def _send(self, kind: MessageKind, step: str, recipient: str, person: Person | None = None, extra: dict[str, str] | None = None) -> None:
+    def _send(
+        self,
+        kind: MessageKind,
+        step: str,
+        recipient: str,
+        person: Person | None = None,
+        extra: dict[str, str] | None = None,
+    ) -> None:
         self._outgoing.append(_Outgoing(kind, step, recipient, person, extra or {}))
         self._wake = True
 
@@ -573,7 +668,11 @@ class IncidentWorkflow:
         st.next_step_at = upcoming.at if upcoming else None
         st.next_step_label = self._label(upcoming) if upcoming else None
         self._publish_attributes()
-        nxt = f"{st.next_step_label} at {st.next_step_at:%Y-%m-%d %H:%M:%S} UTC" if st.next_step_at else "none"
+        nxt = (
+            f"{st.next_step_label} at {st.next_step_at:%Y-%m-%d %H:%M:%S} UTC"
+            if st.next_step_at
+            else "none"
+        )
         workflow.set_current_details(
             f"**{self._incident_id}** · {st.severity.value} · {st.service}\n\n"
             f"**Status**: {st.status.value}\n\n"
@@ -602,7 +701,9 @@ class IncidentWorkflow:
             sa.INCIDENT_SOURCE.value_set(st.source),
             sa.INCIDENT_OPENED_AT.value_set(st.opened_at),
             sa.INCIDENT_FALSE_POSITIVE.value_set(st.false_positive),
-            sa.INCIDENT_ASSIGNEE.value_set(st.assignee) if st.assignee else sa.INCIDENT_ASSIGNEE.value_unset(),
+            sa.INCIDENT_ASSIGNEE.value_set(st.assignee)
+            if st.assignee
+            else sa.INCIDENT_ASSIGNEE.value_unset(),
         ]
         if st.resolved_at is not None:
             updates.append(sa.INCIDENT_RESOLVED_AT.value_set(st.resolved_at))
@@ -617,7 +718,9 @@ class IncidentWorkflow:
     # ---- checks ------------------------------------------------------------------------
 
     async def _ready(self) -> IncidentState:
-        await workflow.wait_condition(lambda: self._state is not None and self._state.incident_id is not None)
+        await workflow.wait_condition(
+            lambda: self._state is not None and self._state.incident_id is not None
+        )
         return self._require()
 
     def _precheck(self, by: str | None) -> None:

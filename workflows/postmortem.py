@@ -6,7 +6,6 @@ the incident's workflow.
 
 from __future__ import annotations
 
-import asyncio
 from datetime import datetime, timedelta
 
 from pydantic import BaseModel, Field
@@ -76,7 +75,9 @@ class PostMortemWorkflow:
     @mark_held.validator
     def _validate_mark_held(self, req: MarkReviewHeld) -> None:
         if self._inp.policy.roster.person(req.by) is None:
-            raise ApplicationError(f"{req.by!r} is not on the roster", type="InvalidTransition", non_retryable=True)
+            raise ApplicationError(
+                f"{req.by!r} is not on the roster", type="InvalidTransition", non_retryable=True
+            )
 
     @workflow.run
     async def run(self, inp: PostMortemInput) -> PostMortemState:
@@ -87,7 +88,9 @@ class PostMortemWorkflow:
                 kind="postmortem",
                 incident_id=st.incident_id,
                 version=1,
-                markdown=render_postmortem_draft(inp.incident, inp.policy, workflow.now(), inp.review_at),
+                markdown=render_postmortem_draft(
+                    inp.incident, inp.policy, workflow.now(), inp.review_at
+                ),
             ),
             summary="Draft post-mortem",
             **_ACTIVITY,
@@ -95,24 +98,35 @@ class PostMortemWorkflow:
         st.document_path = written.path
         when = f"{inp.review_at:%Y-%m-%d %H:%M} UTC"
         for name in st.attendees:
-            await self._notify(MessageKind.POSTMORTEM_SCHEDULED, "pm-scheduled", name, {"review_at": when})
+            await self._notify(
+                MessageKind.POSTMORTEM_SCHEDULED, "pm-scheduled", name, {"review_at": when}
+            )
         deadline = inp.review_at
         while st.held_at is None:
             try:
                 wait = max(deadline - workflow.now(), timedelta(0))
                 await workflow.wait_condition(
-                    lambda: st.held_at is not None, timeout=wait, timeout_summary=f"Review due {when}"
+                    lambda: st.held_at is not None,
+                    timeout=wait,
+                    timeout_summary=f"Review due {when}",
                 )
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 st.reminders_sent += 1
                 for name in st.attendees:
                     extra = {"review_at": when, "count": str(st.reminders_sent)}
-                    await self._notify(MessageKind.POSTMORTEM_REMINDER, f"pm-reminder:{st.reminders_sent}", name, extra)
+                    await self._notify(
+                        MessageKind.POSTMORTEM_REMINDER,
+                        f"pm-reminder:{st.reminders_sent}",
+                        name,
+                        extra,
+                    )
                 deadline = workflow.now() + inp.policy.postmortem.reminder_every
         await workflow.wait_condition(workflow.all_handlers_finished)
         return st
 
-    async def _notify(self, kind: MessageKind, step: str, recipient: str, extra: dict[str, str]) -> None:
+    async def _notify(
+        self, kind: MessageKind, step: str, recipient: str, extra: dict[str, str]
+    ) -> None:
         inp = self._inp
         person = inp.policy.roster.person(recipient)
         message = render_message(kind, inp.incident, inp.policy, workflow.now(), extra)

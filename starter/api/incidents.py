@@ -18,7 +18,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from domain import rotation
-from domain.ids import incident_workflow_id
+from domain.ids import incident_workflow_id, parse_incident_id
 from domain.incident import (
     AcknowledgeRequest,
     AddResponderRequest,
@@ -31,6 +31,7 @@ from domain.incident import (
 )
 from domain.policy import ROLE_TITLES, Role, Severity
 from starter import incidents as fw
+from starter.incidents import IncidentNotFound
 from starter.api.auth import require_api_token
 from starter.api.context import ApiContext, get_ctx
 from starter.api.errors import (
@@ -60,6 +61,9 @@ _ACTION: dict[int | str, dict[str, Any]] = {
     **_NOT_FOUND,
     409: {"model": ErrorBody, "description": "Invalid transition; `detail` says why"},
 }
+
+# Visibility queries refuse control characters; refuse them here with a clear 422.
+PRINTABLE = r"^[^\x00-\x1f\x7f]+$"
 
 IncidentIdPath = Path(
     max_length=64, description="INC-YYYY-MM-DD-###", examples=["INC-2026-01-31-001"]
@@ -95,7 +99,7 @@ async def list_incidents(
     request: Request,
     status: Status | None = None,
     severity: Severity | None = None,
-    service: str | None = Query(default=None, min_length=1, max_length=200),
+    service: str | None = Query(default=None, min_length=1, max_length=200, pattern=PRINTABLE),
     limit: int = Query(default=100, ge=1, le=1000),
 ) -> list[dict[str, Any]]:
     client = await get_ctx(request).client()
@@ -241,6 +245,8 @@ async def postmortem_held(
     body: MarkReviewHeld, request: Request, incident_id: str = IncidentIdPath
 ) -> PostMortemState:
     ctx = get_ctx(request)
+    if parse_incident_id(incident_id) is None:
+        raise IncidentNotFound(f"{incident_id!r} is not an incident id (INC-YYYY-MM-DD-###)")
     return await _with_worker(ctx, fw.mark_review_held(await ctx.client(), incident_id, body))
 
 

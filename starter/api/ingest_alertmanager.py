@@ -27,6 +27,7 @@ from starter.api.ingest_common import (
     Timestamp,
     all_or_raise,
     build_alert,
+    detection_time,
     map_severity,
     open_alert,
     resolve_alert,
@@ -165,6 +166,7 @@ async def _one(
         return AlertResult(dedup_key=key, status=alert.status, outcome=outcome)
     details, links = _extras(alert, webhook)
     service = (alert.labels.get("service") or integration.service)[:SERVICE_MAX]
+    now = datetime.now(UTC)
     normalised = build_alert(
         ("alerts", str(index)),
         source=source,
@@ -175,8 +177,8 @@ async def _one(
             ctx.policy(), integration, alert.labels.get("severity"), alert.labels
         ),
         integration=integration.name,
-        received_at=datetime.now(UTC),
-        detected_at=alert.starts_at,
+        received_at=now,
+        detected_at=detection_time(alert.starts_at, now),
         labels=alert.labels,
         annotations=alert.annotations,
         details=details,

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import re
 from collections.abc import Awaitable, Iterable
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Annotated, Any, Literal, TypeVar
 
 from pydantic import AwareDatetime, BeforeValidator, ValidationError
@@ -45,12 +45,21 @@ def _iso_timestamp(value: Any) -> Any:
 # An ISO 8601 timestamp with a UTC offset (Z or ±hh:mm).
 Timestamp = Annotated[AwareDatetime, BeforeValidator(_iso_timestamp)]
 
-# Alertmanager writes this for "no end time" while an alert fires.
-GO_ZERO_TIME_YEAR = 1
+# How far a sender's clock may be off before its detection time is not believed.
+DETECTION_MAX_AGE = timedelta(days=365)
+DETECTION_MAX_AHEAD = timedelta(minutes=5)
 
 
-def real_time(value: datetime | None) -> datetime | None:
-    return None if value is None or value.year == GO_ZERO_TIME_YEAR else value
+def detection_time(value: datetime | None, received: datetime) -> datetime | None:
+    """The sender's detection time (MTTD), unless it is implausible (a skewed clock).
+
+    Dropping it beats dropping the alert: Alertmanager does not retry a 4xx.
+    """
+    if value is None:
+        return None
+    if not received - DETECTION_MAX_AGE <= value <= received + DETECTION_MAX_AHEAD:
+        return None
+    return value
 
 
 def severity_mapping(policy: Policy, integration: Integration) -> SeverityMapping:

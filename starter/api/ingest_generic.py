@@ -99,6 +99,7 @@ async def generic(
     if body.summary is None:
         raise _missing("summary", "to trigger")
     key = body.dedup_key or uuid.uuid4().hex
+    now = datetime.now(UTC)
     alert = build_alert(
         source="api",
         dedup_key=key,
@@ -108,8 +109,8 @@ async def generic(
             ctx.policy(), integration, body.severity, {**body.labels, **body.details}
         ),
         integration=integration.name,
-        received_at=datetime.now(UTC),
-        detected_at=body.detected_at,
+        received_at=now,
+        detected_at=detection_time(body.detected_at, now),
         labels=body.labels,
         details=body.details,
         links=body.links,

@@ -168,6 +168,7 @@ async def _trigger(
             [FieldError(loc="payload", msg="Field required for trigger", type="missing")],
         )
     custom = payload.custom_details if isinstance(payload.custom_details, dict) else {}
+    now = datetime.now(UTC)
     details: dict[str, Any] = {
         "source": payload.source,
         "component": payload.component,
@@ -186,8 +187,8 @@ async def _trigger(
         service=integration.service,
         severity=map_severity(ctx.policy(), integration, payload.severity, custom),
         integration=integration.name,
-        received_at=datetime.now(UTC),
-        detected_at=payload.timestamp,
+        received_at=now,
+        detected_at=detection_time(payload.timestamp, now),
         details={k: v for k, v in details.items() if v is not None},
         links=[link.href for link in event.links],
     )

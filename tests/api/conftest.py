@@ -12,11 +12,11 @@ from collections.abc import AsyncIterator, Iterator
 
 import httpx
 import pytest
-from api_support import ApiEnv, ApiStack, api_policy, register_namespace
 from temporalio.testing import WorkflowEnvironment
 
 from domain.policy import Policy
 from starter.api.context import ApiSettings
+from tests.api.api_support import ApiEnv, ApiStack, api_policy, register_namespace
 
 
 @pytest.fixture(scope="session")

@@ -9,9 +9,9 @@ from typing import Any
 
 import httpx
 import pytest
-from api_support import ApiEnv, unique
 
 from domain.ids import incident_workflow_id
+from tests.api.api_support import ApiEnv, unique
 
 OVER_512_KB = 512 * 1024 + 1
 

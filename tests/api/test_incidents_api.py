@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 import httpx
-from api_support import ApiEnv, eventually, metric, unique
 
 from starter.secrets import mask
+from tests.api.api_support import ApiEnv, eventually, metric, unique
 
 
 async def trigger(

@@ -17,10 +17,10 @@ from pathlib import Path
 
 import httpx
 import pytest
-from api_support import ApiEnv, eventually, free_port, metric, unique
 
 from domain.ids import incident_workflow_id
 from domain.incident import IncidentState, Status
+from tests.api.api_support import ApiEnv, eventually, free_port, metric, unique
 
 AM_BIN = shutil.which("prometheus-alertmanager") or shutil.which("alertmanager")
 AMTOOL = shutil.which("amtool")

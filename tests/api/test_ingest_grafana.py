@@ -15,10 +15,10 @@ from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
-from api_support import ApiEnv, eventually, unique
 
 from domain.ids import incident_workflow_id
 from domain.incident import IncidentState, Status
+from tests.api.api_support import ApiEnv, eventually, unique
 
 
 def grafana_body(fingerprint: str, status: str = "firing") -> dict[str, object]:

@@ -8,11 +8,11 @@ import re
 import httpx
 import pdpyras
 import pytest
-from api_support import ApiEnv, eventually, unique
 from pagerduty import EventsApiV2Client
 
 from domain.ids import incident_workflow_id
 from domain.incident import IncidentState, Status
+from tests.api.api_support import ApiEnv, eventually, unique
 
 
 def pd_client(api_env: ApiEnv, integration: str = "pagerduty") -> EventsApiV2Client:

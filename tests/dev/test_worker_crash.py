@@ -101,7 +101,6 @@ async def test_sigkill_mid_ladder_pages_once_on_time(
         assert level2.recipient == st.pages[1].person
         assert level2.scheduled_at == level2_due
         late = level2.recorded_at - level2.scheduled_at
-        print("LATE", late, "now-before-due", level2_due - datetime.now(UTC))
         assert timedelta(0) <= late <= ON_TIME, f"level-2 page recorded {late} after it was due"
 
         # The paged secondary acknowledges: the ladder stops.

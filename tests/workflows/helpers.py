@@ -14,7 +14,9 @@ from starter.incidents import open_or_join
 from workflows.incident import IncidentWorkflow
 
 
-def make_alert(severity: str = "P1", service: str = "api", summary: str = "API p99 > 5s", **kw: Any) -> Alert:
+def make_alert(
+    severity: str = "P1", service: str = "api", summary: str = "API p99 > 5s", **kw: Any
+) -> Alert:
     return Alert(
         source=kw.pop("source", "cli"),
         dedup_key=kw.pop("dedup_key", f"test-{uuid.uuid4().hex[:12]}"),
@@ -25,7 +27,9 @@ def make_alert(severity: str = "P1", service: str = "api", summary: str = "API p
     )
 
 
-async def open_incident(client: Client, queue: str, severity: str = "P1", **kw: Any) -> WorkflowHandle[Any, Any]:
+async def open_incident(
+    client: Client, queue: str, severity: str = "P1", **kw: Any
+) -> WorkflowHandle[Any, Any]:
     handle = await open_or_join(client, make_alert(severity, **kw), task_queue=queue)
     await handle.execute_update(IncidentWorkflow.opened)
     return handle
@@ -46,18 +50,22 @@ def minutes(n: float) -> timedelta:
     return timedelta(minutes=n)
 
 
-async def wait_until(handle: WorkflowHandle[Any, Any], predicate: Any, timeout: float = 10.0) -> IncidentState:
+async def wait_until(
+    handle: WorkflowHandle[Any, Any], predicate: Any, timeout: float = 10.0
+) -> IncidentState:
     """Poll the state query until ``predicate(state)`` holds (real time, bounded)."""
     import asyncio
     import time
 
     deadline = time.monotonic() + timeout
     while True:
-        state = await state_of(handle)
-        if predicate(state):
+        state = await handle.query(IncidentWorkflow.state)
+        if state is not None and predicate(state):
             return state
         if time.monotonic() > deadline:
-            raise AssertionError(f"condition not met within {timeout}s; state: {state.model_dump_json()[:2000]}")
+            raise AssertionError(
+                f"condition not met within {timeout}s; state: {state.model_dump_json()[:2000]}"
+            )
         await asyncio.sleep(0.05)
 
 

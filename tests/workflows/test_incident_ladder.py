@@ -21,7 +21,10 @@ P1_ROLES = ["primary", "secondary", "team_lead", "engineering_manager"]
 
 
 async def test_p1_pages_each_level_then_repeats_and_gives_up(
-    ts_env: WorkflowEnvironment, default_policy: Policy, tmp_path: Path, executor: ThreadPoolExecutor
+    ts_env: WorkflowEnvironment,
+    default_policy: Policy,
+    tmp_path: Path,
+    executor: ThreadPoolExecutor,
 ) -> None:
     async with running_worker(ts_env.client, default_policy, tmp_path, executor) as (_, queue):
         handle = await open_incident(ts_env.client, queue, "P1")
@@ -37,7 +40,9 @@ async def test_p1_pages_each_level_then_repeats_and_gives_up(
     assert kinds[0][1] >= minutes(150) and kinds[1][1] >= minutes(300)
 
     outbox = Store(tmp_path).notifications(st.incident_id)
-    channel = [(n.kind, n.scheduled_at - st.opened_at) for n in outbox if n.recipient == "#incidents"]
+    channel = [
+        (n.kind, n.scheduled_at - st.opened_at) for n in outbox if n.recipient == "#incidents"
+    ]
     assert ("initial_alert", timedelta(0)) in [(k, round_to_minute(t)) for k, t in channel]
     assert ("ladder_repeat", minutes(150)) in channel
     assert ("ladder_exhausted", minutes(300)) in channel
@@ -47,7 +52,11 @@ async def test_p1_pages_each_level_then_repeats_and_gives_up(
 
 @pytest.mark.parametrize("level", [0, 1, 2, 3])
 async def test_ack_at_each_level_stops_further_pages(
-    level: int, ts_env: WorkflowEnvironment, default_policy: Policy, tmp_path: Path, executor: ThreadPoolExecutor
+    level: int,
+    ts_env: WorkflowEnvironment,
+    default_policy: Policy,
+    tmp_path: Path,
+    executor: ThreadPoolExecutor,
 ) -> None:
     page_at = [minutes(0), minutes(15), minutes(45), minutes(90)]
     async with running_worker(ts_env.client, default_policy, tmp_path, executor) as (_, queue):
@@ -68,14 +77,24 @@ async def test_ack_at_each_level_stops_further_pages(
 
 
 async def test_p0_informs_management_at_open_and_pages_like_p1(
-    ts_env: WorkflowEnvironment, default_policy: Policy, tmp_path: Path, executor: ThreadPoolExecutor
+    ts_env: WorkflowEnvironment,
+    default_policy: Policy,
+    tmp_path: Path,
+    executor: ThreadPoolExecutor,
 ) -> None:
     async with running_worker(ts_env.client, default_policy, tmp_path, executor) as (_, queue):
-        handle = await open_incident(ts_env.client, queue, "P0", service="database", summary="DB down")
+        handle = await open_incident(
+            ts_env.client, queue, "P0", service="database", summary="DB down"
+        )
         await ts_env.sleep(minutes(100))
         st = await state_of(handle)
 
-    assert [o for o, _, _ in page_offsets(st)] == [minutes(0), minutes(15), minutes(45), minutes(90)]
+    assert [o for o, _, _ in page_offsets(st)] == [
+        minutes(0),
+        minutes(15),
+        minutes(45),
+        minutes(90),
+    ]
     outbox = Store(tmp_path).notifications(st.incident_id)
     informed = {n.recipient: n.scheduled_at - st.opened_at for n in outbox if n.kind == "inform"}
     roster = default_policy.roster
@@ -85,7 +104,10 @@ async def test_p0_informs_management_at_open_and_pages_like_p1(
 
 
 async def test_p2_ladder_has_its_own_timings_and_does_not_repeat(
-    ts_env: WorkflowEnvironment, default_policy: Policy, tmp_path: Path, executor: ThreadPoolExecutor
+    ts_env: WorkflowEnvironment,
+    default_policy: Policy,
+    tmp_path: Path,
+    executor: ThreadPoolExecutor,
 ) -> None:
     async with running_worker(ts_env.client, default_policy, tmp_path, executor) as (_, queue):
         handle = await open_incident(ts_env.client, queue, "P2")
@@ -105,7 +127,10 @@ async def test_p2_ladder_has_its_own_timings_and_does_not_repeat(
 
 
 async def test_p3_pages_nobody(
-    ts_env: WorkflowEnvironment, default_policy: Policy, tmp_path: Path, executor: ThreadPoolExecutor
+    ts_env: WorkflowEnvironment,
+    default_policy: Policy,
+    tmp_path: Path,
+    executor: ThreadPoolExecutor,
 ) -> None:
     async with running_worker(ts_env.client, default_policy, tmp_path, executor) as (_, queue):
         handle = await open_incident(ts_env.client, queue, "P3", summary="Typo on the pricing page")
@@ -118,19 +143,26 @@ async def test_p3_pages_nobody(
 
 
 async def test_invalid_transitions_are_rejected_with_a_reason(
-    ts_env: WorkflowEnvironment, default_policy: Policy, tmp_path: Path, executor: ThreadPoolExecutor
+    ts_env: WorkflowEnvironment,
+    default_policy: Policy,
+    tmp_path: Path,
+    executor: ThreadPoolExecutor,
 ) -> None:
     async with running_worker(ts_env.client, default_policy, tmp_path, executor) as (_, queue):
         handle = await open_incident(ts_env.client, queue, "P2")
         with pytest.raises(WorkflowUpdateFailedError) as unknown:
-            await handle.execute_update(IncidentWorkflow.acknowledge, AcknowledgeRequest(by="mallory"))
+            await handle.execute_update(
+                IncidentWorkflow.acknowledge, AcknowledgeRequest(by="mallory")
+            )
         assert "'mallory' is not on the roster" in str(unknown.value.cause)
 
         resolve = ResolveRequest(by="alice", root_cause="bad deploy", fix="rolled back")
         st = await handle.execute_update(IncidentWorkflow.resolve, resolve)
         assert st.status == Status.RESOLVED
         with pytest.raises(WorkflowUpdateFailedError) as late:
-            await handle.execute_update(IncidentWorkflow.acknowledge, AcknowledgeRequest(by="alice"))
+            await handle.execute_update(
+                IncidentWorkflow.acknowledge, AcknowledgeRequest(by="alice")
+            )
         assert "already resolved" in str(late.value.cause)
         final = await handle.result()
     assert final.status == Status.RESOLVED and final.acknowledged_at is None

@@ -19,11 +19,20 @@ from domain.incident import (
 from domain.policy import WEEKDAYS, BusinessHours, Policy, Role, Severity
 from domain.rotation import holder
 from tests.conftest import running_worker
-from tests.workflows.helpers import first_paged, wait_until, minutes, open_incident, page_offsets, state_of
+from tests.workflows.helpers import (
+    first_paged,
+    minutes,
+    open_incident,
+    page_offsets,
+    state_of,
+    wait_until,
+)
 from workflows.incident import IncidentWorkflow
 
 
-def offsets(tmp_path: Path, incident_id: str | None, kind: str, opened: datetime) -> list[tuple[timedelta, str]]:
+def offsets(
+    tmp_path: Path, incident_id: str | None, kind: str, opened: datetime
+) -> list[tuple[timedelta, str]]:
     return [
         (n.scheduled_at - opened, n.recipient)
         for n in Store(tmp_path).notifications(incident_id)
@@ -32,7 +41,10 @@ def offsets(tmp_path: Path, incident_id: str | None, kind: str, opened: datetime
 
 
 async def test_p1_no_progress_pages_management_an_hour_after_ack(
-    ts_env: WorkflowEnvironment, default_policy: Policy, tmp_path: Path, executor: ThreadPoolExecutor
+    ts_env: WorkflowEnvironment,
+    default_policy: Policy,
+    tmp_path: Path,
+    executor: ThreadPoolExecutor,
 ) -> None:
     async with running_worker(ts_env.client, default_policy, tmp_path, executor) as (_, queue):
         handle = await open_incident(ts_env.client, queue, "P1")
@@ -45,12 +57,18 @@ async def test_p1_no_progress_pages_management_an_hour_after_ack(
         st = await state_of(handle)
 
     roster = default_policy.roster
-    got = {(o - (acked - st.opened_at), who) for o, who in offsets(tmp_path, st.incident_id, "no_progress", st.opened_at)}
+    got = {
+        (o - (acked - st.opened_at), who)
+        for o, who in offsets(tmp_path, st.incident_id, "no_progress", st.opened_at)
+    }
     assert got == {(minutes(60), roster.team_lead), (minutes(60), roster.engineering_manager)}
 
 
 async def test_an_update_counts_as_progress_and_resets_the_update_clock(
-    ts_env: WorkflowEnvironment, default_policy: Policy, tmp_path: Path, executor: ThreadPoolExecutor
+    ts_env: WorkflowEnvironment,
+    default_policy: Policy,
+    tmp_path: Path,
+    executor: ThreadPoolExecutor,
 ) -> None:
     async with running_worker(ts_env.client, default_policy, tmp_path, executor) as (_, queue):
         handle = await open_incident(ts_env.client, queue, "P1")
@@ -60,7 +78,9 @@ async def test_an_update_counts_as_progress_and_resets_the_update_clock(
         assert acked is not None
         # 20 min: the 15-min reminder has gone out, the 30-min overdue not yet.
         await ts_env.sleep(minutes(20))
-        update = StatusUpdateRequest(by=paged, message="Rolling back deploy 412", status=Status.MITIGATING)
+        update = StatusUpdateRequest(
+            by=paged, message="Rolling back deploy 412", status=Status.MITIGATING
+        )
         st = await handle.execute_update(IncidentWorkflow.post_update, update)
         assert st.status == Status.MITIGATING and st.mitigated_at is not None
         updated = st.last_update_at
@@ -68,23 +88,40 @@ async def test_an_update_counts_as_progress_and_resets_the_update_clock(
         await ts_env.sleep(minutes(95))
         st = await state_of(handle)
 
-    since_ack = [o - (acked - st.opened_at) for o, _ in offsets(tmp_path, st.incident_id, "update_reminder", st.opened_at)]
+    since_ack = [
+        o - (acked - st.opened_at)
+        for o, _ in offsets(tmp_path, st.incident_id, "update_reminder", st.opened_at)
+    ]
     assert since_ack[0] == minutes(15)
     # After the update the clock restarts: reminders at +15, +45, +75 and overdue at +30, +60, +90.
-    since_update = [o - (updated - st.opened_at) for o, _ in offsets(tmp_path, st.incident_id, "update_reminder", st.opened_at)][1:]
+    since_update = [
+        o - (updated - st.opened_at)
+        for o, _ in offsets(tmp_path, st.incident_id, "update_reminder", st.opened_at)
+    ][1:]
     assert since_update == [minutes(15), minutes(45), minutes(75)]
     overdue = offsets(tmp_path, st.incident_id, "update_overdue", st.opened_at)
-    assert [o - (updated - st.opened_at) for o, _ in overdue] == [minutes(30), minutes(60), minutes(90)]
+    assert [o - (updated - st.opened_at) for o, _ in overdue] == [
+        minutes(30),
+        minutes(60),
+        minutes(90),
+    ]
     # The primary acked, so overdue goes to the next level: the secondary on call.
-    secondary = {holder(default_policy.roster, Role.SECONDARY, st.opened_at + o).name for o, _ in overdue}
+    secondary = {
+        holder(default_policy.roster, Role.SECONDARY, st.opened_at + o).name for o, _ in overdue
+    }
     assert {who for _, who in overdue} == secondary and paged not in secondary
     assert not offsets(tmp_path, st.incident_id, "no_progress", st.opened_at)
-    reminders_to = {who for _, who in offsets(tmp_path, st.incident_id, "update_reminder", st.opened_at)}
+    reminders_to = {
+        who for _, who in offsets(tmp_path, st.incident_id, "update_reminder", st.opened_at)
+    }
     assert reminders_to == {paged}
 
 
 async def test_p2_cadence_is_two_and_four_hours(
-    ts_env: WorkflowEnvironment, default_policy: Policy, tmp_path: Path, executor: ThreadPoolExecutor
+    ts_env: WorkflowEnvironment,
+    default_policy: Policy,
+    tmp_path: Path,
+    executor: ThreadPoolExecutor,
 ) -> None:
     async with running_worker(ts_env.client, default_policy, tmp_path, executor) as (_, queue):
         handle = await open_incident(ts_env.client, queue, "P2")
@@ -95,14 +132,23 @@ async def test_p2_cadence_is_two_and_four_hours(
         await ts_env.sleep(timedelta(hours=4, minutes=30))
         st = await state_of(handle)
     base = acked - st.opened_at
-    assert [o - base for o, _ in offsets(tmp_path, st.incident_id, "update_reminder", st.opened_at)] == [timedelta(hours=2)]
-    assert [o - base for o, _ in offsets(tmp_path, st.incident_id, "update_overdue", st.opened_at)] == [timedelta(hours=4)]
+    assert [
+        o - base for o, _ in offsets(tmp_path, st.incident_id, "update_reminder", st.opened_at)
+    ] == [timedelta(hours=2)]
+    assert [
+        o - base for o, _ in offsets(tmp_path, st.incident_id, "update_overdue", st.opened_at)
+    ] == [timedelta(hours=4)]
     # No update for 4 h after the ack: management is paged.
-    assert [o - base for o, _ in offsets(tmp_path, st.incident_id, "no_progress", st.opened_at)] == [timedelta(hours=4)] * 2
+    assert [
+        o - base for o, _ in offsets(tmp_path, st.incident_id, "no_progress", st.opened_at)
+    ] == [timedelta(hours=4)] * 2
 
 
 async def test_stakeholder_notice_goes_out_at_the_deadline_unless_a_human_update_did(
-    ts_env: WorkflowEnvironment, default_policy: Policy, tmp_path: Path, executor: ThreadPoolExecutor
+    ts_env: WorkflowEnvironment,
+    default_policy: Policy,
+    tmp_path: Path,
+    executor: ThreadPoolExecutor,
 ) -> None:
     async with running_worker(ts_env.client, default_policy, tmp_path, executor) as (_, queue):
         silent = await open_incident(ts_env.client, queue, "P1")
@@ -113,12 +159,16 @@ async def test_stakeholder_notice_goes_out_at_the_deadline_unless_a_human_update
         await ts_env.sleep(minutes(60))
         quiet_state, spoken_state = await state_of(silent), await state_of(talkative)
 
-    assert offsets(tmp_path, quiet_state.incident_id, "stakeholder_notice", quiet_state.opened_at) == [
-        (minutes(60), default_policy.channels.stakeholders)
-    ]
-    assert offsets(tmp_path, spoken_state.incident_id, "stakeholder_notice", spoken_state.opened_at) == []
+    assert offsets(
+        tmp_path, quiet_state.incident_id, "stakeholder_notice", quiet_state.opened_at
+    ) == [(minutes(60), default_policy.channels.stakeholders)]
+    assert (
+        offsets(tmp_path, spoken_state.incident_id, "stakeholder_notice", spoken_state.opened_at)
+        == []
+    )
     to_stakeholders = [
-        n for n in Store(tmp_path).notifications(spoken_state.incident_id)
+        n
+        for n in Store(tmp_path).notifications(spoken_state.incident_id)
         if n.recipient == default_policy.channels.stakeholders
     ]
     assert [n.kind for n in to_stakeholders] == ["status_update"]
@@ -126,7 +176,10 @@ async def test_stakeholder_notice_goes_out_at_the_deadline_unless_a_human_update
 
 
 async def test_severity_change_mid_ladder_replans_every_timer_from_now(
-    ts_env: WorkflowEnvironment, default_policy: Policy, tmp_path: Path, executor: ThreadPoolExecutor
+    ts_env: WorkflowEnvironment,
+    default_policy: Policy,
+    tmp_path: Path,
+    executor: ThreadPoolExecutor,
 ) -> None:
     async with running_worker(ts_env.client, default_policy, tmp_path, executor) as (_, queue):
         handle = await open_incident(ts_env.client, queue, "P2")
@@ -150,16 +203,23 @@ async def test_severity_change_mid_ladder_replans_every_timer_from_now(
     assert offsets(tmp_path, st.incident_id, "stakeholder_notice", st.opened_at) == [
         (changed + minutes(30), default_policy.channels.stakeholders)
     ]
-    assert [n.kind for n in Store(tmp_path).notifications(st.incident_id)].count("severity_changed") == 1
+    assert [n.kind for n in Store(tmp_path).notifications(st.incident_id)].count(
+        "severity_changed"
+    ) == 1
 
 
 async def test_escalate_now_pages_the_next_level_and_continues_from_there(
-    ts_env: WorkflowEnvironment, default_policy: Policy, tmp_path: Path, executor: ThreadPoolExecutor
+    ts_env: WorkflowEnvironment,
+    default_policy: Policy,
+    tmp_path: Path,
+    executor: ThreadPoolExecutor,
 ) -> None:
     async with running_worker(ts_env.client, default_policy, tmp_path, executor) as (_, queue):
         handle = await open_incident(ts_env.client, queue, "P1")
         await ts_env.sleep(minutes(5))
-        await handle.execute_update(IncidentWorkflow.escalate, EscalateRequest(by="alice", reason="need DB help"))
+        await handle.execute_update(
+            IncidentWorkflow.escalate, EscalateRequest(by="alice", reason="need DB help")
+        )
         await ts_env.sleep(minutes(40))
         st = await state_of(handle)
     assert [(o, r) for o, r, _ in page_offsets(st)] == [
@@ -171,13 +231,19 @@ async def test_escalate_now_pages_the_next_level_and_continues_from_there(
 
 
 async def test_p3_review_is_scheduled_on_the_next_business_day_skipping_the_weekend(
-    ts_env: WorkflowEnvironment, default_policy: Policy, tmp_path: Path, executor: ThreadPoolExecutor
+    ts_env: WorkflowEnvironment,
+    default_policy: Policy,
+    tmp_path: Path,
+    executor: ThreadPoolExecutor,
 ) -> None:
     # The test server's clock starts at the real time, so make the next two days a "weekend".
     today = datetime.now(UTC).date()
     weekend = {WEEKDAYS[(today + timedelta(days=d)).weekday()] for d in (1, 2)}
     hours = BusinessHours(
-        timezone="UTC", start=time(9), end=time(17), days=tuple(d for d in WEEKDAYS if d not in weekend)
+        timezone="UTC",
+        start=time(9),
+        end=time(17),
+        days=tuple(d for d in WEEKDAYS if d not in weekend),
     )
     policy = default_policy.model_copy(update={"business_hours": hours})
     async with running_worker(ts_env.client, policy, tmp_path, executor) as (_, queue):

@@ -23,29 +23,39 @@ from workflows.postmortem import MarkReviewHeld, PostMortemWorkflow
 
 @pytest.mark.parametrize("severity", ["P0", "P1"])
 async def test_p0_p1_resolution_starts_a_postmortem_that_outlives_the_incident(
-    severity: str, ts_env: WorkflowEnvironment, default_policy: Policy, tmp_path: Path, executor: ThreadPoolExecutor
+    severity: str,
+    ts_env: WorkflowEnvironment,
+    default_policy: Policy,
+    tmp_path: Path,
+    executor: ThreadPoolExecutor,
 ) -> None:
     async with running_worker(ts_env.client, default_policy, tmp_path, executor) as (_, queue):
         handle = await open_incident(ts_env.client, queue, severity)
         paged = await first_paged(handle)
         await handle.execute_update(IncidentWorkflow.acknowledge, AcknowledgeRequest(by=paged))
         await ts_env.sleep(minutes(42))
-        resolve = ResolveRequest(by=paged, root_cause="Connection pool exhausted", fix="Raised pool size")
+        resolve = ResolveRequest(
+            by=paged, root_cause="Connection pool exhausted", fix="Raised pool size"
+        )
         await handle.execute_update(IncidentWorkflow.resolve, resolve)
         final = await handle.result()
         assert final.status == Status.RESOLVED
 
-        child = ts_env.client.get_workflow_handle_for(PostMortemWorkflow.run, postmortem_workflow_id(final.incident_id or ""))
+        child = ts_env.client.get_workflow_handle_for(
+            PostMortemWorkflow.run, postmortem_workflow_id(final.incident_id or "")
+        )
         assert (await child.describe()).status == WorkflowExecutionStatus.RUNNING
         assert (await handle.describe()).status == WorkflowExecutionStatus.COMPLETED
         pm = await child.query(PostMortemWorkflow.state)
         assert final.resolved_at is not None
         assert final.resolved_at < pm.review_at <= final.resolved_at + timedelta(hours=48)
         draft = Path(pm.document_path or "").read_text()
-        assert f"INC-" in draft and "Connection pool exhausted" in draft
+        assert "INC-" in draft and "Connection pool exhausted" in draft
 
         await ts_env.sleep(pm.review_at - final.resolved_at + minutes(1))
-        held = await child.execute_update(PostMortemWorkflow.mark_held, MarkReviewHeld(by="erin", notes="3 actions"))
+        held = await child.execute_update(
+            PostMortemWorkflow.mark_held, MarkReviewHeld(by="erin", notes="3 actions")
+        )
         assert held.held_by == "erin"
         done = await child.result()
         assert done.held_at is not None and done.reminders_sent >= 1
@@ -56,22 +66,36 @@ async def test_p0_p1_resolution_starts_a_postmortem_that_outlives_the_incident(
     assert "**Duration**: 00:42" in resolution[0].text
     assert "**Root Cause**: Connection pool exhausted" in resolution[0].text
     scheduled = {n.recipient for n in outbox if n.kind == "postmortem_scheduled"}
-    assert scheduled == {paged, default_policy.roster.team_lead, default_policy.roster.engineering_manager}
+    assert scheduled == {
+        paged,
+        default_policy.roster.team_lead,
+        default_policy.roster.engineering_manager,
+    }
     assert (tmp_path / "tickets" / f"{final.incident_id}.md").read_text().count("Resolved") >= 1
 
 
 @pytest.mark.parametrize("severity", ["P2", "P3"])
 async def test_p2_p3_resolution_starts_no_postmortem(
-    severity: str, ts_env: WorkflowEnvironment, default_policy: Policy, tmp_path: Path, executor: ThreadPoolExecutor
+    severity: str,
+    ts_env: WorkflowEnvironment,
+    default_policy: Policy,
+    tmp_path: Path,
+    executor: ThreadPoolExecutor,
 ) -> None:
     async with running_worker(ts_env.client, default_policy, tmp_path, executor) as (_, queue):
         handle = await open_incident(ts_env.client, queue, severity)
-        resolve = ResolveRequest(by="bob", root_cause="Flaky check", fix="Tuned threshold", false_positive=True)
+        resolve = ResolveRequest(
+            by="bob", root_cause="Flaky check", fix="Tuned threshold", false_positive=True
+        )
         await handle.execute_update(IncidentWorkflow.resolve, resolve)
         final = await handle.result()
         assert final.false_positive and final.postmortem_workflow_id is None
         with pytest.raises(RPCError):
-            await ts_env.client.get_workflow_handle(postmortem_workflow_id(final.incident_id or "")).describe()
-    resolution = [n for n in Store(tmp_path).notifications(final.incident_id) if n.kind == "resolution"]
+            await ts_env.client.get_workflow_handle(
+                postmortem_workflow_id(final.incident_id or "")
+            ).describe()
+    resolution = [
+        n for n in Store(tmp_path).notifications(final.incident_id) if n.kind == "resolution"
+    ]
     assert [n.recipient for n in resolution] == ["#incidents"]
     assert f"Not required for {severity}" in resolution[0].text
