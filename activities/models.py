@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date, datetime, time, timedelta
 from typing import Literal
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from domain.policy import BusinessHours, Person, Role, Roster
 
@@ -49,13 +49,66 @@ class Notification(BaseModel):
     subject: str
     text: str
     scheduled_at: datetime  # workflow time the step was due: the timeline's time
+    # For notes without a person: which of the policy's channels this is (Slack routing).
+    channel_role: Literal["incidents", "stakeholders"] | None = None
+
+
+class DeliveryAttempt(BaseModel):
+    """One contact method tried for a notification (timeline: failures and fallbacks)."""
+
+    channel: ChannelName
+    status: Literal["sent", "failed", "skipped", "duplicate"]
+    detail: str = ""
 
 
 class DeliveryResult(BaseModel):
     idempotency_key: str
-    channel: ChannelName
-    delivered: bool  # False when this key had already been delivered (a retry)
+    channel: ChannelName  # the channel that delivered (or the last one tried)
+    delivered: bool  # False when this key had already been delivered (a retry), or nothing could
     delivered_at: datetime
+    attempts: list[DeliveryAttempt] = Field(default_factory=list)
+
+
+class SlackInvitee(BaseModel):
+    name: str
+    label: str
+    slack_user_id: str | None = None
+    email: str | None = None
+
+
+class IncidentSnapshot(BaseModel):
+    """What the single Slack message for an incident shows (no secrets: state and names)."""
+
+    incident_id: str
+    workflow_id: str
+    severity: str
+    severity_title: str
+    service: str
+    summary: str
+    status: str  # the seed's words: Investigating / Mitigating / Resolved
+    triggered: bool  # nobody has acknowledged yet
+    open: bool
+    opened_at: datetime
+    assignee: str | None = None  # display label
+    acknowledged_by: str | None = None
+    acknowledged_at: datetime | None = None
+    resolved_by: str | None = None
+    resolved_at: datetime | None = None
+    duration: str | None = None  # HH:MM once resolved
+    root_cause: str | None = None
+    fix: str | None = None
+    false_positive: bool = False
+    last_update_at: datetime | None = None
+    last_update_text: str | None = None
+    next_escalation: str | None = None  # "page Secondary On-Call at 10:15 UTC"
+    updates: str = ""  # "Will provide updates every 15 minutes"
+    runbook_title: str | None = None
+    runbook_url: str | None = None
+    incidents_channel: str
+    stakeholders_channel: str
+    war_room: bool = False
+    war_room_name: str | None = None
+    invitees: list[SlackInvitee] = Field(default_factory=list)
 
 
 class WriteDocument(BaseModel):

@@ -48,10 +48,8 @@ def default_policy() -> Policy:
     return load_default_policy()
 
 
-@pytest.fixture
-async def ts_env() -> AsyncIterator[WorkflowEnvironment]:
-    # One server per test: a workflow left behind by an earlier test (its worker gone)
-    # would hold the clock still and stop time skipping.
+@asynccontextmanager
+async def ts_environment() -> AsyncIterator[WorkflowEnvironment]:
     env = await WorkflowEnvironment.start_time_skipping(
         data_converter=pydantic_data_converter,
         test_server_existing_path=str(BIN / "temporal-test-server"),
@@ -67,6 +65,14 @@ async def ts_env() -> AsyncIterator[WorkflowEnvironment]:
         yield env
     finally:
         await env.shutdown()
+
+
+@pytest.fixture
+async def ts_env() -> AsyncIterator[WorkflowEnvironment]:
+    # One server per test: a workflow left behind by an earlier test (its worker gone)
+    # would hold the clock still and stop time skipping.
+    async with ts_environment() as env:
+        yield env
 
 
 @pytest.fixture(scope="session")

@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from temporalio.client import Client
 
 from activities.config import PolicyStore, data_dir, policy_store_from_env
@@ -29,7 +29,7 @@ from starter.api import (
     metrics,
 )
 from starter.api.context import ApiContext, ApiSettings, TemporalGate
-from starter.api.errors import install_error_handlers
+from starter.api.errors import install_error_handlers, reject_unknown_query
 from starter.api.limits import BodyLimit, InFlightLimit
 from starter.api.metrics import ApiMetrics, MetricsMiddleware
 
@@ -78,6 +78,7 @@ def create_app(
         version="0.1.0",
         description=DESCRIPTION,
         lifespan=lifespan,
+        dependencies=[Depends(reject_unknown_query)],
     )
     app.state.ctx = ctx
     install_error_handlers(app)

@@ -18,6 +18,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field, ValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from temporalio.client import WorkflowUpdateRPCTimeoutOrCancelledError
 from temporalio.service import RPCError, RPCStatusCode
 
@@ -149,6 +150,12 @@ async def _on_api_error(request: Request, exc: Exception) -> JSONResponse:
     return error_response(request, exc.status, exc.detail, exc.errors, exc.headers)
 
 
+async def _on_http_error(request: Request, exc: Exception) -> JSONResponse:
+    # FastAPI's own refusals (undecodable body, unknown route, wrong method) in our shape.
+    assert isinstance(exc, StarletteHTTPException)
+    return error_response(request, exc.status_code, str(exc.detail), headers=exc.headers)
+
+
 async def _on_not_found(request: Request, exc: Exception) -> JSONResponse:
     return error_response(request, 404, str(exc))
 
@@ -177,9 +184,34 @@ async def _on_runtime_error(request: Request, exc: Exception) -> JSONResponse:
     raise exc
 
 
+def _query_names(dependant: Any) -> frozenset[str]:
+    names = {field.alias for field in dependant.query_params}
+    for sub in dependant.dependencies:
+        names |= _query_names(sub)
+    return frozenset(names)
+
+
+def reject_unknown_query(request: Request) -> None:
+    """App-wide dependency: a misspelt filter (?stauts=) is a 422, not a silent no-op."""
+    route = request.scope.get("route")
+    dependant = getattr(route, "dependant", None)
+    if dependant is None:
+        return
+    allowed = _query_names(dependant)
+    unknown = [name for name in request.query_params if name not in allowed]
+    if unknown:
+        errors = [
+            FieldError(loc=f"query.{name}", msg="Unknown query parameter", type="extra_forbidden")
+            for name in dict.fromkeys(unknown)
+        ]
+        status = 400 if request.url.path == PAGERDUTY_PATH else 422
+        raise ApiError(status, "invalid request", errors)
+
+
 def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, _on_validation)
     app.add_exception_handler(ApiError, _on_api_error)
+    app.add_exception_handler(StarletteHTTPException, _on_http_error)
     app.add_exception_handler(IncidentNotFound, _on_not_found)
     app.add_exception_handler(ActionRejected, _on_rejected)
     app.add_exception_handler(RPCError, _on_rpc_error)

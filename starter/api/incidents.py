@@ -31,7 +31,6 @@ from domain.incident import (
 )
 from domain.policy import ROLE_TITLES, Role, Severity
 from starter import incidents as fw
-from starter.incidents import IncidentNotFound
 from starter.api.auth import require_api_token
 from starter.api.context import ApiContext, get_ctx
 from starter.api.errors import (
@@ -42,6 +41,7 @@ from starter.api.errors import (
     ServiceUnavailable,
 )
 from starter.api.ingest_common import build_alert, open_alert
+from starter.incidents import IncidentNotFound
 from workflows.incident import IncidentWorkflow
 from workflows.postmortem import MarkReviewHeld, PostMortemState
 

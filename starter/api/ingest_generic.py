@@ -28,6 +28,7 @@ from starter.api.ingest_common import (
     Outcome,
     Timestamp,
     build_alert,
+    detection_time,
     map_severity,
     open_alert,
     resolve_alert,

@@ -30,6 +30,7 @@ from starter.api.errors import (
 from starter.api.ingest_common import (
     Timestamp,
     build_alert,
+    detection_time,
     map_severity,
     open_alert,
     resolve_alert,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from pathlib import Path
@@ -47,6 +48,11 @@ async def test_p0_p1_resolution_starts_a_postmortem_that_outlives_the_incident(
         assert (await child.describe()).status == WorkflowExecutionStatus.RUNNING
         assert (await handle.describe()).status == WorkflowExecutionStatus.COMPLETED
         pm = await child.query(PostMortemWorkflow.state)
+        for _ in range(200):  # the draft is written by the child's first activity
+            if pm.document_path is not None:
+                break
+            await asyncio.sleep(0.05)
+            pm = await child.query(PostMortemWorkflow.state)
         assert final.resolved_at is not None
         assert final.resolved_at < pm.review_at <= final.resolved_at + timedelta(hours=48)
         draft = Path(pm.document_path or "").read_text()

@@ -1,0 +1,352 @@
+"""Slack Web API: DMs to people, posts to channels, and finding a post again.
+
+Every ``chat.postMessage`` carries our idempotency key in message metadata
+(``event_type: firewatch_notification``). When an earlier attempt's outcome is unknown,
+:meth:`SlackSender.find` reads the conversation (``conversations.history``, or
+``conversations.replies`` for a thread) with ``include_all_metadata`` and looks for it.
+
+Errors map onto the two failure kinds: ``channel_not_found``, ``not_in_channel``,
+``invalid_auth``, ``account_inactive``, ``user_not_found`` (and their like) are
+permanent; HTTP 429 / ``ratelimited`` is transient with Slack's Retry-After; 5xx and
+network errors are transient and "maybe sent".
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import re
+from collections.abc import Awaitable
+from datetime import datetime, timedelta
+from typing import Any, TypeVar
+
+import aiohttp
+from slack_sdk.errors import SlackApiError
+from slack_sdk.web.async_client import AsyncWebClient
+
+from activities.channels.base import PermanentDeliveryError, TransientDeliveryError
+from activities.channels.formatting import slack_mrkdwn
+from activities.channels.ledger import Ledger
+from activities.channels.settings import ChannelSettings
+from activities.models import Notification
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+METADATA_EVENT = "firewatch_notification"
+PERMANENT_ERRORS = frozenset(
+    {
+        "channel_not_found",
+        "not_in_channel",
+        "is_archived",
+        "invalid_auth",
+        "not_authed",
+        "account_inactive",
+        "token_revoked",
+        "token_expired",
+        "no_permission",
+        "missing_scope",
+        "user_not_found",
+        "users_not_found",
+        "user_disabled",
+        "cannot_dm_bot",
+        "restricted_action",
+        "msg_too_long",
+        "no_text",
+        "invalid_blocks",
+        "invalid_arguments",
+    }
+)
+TRANSIENT_ERRORS = frozenset(
+    {"internal_error", "fatal_error", "service_unavailable", "request_timeout", "team_added_to_org"}
+)
+# Button action ids (starter.api.slack handles them).
+ACTION_ACK = "firewatch_ack"
+ACTION_ESCALATE = "firewatch_escalate"
+ACTION_RESOLVE = "firewatch_resolve"
+_CHANNEL_ID = re.compile(r"^[CGD][A-Z0-9]{2,}$")
+_USER_ID = re.compile(r"^[UW][A-Z0-9]{2,}$")
+SECTION_LIMIT = 3000
+
+
+def _header(headers: Any, name: str) -> str | None:
+    if not headers:
+        return None
+    for key, value in dict(headers).items():
+        if key.lower() == name.lower():
+            return str(value)
+    return None
+
+
+def map_slack_error(err: SlackApiError, what: str) -> Exception:
+    response = err.response
+    status = getattr(response, "status_code", None) or getattr(response, "status", None) or 0
+    data = getattr(response, "data", None)
+    code = data.get("error") if isinstance(data, dict) else None
+    headers = getattr(response, "headers", None)
+    if status == 429 or code == "ratelimited":
+        retry_after = _header(headers, "Retry-After")
+        seconds = float(retry_after) if retry_after and retry_after.strip().isdigit() else None
+        return TransientDeliveryError(f"Slack rate limited {what}", retry_after=seconds)
+    if status >= 500 or code in TRANSIENT_ERRORS:
+        return TransientDeliveryError(
+            f"Slack {what}: {code or f'HTTP {status}'}", maybe_sent=True
+        )
+    if code in PERMANENT_ERRORS:
+        return PermanentDeliveryError(f"Slack {what}: {code}")
+    return PermanentDeliveryError(f"Slack {what}: {code or f'HTTP {status}'}")
+
+
+async def slack_call(call: Awaitable[T], what: str) -> T:
+    try:
+        return await call
+    except SlackApiError as err:
+        raise map_slack_error(err, what) from None
+    except (aiohttp.ClientConnectorError, ConnectionRefusedError) as err:
+        raise TransientDeliveryError(f"Slack unreachable ({what}): {err}") from None
+    except (aiohttp.ClientError, TimeoutError, OSError) as err:
+        raise TransientDeliveryError(
+            f"Slack call failed ({what}): {type(err).__name__}", maybe_sent=True
+        ) from None
+
+
+def slack_client(settings: ChannelSettings) -> AsyncWebClient:
+    assert settings.slack_bot_token is not None
+    base = settings.slack_base_url if settings.slack_base_url.endswith("/") else settings.slack_base_url + "/"
+    # No SDK retries: Temporal retries the activity, and the ledger decides whether to resend.
+    return AsyncWebClient(
+        token=settings.slack_bot_token.get_secret_value(),
+        base_url=base,
+        timeout=int(settings.http_timeout),
+        retry_handlers=[],
+    )
+
+
+def button_value(workflow_id: str, incident_id: str) -> str:
+    return json.dumps({"w": workflow_id, "i": incident_id}, separators=(",", ":"))
+
+
+def action_buttons(workflow_id: str, incident_id: str, *, escalate: bool = True) -> dict[str, Any]:
+    value = button_value(workflow_id, incident_id)
+    elements: list[dict[str, Any]] = [
+        {
+            "type": "button",
+            "action_id": ACTION_ACK,
+            "text": {"type": "plain_text", "text": "Acknowledge"},
+            "style": "primary",
+            "value": value,
+        }
+    ]
+    if escalate:
+        elements.append(
+            {
+                "type": "button",
+                "action_id": ACTION_ESCALATE,
+                "text": {"type": "plain_text", "text": "Escalate"},
+                "value": value,
+            }
+        )
+    elements.append(
+        {
+            "type": "button",
+            "action_id": ACTION_RESOLVE,
+            "text": {"type": "plain_text", "text": "Resolve"},
+            "style": "danger",
+            "value": value,
+        }
+    )
+    return {"type": "actions", "block_id": "firewatch_actions", "elements": elements}
+
+
+def text_blocks(text: str) -> list[dict[str, Any]]:
+    """The rendered template as mrkdwn sections (Slack allows 3000 characters a section)."""
+    body = slack_mrkdwn(text.strip())
+    chunks = [body[i : i + SECTION_LIMIT] for i in range(0, len(body), SECTION_LIMIT)] or [" "]
+    return [{"type": "section", "text": {"type": "mrkdwn", "text": c}} for c in chunks]
+
+
+def metadata(key: str, incident_id: str) -> dict[str, Any]:
+    return {"event_type": METADATA_EVENT, "event_payload": {"key": key, "incident_id": incident_id}}
+
+
+class SlackDirectory:
+    """Slack ids for people and channels, cached in the ledger."""
+
+    def __init__(self, client: AsyncWebClient, ledger: Ledger) -> None:
+        self._client = client
+        self._ledger = ledger
+
+    async def user_id(self, address: str) -> str:
+        """``U123`` as is; ``email:a@b`` through users.lookupByEmail."""
+        if not address.startswith("email:"):
+            return address
+        email = address.removeprefix("email:")
+        cached = self._ledger.value(f"slack:user:{email.lower()}")
+        if cached:
+            return str(cached)
+        response = await slack_call(self._client.users_lookupByEmail(email=email), "users.lookupByEmail")
+        user_id = str(response["user"]["id"])
+        self._ledger.set_value(f"slack:user:{email.lower()}", user_id)
+        return user_id
+
+    async def channel_id(self, channel: str) -> str:
+        """A channel's id: ids as they are, ``#name`` through conversations.list (cached)."""
+        name = channel.lstrip("#")
+        if _CHANNEL_ID.match(name):
+            return name
+        cached = self._ledger.value(f"slack:channel:{name}")
+        if cached:
+            return str(cached)
+        found = await self.find_channel(name)
+        if found is None:
+            raise PermanentDeliveryError(f"Slack channel #{name}: channel_not_found")
+        return found
+
+    async def find_channel(self, name: str) -> str | None:
+        cursor: str | None = None
+        while True:
+            kwargs: dict[str, Any] = {
+                "types": "public_channel,private_channel",
+                "exclude_archived": True,
+                "limit": 200,
+            }
+            if cursor:
+                kwargs["cursor"] = cursor
+            page = await slack_call(self._client.conversations_list(**kwargs), "conversations.list")
+            for ch in page.get("channels") or []:
+                if ch.get("name") == name:
+                    self._ledger.set_value(f"slack:channel:{name}", ch["id"])
+                    return str(ch["id"])
+            cursor = (page.get("response_metadata") or {}).get("next_cursor") or None
+            if not cursor:
+                return None
+
+    async def dm_channel(self, user_id: str) -> str:
+        cached = self._ledger.value(f"slack:dm:{user_id}")
+        if cached:
+            return str(cached)
+        opened = await slack_call(self._client.conversations_open(users=user_id), "conversations.open")
+        channel = str(opened["channel"]["id"])
+        self._ledger.set_value(f"slack:dm:{user_id}", channel)
+        return channel
+
+
+async def find_by_key(
+    client: AsyncWebClient,
+    channel_id: str,
+    key: str,
+    since: datetime,
+    thread_ts: str | None = None,
+) -> str | None:
+    """The ts of our message carrying ``key`` in its metadata, posted after ``since``."""
+    oldest = f"{(since - timedelta(minutes=2)).timestamp():.6f}"
+    cursor: str | None = None
+    for _ in range(10):  # at most 10 pages of 200: far more than a retry window holds
+        kwargs: dict[str, Any] = {
+            "channel": channel_id,
+            "oldest": oldest,
+            "limit": 200,
+            "include_all_metadata": True,
+        }
+        if cursor:
+            kwargs["cursor"] = cursor
+        if thread_ts:
+            page = await slack_call(
+                client.conversations_replies(ts=thread_ts, **kwargs), "conversations.replies"
+            )
+        else:
+            page = await slack_call(client.conversations_history(**kwargs), "conversations.history")
+        for message in page.get("messages") or []:
+            meta = message.get("metadata") or {}
+            if meta.get("event_type") == METADATA_EVENT and (meta.get("event_payload") or {}).get("key") == key:
+                return str(message["ts"])
+        cursor = (page.get("response_metadata") or {}).get("next_cursor") or None
+        if not cursor:
+            return None
+    return None
+
+
+class SlackSender:
+    """DMs (address: a Slack user id, or ``email:...``) and channel posts (``#name`` / id).
+
+    Posts to the incidents channel go into the incident message's thread when there is
+    one; the initial alert becomes that message (see slack_incident_message).
+    """
+
+    def __init__(self, settings: ChannelSettings, ledger: Ledger) -> None:
+        self._settings = settings
+        self._ledger = ledger
+
+    def _client(self) -> AsyncWebClient:
+        return slack_client(self._settings)
+
+    async def _target(
+        self, client: AsyncWebClient, note: Notification, address: str
+    ) -> tuple[str, str | None, bool]:
+        """(channel to post to, thread ts, broadcast) for a note."""
+        directory = SlackDirectory(client, self._ledger)
+        if address.startswith("#") or _CHANNEL_ID.match(address):
+            parent = self._ledger.value(f"slack:message:{note.incident_id}")
+            incidents = note.channel_role == "incidents"
+            if incidents and parent and note.kind != "initial_alert":
+                return parent["channel"], parent["ts"], note.kind == "resolution"
+            return await directory.channel_id(address), None, False
+        user = await directory.user_id(address)
+        if not _USER_ID.match(user):
+            raise PermanentDeliveryError(f"Slack: {address!r} is not a user id")
+        return user, None, False
+
+    def _blocks(self, note: Notification) -> list[dict[str, Any]]:
+        blocks = text_blocks(note.text)
+        if note.kind in ("page", "initial_alert", "inform", "no_progress", "ladder_repeat", "ladder_exhausted"):
+            blocks.append(action_buttons(note.workflow_id, note.incident_id))
+        return blocks
+
+    async def send(self, note: Notification, address: str) -> str:
+        client = self._client()
+        channel, thread_ts, broadcast = await self._target(client, note, address)
+        kwargs: dict[str, Any] = {
+            "channel": channel,
+            "text": slack_mrkdwn(note.subject),
+            "blocks": self._blocks(note),
+            "metadata": metadata(note.idempotency_key, note.incident_id),
+            "unfurl_links": False,
+        }
+        if thread_ts:
+            kwargs["thread_ts"] = thread_ts
+            kwargs["reply_broadcast"] = broadcast
+        response = await slack_call(client.chat_postMessage(**kwargs), "chat.postMessage")
+        posted_channel, ts = str(response["channel"]), str(response["ts"])
+        self._remember(note, posted_channel, ts, thread_ts)
+        return f"{posted_channel}/{ts}"
+
+    def _remember(self, note: Notification, channel: str, ts: str, thread_ts: str | None) -> None:
+        if (
+            note.kind == "initial_alert"
+            and note.channel_role == "incidents"
+            and thread_ts is None
+            and not self._ledger.value(f"slack:message:{note.incident_id}")
+        ):
+            self._ledger.set_value(f"slack:message:{note.incident_id}", {"channel": channel, "ts": ts})
+
+    async def find(self, note: Notification, address: str, since: datetime) -> str | None:
+        client = self._client()
+        channel, thread_ts, _ = await self._target(client, note, address)
+        if _USER_ID.match(channel):
+            channel = await SlackDirectory(client, self._ledger).dm_channel(channel)
+        ts = await find_by_key(client, channel, note.idempotency_key, since, thread_ts)
+        if ts is None:
+            return None
+        self._remember(note, channel, ts, thread_ts)
+        return f"{channel}/{ts}"
+
+
+async def gather_limited(calls: list[Awaitable[T]], limit: int = 4) -> list[T]:
+    semaphore = asyncio.Semaphore(limit)
+
+    async def one(call: Awaitable[T]) -> T:
+        async with semaphore:
+            return await call
+
+    return list(await asyncio.gather(*(one(c) for c in calls)))

@@ -1,0 +1,359 @@
+"""Incident lifecycle throughput against bare Temporal, and worker memory with many open incidents.
+
+    python benchmarks/lifecycle.py [--incidents N] [--open 10000] [--concurrency 50]
+
+One run starts its own dev server (``WorkflowEnvironment.start_local`` with Firewatch's
+search attributes) and measures, all on this machine:
+
+(a) baseline: a trivial workflow defined here (start, one activity, wait for a signal,
+    complete), N of them at the given concurrency, worker in this process;
+(b) Firewatch: N incidents opened (``starter.incidents.trigger``), acknowledged and
+    resolved (the workflow's ``acknowledge`` and ``resolve`` updates) until the workflow
+    completes, P2 (no post-mortem child) and P1 (post-mortem child started), with the
+    real worker from ``worker.build_worker`` in this process, like the baseline's;
+(c) the resident memory (VmRSS) of one ``python worker.py`` process holding ``--open``
+    P2 incidents, all asleep on their one-hour ladder timer.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import platform
+import shutil
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+
+from temporalio import activity, workflow
+
+
+
+def _root() -> Path:
+    # Not at import time: the workflow sandbox re-imports this module and forbids Path.resolve.
+    return Path(__file__).resolve().parent.parent
+
+
+# ---- (a) the bare baseline ---------------------------------------------------------------
+
+
+@activity.defn
+def bare_step(name: str) -> str:
+    return f"hello {name}"
+
+
+@workflow.defn
+class BareLifecycle:
+    def __init__(self) -> None:
+        self._finished = False
+
+    @workflow.signal
+    def finish(self) -> None:
+        self._finished = True
+
+    @workflow.run
+    async def run(self, name: str) -> str:
+        greeting = await workflow.execute_activity(
+            bare_step, name, start_to_close_timeout=timedelta(seconds=30)
+        )
+        await workflow.wait_condition(lambda: self._finished)
+        return greeting
+
+
+# ---- measuring ---------------------------------------------------------------------------
+
+
+@dataclass
+class Result:
+    name: str
+    count: int
+    seconds: float
+    latencies: list[float]
+
+    @property
+    def rate(self) -> float:
+        return self.count / self.seconds
+
+    def pct(self, q: float) -> float:
+        ordered = sorted(self.latencies)
+        return ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000
+
+
+async def run_many(
+    name: str, count: int, concurrency: int, one: Callable[[int], Awaitable[None]]
+) -> Result:
+    gate = asyncio.Semaphore(concurrency)
+    latencies: list[float] = []
+
+    async def timed(i: int) -> None:
+        async with gate:
+            started = time.perf_counter()
+            await one(i)
+            latencies.append(time.perf_counter() - started)
+
+    began = time.perf_counter()
+    await asyncio.gather(*(timed(i) for i in range(count)))
+    return Result(name, count, time.perf_counter() - began, latencies)
+
+
+def vm_status(pid: int) -> dict[str, int]:
+    """VmRSS / VmHWM of a process in KiB, from /proc/<pid>/status."""
+    values: dict[str, int] = {}
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        key, _, rest = line.partition(":")
+        if key in ("VmRSS", "VmHWM"):
+            values[key] = int(rest.split()[0])
+    return values
+
+
+def outbox_count(db: Path, kind: str) -> int:
+    if not db.exists():
+        return 0
+    with sqlite3.connect(db, timeout=30) as conn:
+        try:
+            (count,) = conn.execute("SELECT COUNT(*) FROM outbox WHERE kind = ?", (kind,)).fetchone()
+        except sqlite3.OperationalError:  # the worker has not created the table yet
+            return 0
+    return int(count)
+
+
+def machine_info() -> str:
+    mem_kib = 0
+    for line in Path("/proc/meminfo").read_text().splitlines():
+        if line.startswith("MemTotal:"):
+            mem_kib = int(line.split()[1])
+    import temporalio
+
+    return (
+        f"nproc={len(os.sched_getaffinity(0))} (cpu_count={os.cpu_count()})"
+        f"  mem={mem_kib / 1024 / 1024:.1f} GiB  {platform.platform()}"
+        f"  python={platform.python_version()}  temporalio={temporalio.__version__}"
+    )
+
+
+# ---- the runs ----------------------------------------------------------------------------
+
+
+async def bench_baseline(client, count: int, concurrency: int, bare) -> Result:  # type: ignore[no-untyped-def]
+    from temporalio.worker import Worker
+
+    queue = f"bench-bare-{uuid.uuid4().hex[:6]}"
+    wf, step = bare
+
+    async def one(i: int) -> None:
+        handle = await client.start_workflow(wf.run, f"n{i}", id=f"bare-{queue}-{i}", task_queue=queue)
+        await handle.signal(wf.finish)
+        await handle.result()
+
+    with ThreadPoolExecutor(max_workers=32) as pool:
+        async with Worker(
+            client, task_queue=queue, workflows=[wf], activities=[step], activity_executor=pool
+        ):
+            await run_many("warm-up", min(50, count), concurrency, lambda i: one(count + i))
+            return await run_many("bare Temporal lifecycle", count, concurrency, one)
+
+
+async def bench_firewatch(client, count: int, concurrency: int, severity: str, data: Path) -> Result:  # type: ignore[no-untyped-def]
+    from activities.config import PolicyStore
+    from domain.incident import AcknowledgeRequest, Alert, ResolveRequest
+    from domain.policy import Severity
+    from starter.incidents import trigger
+    from worker import build_worker
+    from workflows.incident import IncidentWorkflow
+
+    queue = f"bench-fw-{severity}-{uuid.uuid4().hex[:6]}"
+    run_tag = uuid.uuid4().hex[:6]
+
+    async def one(i: int) -> None:
+        alert = Alert(
+            source="cli",
+            dedup_key=f"bench-{run_tag}-{severity}-{i}",
+            summary=f"benchmark incident {i}",
+            service="api",
+            severity=Severity(severity),
+        )
+        st = await trigger(client, alert, task_queue=queue)
+        handle = client.get_workflow_handle(st.workflow_id)
+        by = st.assignee or "alice"  # the paged primary acknowledges
+        await handle.execute_update(IncidentWorkflow.acknowledge, AcknowledgeRequest(by=by))
+        await handle.execute_update(
+            IncidentWorkflow.resolve,
+            ResolveRequest(by=by, root_cause="benchmark", fix="none needed"),
+        )
+        await handle.result()
+
+    with ThreadPoolExecutor(max_workers=32) as pool:
+        worker = build_worker(
+            client, policy=PolicyStore(), data=data, task_queue=queue, executor=pool
+        )
+        async with worker:
+            await run_many("warm-up", min(50, count), concurrency, lambda i: one(count + i))
+            label = f"Firewatch {severity} open→ack→resolve"
+            return await run_many(label, count, concurrency, one)
+
+
+async def bench_open_rss(client, target: str, count: int, concurrency: int, work: Path) -> dict[str, float]:  # type: ignore[no-untyped-def]
+    from domain.incident import Alert
+    from domain.policy import Severity
+    from starter.incidents import open_or_join
+    from starter.temporal_setup import workflow_pollers
+
+    queue = f"bench-rss-{uuid.uuid4().hex[:6]}"
+    data = work / "rss-data"
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("TEMPORAL_", "FIREWATCH_"))}
+    env.update(
+        TEMPORAL_ADDRESS=target,
+        TEMPORAL_NAMESPACE=client.namespace,
+        FIREWATCH_DATA_DIR=str(data),
+        FIREWATCH_TASK_QUEUE=queue,
+    )
+    log = (work / "rss-worker.log").open("wb")
+    proc = subprocess.Popen(
+        [sys.executable, str(_root() / "worker.py")], cwd=_root(), env=env, stdout=log, stderr=subprocess.STDOUT
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while not any(p.identity.startswith(f"{proc.pid}@") for p in await workflow_pollers(client, queue)):
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"worker did not start; see {work / 'rss-worker.log'}")
+            await asyncio.sleep(0.2)
+        idle = vm_status(proc.pid)["VmRSS"]
+
+        run_tag = uuid.uuid4().hex[:6]
+
+        async def one(i: int) -> None:
+            alert = Alert(
+                source="cli",
+                dedup_key=f"rss-{run_tag}-{i}",
+                summary=f"open incident {i}",
+                service="api",
+                severity=Severity.P2,
+            )
+            await open_or_join(client, alert, task_queue=queue)
+
+        started = await run_many("open (signal-with-start)", count, concurrency, one)
+        # Every incident has its id once its level-1 page is in the outbox; then it sleeps.
+        db = data / "firewatch.db"
+        began = time.perf_counter()
+        deadline = time.monotonic() + max(600, count * 0.2)
+        while outbox_count(db, "page") < count:
+            if proc.poll() is not None:
+                raise RuntimeError(f"worker died; see {work / 'rss-worker.log'}")
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"only {outbox_count(db, 'page')} of {count} incidents paged")
+            await asyncio.sleep(0.5)
+        settle = time.perf_counter() - began
+        # Let the last workflow tasks (publish, sleep) finish, then sample a few times.
+        samples = []
+        for _ in range(6):
+            await asyncio.sleep(0.5)
+            samples.append(vm_status(proc.pid))
+        open_now = 0
+        async for _ in client.list_workflows(
+            f"TaskQueue = '{queue}' AND ExecutionStatus = 'Running'"
+        ):
+            open_now += 1
+        return {
+            "idle_mib": idle / 1024,
+            "rss_mib": samples[-1]["VmRSS"] / 1024,
+            "hwm_mib": samples[-1]["VmHWM"] / 1024,
+            "open": open_now,
+            "start_rate": started.rate,
+            "all_paged_s": started.seconds + settle,
+        }
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        log.close()
+
+
+async def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--incidents", type=int, default=500, help="lifecycles per measured run")
+    parser.add_argument("--open", type=int, default=10_000, help="open incidents for the RSS run")
+    parser.add_argument("--concurrency", type=int, default=50)
+    parser.add_argument("--skip-p1", action="store_true", help="only measure the P2 lifecycle")
+    args = parser.parse_args()
+
+    from temporalio.contrib.pydantic import pydantic_data_converter
+    from temporalio.testing import WorkflowEnvironment
+
+    from workflows.search_attributes import ALL_KEYS
+
+    # The sandbox re-imports a workflow's module by name: use this file as
+    # ``benchmarks.lifecycle`` rather than ``__main__``.
+    from benchmarks import lifecycle as bench_module
+
+    bare = (bench_module.BareLifecycle, bench_module.bare_step)
+    print(machine_info(), flush=True)
+    temporal = shutil.which("temporal") or str(Path(sys.executable).parent / "temporal")
+    env = await WorkflowEnvironment.start_local(
+        data_converter=pydantic_data_converter,
+        dev_server_existing_path=temporal,
+        search_attributes=list(ALL_KEYS),
+        dev_server_log_level="error",
+    )
+    n, c = args.incidents, args.concurrency
+    try:
+        with tempfile.TemporaryDirectory(prefix="fw-bench-") as tmp:
+            work = Path(tmp)
+            print(f"(a) baseline: {n} bare lifecycles at concurrency {c} ...", flush=True)
+            base = await bench_baseline(env.client, n, c, bare)
+            print(f"(b) Firewatch: {n} P2 incidents at concurrency {c} ...", flush=True)
+            p2 = await bench_firewatch(env.client, n, c, "P2", work / "p2")
+            p1 = None
+            if not args.skip_p1:
+                print(f"    and {n} P1 incidents (post-mortem child) ...", flush=True)
+                p1 = await bench_firewatch(env.client, n, c, "P1", work / "p1")
+            print(f"(c) RSS: one worker process with {args.open} open P2 incidents ...", flush=True)
+            target = env.client.service_client.config.target_host
+            rss = await bench_open_rss(env.client, target, args.open, c, work)
+    finally:
+        await env.shutdown()
+
+    print()
+    print(f"{'run':<36}{'count':>7}{'secs':>8}{'per s':>9}{'p50 ms':>9}{'p99 ms':>9}{'× base':>8}")
+    for res in (base, p2, p1):
+        if res is None:
+            continue
+        ratio = res.rate / base.rate
+        print(
+            f"{res.name:<36}{res.count:>7}{res.seconds:>8.1f}{res.rate:>9.1f}"
+            f"{res.pct(0.5):>9.0f}{res.pct(0.99):>9.0f}{ratio:>8.2f}"
+        )
+    print()
+    print(
+        f"worker RSS with {rss['open']:.0f} open incidents (target {args.open}): "
+        f"{rss['rss_mib']:.0f} MiB (peak {rss['hwm_mib']:.0f} MiB; idle {rss['idle_mib']:.0f} MiB;"
+        f" {(rss['rss_mib'] - rss['idle_mib']) * 1024 / max(1, rss['open']):.1f} KiB per incident)"
+    )
+    print(
+        f"  opened at {rss['start_rate']:.0f}/s (signal-with-start), all {args.open} paged"
+        f" after {rss['all_paged_s']:.0f} s"
+    )
+    ok_ratio = p2.rate / base.rate >= 0.5
+    ok_rss = rss["rss_mib"] < 1024
+    print(
+        f"targets: P2 lifecycle ≥ 0.5× baseline: {'met' if ok_ratio else 'NOT met'}"
+        f" ({p2.rate / base.rate:.2f}×); RSS < 1 GiB with {args.open} open:"
+        f" {'met' if ok_rss else 'NOT met'} ({rss['rss_mib']:.0f} MiB)"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.path.insert(0, str(_root()))
+    sys.exit(asyncio.run(main()))

@@ -1,0 +1,128 @@
+"""Record event histories of real incident runs for the replay tests.
+
+    .venv/bin/python -m tests.histories.record
+
+Re-record only for a deliberate, patched change: the saved files are what running
+incidents in production look like, and `tests/test_replay.py` must keep replaying them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import tempfile
+from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from temporalio.client import WorkflowHandle
+from temporalio.testing import WorkflowEnvironment
+
+from domain.ids import postmortem_workflow_id
+from domain.incident import (
+    AcknowledgeRequest,
+    AddResponderRequest,
+    AlertResolveRequest,
+    EscalateRequest,
+    ResolveRequest,
+    SeverityChangeRequest,
+    Status,
+    StatusUpdateRequest,
+)
+from domain.policy import Severity
+from tests.conftest import load_default_policy, running_worker
+from tests.workflows.helpers import first_paged, make_alert, open_incident
+from workflows.incident import IncidentWorkflow
+from workflows.postmortem import MarkReviewHeld, PostMortemWorkflow
+
+HERE = Path(__file__).parent
+
+
+async def _save(handle: WorkflowHandle[Any, Any], name: str) -> None:
+    history = await handle.fetch_history()
+    (HERE / f"{name}.json").write_text(json.dumps(history.to_json_dict(), indent=1))
+    print(f"saved {name}.json ({len(history.events)} events)")
+
+
+async def record(env: WorkflowEnvironment) -> None:
+    from starter.incidents import open_or_join
+
+    policy = load_default_policy()
+    with tempfile.TemporaryDirectory() as data, ThreadPoolExecutor(8) as pool:
+        async with running_worker(env.client, policy, Path(data), pool) as (_, queue):
+            # P2 from Alertmanager, resolved at the source after its ladder ran out.
+            alert = make_alert("P2", source="alertmanager", integration="alertmanager")
+            p2 = await open_or_join(env.client, alert, task_queue=queue)
+            await p2.execute_update(IncidentWorkflow.opened)
+            await open_or_join(env.client, alert, task_queue=queue)
+            await env.sleep(timedelta(hours=14))
+            await p2.signal(
+                IncidentWorkflow.resolve_from_source,
+                AlertResolveRequest(
+                    source="alertmanager", dedup_key=alert.dedup_key, integration="alertmanager"
+                ),
+            )
+            await p2.result()
+            await _save(p2, "incident_p2_auto_resolved")
+
+            # P3: next-business-day review, ack and resolve.
+            p3 = await open_incident(env.client, queue, "P3", summary="Typo in footer")
+            await env.sleep(timedelta(days=4))
+            await p3.execute_update(IncidentWorkflow.acknowledge, AcknowledgeRequest(by="alice"))
+            await env.sleep(timedelta(days=1, hours=2))
+            await p3.execute_update(
+                IncidentWorkflow.resolve, ResolveRequest(by="alice", root_cause="typo", fix="fixed")
+            )
+            await p3.result()
+            await _save(p3, "incident_p3_review")
+
+            # P1: ladder, ack, updates, severity change, escalate, responder, resolve, post-mortem.
+            p1 = await open_incident(env.client, queue, "P1", summary="API p99 > 5s")
+            await env.sleep(timedelta(minutes=20))
+            paged = await first_paged(p1)
+            await p1.execute_update(IncidentWorkflow.acknowledge, AcknowledgeRequest(by=paged))
+            await env.sleep(timedelta(minutes=20))
+            await p1.execute_update(
+                IncidentWorkflow.post_update,
+                StatusUpdateRequest(by=paged, message="Rolled back", status=Status.MITIGATING),
+            )
+            await p1.execute_update(
+                IncidentWorkflow.change_severity,
+                SeverityChangeRequest(by="erin", severity=Severity.P0),
+            )
+            await p1.execute_update(
+                IncidentWorkflow.escalate, EscalateRequest(by=paged, reason="DB")
+            )
+            await p1.execute_update(
+                IncidentWorkflow.add_responder, AddResponderRequest(person="frank")
+            )
+            await env.sleep(timedelta(minutes=40))
+            await p1.execute_update(
+                IncidentWorkflow.resolve,
+                ResolveRequest(by=paged, root_cause="pool", fix="bigger pool"),
+            )
+            final = await p1.result()
+            await _save(p1, "incident_p1_full")
+
+            pm = env.client.get_workflow_handle_for(
+                PostMortemWorkflow.run, postmortem_workflow_id(final.incident_id or "")
+            )
+            state = await pm.query(PostMortemWorkflow.state)
+            await env.sleep(
+                state.review_at - (final.resolved_at or state.review_at) + timedelta(hours=1)
+            )
+            await pm.execute_update(PostMortemWorkflow.mark_held, MarkReviewHeld(by="erin"))
+            await pm.result()
+            await _save(pm, "postmortem_held")
+
+
+async def main() -> None:
+    from tests.conftest import ts_environment
+
+    async with ts_environment() as env:
+        await record(env)
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

@@ -1,0 +1,39 @@
+"""Replay saved histories against today's workflow code: a non-deterministic change fails here.
+
+Histories are recorded by ``python -m tests.histories.record``; a change to workflow code
+that alters the commands it issues must be guarded with ``workflow.patched``.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from temporalio.client import WorkflowHistory
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.worker import Replayer
+
+from worker import WORKFLOW_RUNNER, WORKFLOWS
+
+HISTORIES = sorted((Path(__file__).parent / "histories").glob("*.json"))
+
+
+def test_there_are_histories_for_each_workflow_type() -> None:
+    types = {
+        json.loads(p.read_text())["events"][0]["workflowExecutionStartedEventAttributes"][
+            "workflowType"
+        ]["name"]
+        for p in HISTORIES
+    }
+    assert types == {w.__name__ for w in WORKFLOWS}
+
+
+@pytest.mark.parametrize("path", HISTORIES, ids=lambda p: p.stem)
+async def test_saved_history_replays(path: Path) -> None:
+    replayer = Replayer(
+        workflows=WORKFLOWS, workflow_runner=WORKFLOW_RUNNER, data_converter=pydantic_data_converter
+    )
+    history = WorkflowHistory.from_json(path.stem, path.read_text())
+    result = await replayer.replay_workflow(history)
+    assert result.replay_failure is None
