@@ -17,6 +17,8 @@ from temporalio.client import Client
 from temporalio.worker import Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
+from activities.channels.settings import ChannelSettings, settings_from_env
+from activities.channels.slack_incident_message import SlackActivities
 from activities.config import PolicyStore, data_dir, policy_store_from_env
 from activities.documents import DocumentActivities
 from activities.incident_ids import IncidentIdActivities
@@ -47,12 +49,15 @@ def build_worker(
     task_queue: str = TASK_QUEUE,
     executor: ThreadPoolExecutor | None = None,
     max_cached_workflows: int = 10_000,
+    channels: ChannelSettings | None = None,
 ) -> Worker:
     store = Store(data)
+    channels = channels if channels is not None else settings_from_env()  # FIREWATCH_* env
     activities = [
         PolicyActivities(policy).load_policy_snapshot,
         IncidentIdActivities(store).allocate_incident_id,
-        NotifyActivities(store).deliver_notification,
+        NotifyActivities(store, channels).deliver_notification,
+        SlackActivities(store, channels).sync_incident_message,
         DocumentActivities(data).write_document,
         resolve_oncall,
         next_business_day,
@@ -88,6 +93,7 @@ async def main() -> int:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     logging.info("worker polling task queue %r with policy %s", queue, policy.source)
+    logging.info("delivery %s", settings_from_env().describe())
     async with worker:
         await stop.wait()
     return 0

@@ -10,6 +10,13 @@ from pydantic import BaseModel, Field
 from domain.policy import BusinessHours, Person, Role, Roster
 
 ChannelName = Literal["outbox", "slack", "sms", "voice", "email"]
+CHANNEL_TITLES: dict[str, str] = {
+    "outbox": "Outbox",
+    "slack": "Slack",
+    "sms": "SMS",
+    "voice": "Voice call",
+    "email": "Email",
+}
 
 
 class AllocateIncidentId(BaseModel):

@@ -1,48 +1,258 @@
 """Notifications: one interface, an idempotency key per (incident, step, recipient, channel).
 
-The outbox is the durable record of every delivery. Recording the key and delivering
-happen in one SQLite insert, so a retried activity never notifies twice.
+With no channel configured (the embedded default) every notification goes to the outbox,
+as before: recording the key and "delivering" are one SQLite insert.
+
+With real channels configured (``activities.channels.settings``):
+
+* A note for a person walks ``person.contact_order`` (the seed: phone/SMS, then Slack,
+  then email as backup), skipping channels that are off or for which the person has no
+  address. The first channel that delivers ends the walk; a permanent failure (bad
+  number, channel not found, auth failure) moves on to the next method. A transient
+  failure (rate limit, 5xx) fails the activity retryably, honouring the provider's
+  Retry-After through ``next_retry_delay``; after a few such attempts the walk moves on
+  too, so a page never waits half an hour for one provider.
+* A note for a channel (#incidents, #stakeholders) goes to Slack; #incidents notes go
+  into the thread of the incident's single message (see slack_incident_message).
+* Each channel has its own key, ``incident:step:recipient:<channel>``, recorded in the
+  ledger before the call (pending) and after it (sent / failed). A retried or re-run
+  activity skips channels already sent or failed, and for a pending one asks the
+  provider whether the message exists before sending again (``channels.once``).
+* Every outcome is also an outbox row (channel and status), so ``firewatch outbox``
+  keeps listing every delivery, failures included.
 """
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import logging
-from datetime import UTC, datetime
+from collections.abc import Awaitable
+from datetime import UTC, datetime, timedelta
+from typing import Any, TypeVar
 
 from temporalio import activity
+from temporalio.exceptions import ApplicationError
 
-from activities.models import DeliveryResult, Notification
+from activities.channels.base import TransientDeliveryError
+from activities.channels.email import EmailSender
+from activities.channels.ledger import Ledger
+from activities.channels.once import Outcome, deliver_once
+from activities.channels.settings import ChannelSettings, settings_from_env
+from activities.channels.slack import SlackSender
+from activities.channels.twilio_sms import MAX_LOCAL_WAIT_S, TwilioSender
+from activities.models import (
+    CHANNEL_TITLES,
+    ChannelName,
+    DeliveryAttempt,
+    DeliveryResult,
+    Notification,
+)
 from activities.store import Store
+from domain.policy import Person
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+# Retries of one transient failure before the walk moves on to the next contact method.
+TRANSIENT_ATTEMPTS_BEFORE_FALLBACK = 4
+HEARTBEAT_EVERY_S = 2.0
+
+
+def channel_key(outbox_key: str, channel: str) -> str:
+    """``INC:step:recipient:outbox`` → ``INC:step:recipient:<channel>``."""
+    base = outbox_key.removesuffix(":outbox")
+    return f"{base}:{channel}"
+
+
+def person_address(person: Person, channel: str) -> str | None:
+    if channel in ("sms", "voice"):
+        return person.phone
+    if channel == "email":
+        return person.email
+    if channel == "slack":
+        if person.slack_user_id:
+            return person.slack_user_id
+        return f"email:{person.email}" if person.email else None
+    return None
 
 
 class NotifyActivities:
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, settings: ChannelSettings | None = None) -> None:
         self._store = store
+        self._settings = settings if settings is not None else settings_from_env()
+        self._enabled = self._settings.enabled_channels()
+        self._ledger = Ledger(store.path) if self._enabled else None
+        # Leave time for the slowest call (HTTP timeout + our throttle) before a pending
+        # record is taken to mean "that attempt died".
+        self._lease_s = self._settings.http_timeout + MAX_LOCAL_WAIT_S + 5.0
+
+    @property
+    def settings(self) -> ChannelSettings:
+        return self._settings
+
+    # ---- the activity ------------------------------------------------------------------
 
     @activity.defn
-    def deliver_notification(self, note: Notification) -> DeliveryResult:
+    async def deliver_notification(self, note: Notification) -> DeliveryResult:
+        route = self._route(note)
+        if not any(address for _, address in route):
+            return await asyncio.to_thread(self._outbox_only, note)
+        return await _heartbeating(self._deliver(note, route))
+
+    # ---- outbox only (the embedded default) ------------------------------------------------
+
+    def _outbox_only(self, note: Notification) -> DeliveryResult:
         now = datetime.now(UTC)
         fresh = self._store.record_notification(
-            {
-                "idempotency_key": note.idempotency_key,
-                "incident_id": note.incident_id,
-                "workflow_id": note.workflow_id,
-                "kind": note.kind,
-                "recipient": note.recipient,
-                "channel": note.channel,
-                "subject": note.subject,
-                "text": note.text,
-                "scheduled_at": note.scheduled_at.isoformat(),
-                "recorded_at": now.isoformat(),
-            }
+            self._row(note, note.idempotency_key, "outbox", now)
         )
         if fresh:
             log.info("outbox: %s -> %s: %s", note.kind, note.recipient, note.subject)
         return DeliveryResult(
             idempotency_key=note.idempotency_key,
-            channel=note.channel,
+            channel="outbox",
             delivered=fresh,
             delivered_at=now,
         )
+
+    # ---- real channels ----------------------------------------------------------------------
+
+    def _route(self, note: Notification) -> list[tuple[ChannelName, str | None]]:
+        """(channel, address) in order; address None = that channel cannot reach them."""
+        if not self._enabled:
+            return []
+        if note.person is not None:
+            route: list[tuple[ChannelName, str | None]] = []
+            for method in note.person.contact_order:
+                if method in self._enabled:
+                    route.append((method, person_address(note.person, method)))
+            return route
+        if "slack" in self._enabled:
+            role = note.channel_role or (
+                "stakeholders" if "stakeholder" in note.recipient else "incidents"
+            )
+            if role == "stakeholders":
+                return [("slack", self._settings.stakeholders_channel(note.recipient))]
+            return [("slack", self._settings.incidents_channel(note.recipient))]
+        return []
+
+    def _sender(self, channel: ChannelName) -> Any:
+        assert self._ledger is not None
+        if channel == "slack":
+            return SlackSender(self._settings, self._ledger)
+        if channel in ("sms", "voice"):
+            return TwilioSender(self._settings, channel)
+        if channel == "email":
+            return EmailSender(self._settings)
+        raise ValueError(channel)
+
+    async def _deliver(
+        self, note: Notification, route: list[tuple[ChannelName, str | None]]
+    ) -> DeliveryResult:
+        assert self._ledger is not None
+        attempts: list[DeliveryAttempt] = []
+        tries = activity.info().attempt if activity.in_activity() else 1
+        usable = [(c, a) for c, a in route if a]
+        last: ChannelName = usable[-1][0]
+        for channel, address in route:
+            if not address:
+                attempts.append(
+                    DeliveryAttempt(channel=channel, status="skipped", detail="no address")
+                )
+                continue
+            key = channel_key(note.idempotency_key, channel)
+            cnote = note.model_copy(update={"idempotency_key": key, "channel": channel})
+            sender = self._sender(channel)
+            find = getattr(sender, "find", None)
+            try:
+                outcome = await deliver_once(
+                    self._ledger,
+                    key=key,
+                    incident_id=note.incident_id,
+                    channel=channel,
+                    address=address,
+                    send=functools.partial(sender.send, cnote, address),
+                    find=functools.partial(find, cnote, address) if find else None,
+                    lease_s=self._lease_s,
+                )
+            except TransientDeliveryError as err:
+                if channel != last and tries >= TRANSIENT_ATTEMPTS_BEFORE_FALLBACK:
+                    detail = f"{err.reason} (still failing after {tries} tries)"
+                    await asyncio.to_thread(self._ledger.finish, key, "failed", detail=detail)
+                    outcome = Outcome("failed", None, detail)
+                else:
+                    log.warning("%s to %s: %s; retrying", channel, note.recipient, err.reason)
+                    delay = timedelta(seconds=err.retry_after) if err.retry_after else None
+                    raise ApplicationError(
+                        f"{CHANNEL_TITLES[channel]} to {note.recipient}: {err.reason}",
+                        type="TransientDeliveryError",
+                        next_retry_delay=delay,
+                    ) from None
+            await asyncio.to_thread(self._record(cnote, key, channel, address, outcome))
+            if outcome.status == "failed":
+                log.warning("%s to %s failed: %s", channel, note.recipient, outcome.detail)
+                attempts.append(
+                    DeliveryAttempt(channel=channel, status="failed", detail=outcome.detail)
+                )
+                continue
+            status = "duplicate" if outcome.status == "duplicate" else "sent"
+            attempts.append(DeliveryAttempt(channel=channel, status=status, detail=outcome.detail))
+            log.info("%s: %s -> %s: %s", channel, note.kind, note.recipient, note.subject)
+            return DeliveryResult(
+                idempotency_key=key,
+                channel=channel,
+                delivered=outcome.status != "duplicate",
+                delivered_at=datetime.now(UTC),
+                attempts=attempts,
+            )
+        return DeliveryResult(
+            idempotency_key=channel_key(note.idempotency_key, last),
+            channel=last,
+            delivered=False,
+            delivered_at=datetime.now(UTC),
+            attempts=attempts,
+        )
+
+    def _record(
+        self, note: Notification, key: str, channel: ChannelName, address: str, outcome: Outcome
+    ) -> Any:
+        def write() -> None:
+            row = self._row(note, key, channel, datetime.now(UTC))
+            row["status"] = "failed" if outcome.status == "failed" else "sent"
+            detail = outcome.detail if outcome.status == "failed" else (outcome.provider_id or "")
+            row["detail"] = f"{address}: {detail}" if detail else address
+            self._store.record_notification(row)
+
+        return write
+
+    @staticmethod
+    def _row(note: Notification, key: str, channel: str, now: datetime) -> dict[str, Any]:
+        return {
+            "idempotency_key": key,
+            "incident_id": note.incident_id,
+            "workflow_id": note.workflow_id,
+            "kind": note.kind,
+            "recipient": note.recipient,
+            "channel": channel,
+            "subject": note.subject,
+            "text": note.text,
+            "scheduled_at": note.scheduled_at.isoformat(),
+            "recorded_at": now.isoformat(),
+        }
+
+
+async def _heartbeating(call: Awaitable[T]) -> T:
+    """Heartbeat while a delivery runs, so a dead worker's attempt is retried quickly."""
+    if not activity.in_activity():
+        return await call
+    task = asyncio.ensure_future(call)
+    try:
+        while True:
+            done, _ = await asyncio.wait({task}, timeout=HEARTBEAT_EVERY_S)
+            if done:
+                return task.result()
+            activity.heartbeat()
+    finally:
+        if not task.done():
+            task.cancel()

@@ -37,7 +37,9 @@ def _scale(value: timedelta | None, factor: float) -> timedelta | None:
 
 
 def _scaled_severity(sp: SeverityPolicy, factor: float) -> SeverityPolicy:
-    update: dict[str, Any] = {name: _scale(getattr(sp, name), factor) for name in _SEVERITY_DURATIONS}
+    update: dict[str, Any] = {
+        name: _scale(getattr(sp, name), factor) for name in _SEVERITY_DURATIONS
+    }
     update["ladder"] = tuple(
         level.model_copy(update={"window": _scale(level.window, factor)}) for level in sp.ladder
     )

@@ -17,9 +17,12 @@ from temporalio.exceptions import ActivityError, ApplicationError
 from temporalio.workflow import ParentClosePolicy
 
 with workflow.unsafe.imports_passed_through():
+    from activities.channels.slack_incident_message import SlackActivities
+    from activities.channels.snapshot import incident_snapshot
     from activities.documents import DocumentActivities
     from activities.incident_ids import IncidentIdActivities
     from activities.models import (
+        CHANNEL_TITLES,
         AllocateIncidentId,
         NextBusinessDay,
         Notification,
@@ -526,12 +529,21 @@ class IncidentWorkflow:
             subject=message.subject,
             text=message.text,
             scheduled_at=at or now,
+            channel_role=(
+                None
+                if out.person is not None
+                else {
+                    self._channels.incidents: "incidents",
+                    self._channels.stakeholders: "stakeholders",
+                }.get(out.recipient)
+            ),
         )
         try:
-            await workflow.execute_activity_method(
+            result = await workflow.execute_activity_method(
                 NotifyActivities.deliver_notification,
                 note,
                 summary=f"{out.kind.value} → {out.recipient}",
+                heartbeat_timeout=timedelta(seconds=10),  # a dead worker's page is retried fast
                 **_DELIVERY,
             )
         except ActivityError as err:
@@ -539,6 +551,20 @@ class IncidentWorkflow:
                 "delivery_failed",
                 f"Could not deliver {out.kind.value} to {out.recipient}: {err.cause}",
             )
+            return
+        # Contact-method fallback (sms → slack → email): every failure goes on the timeline.
+        who = out.person.label if out.person is not None else out.recipient
+        tried = [a for a in result.attempts if a.status != "skipped"]
+        for i, attempt in enumerate(tried):
+            if attempt.status == "failed":
+                then = (
+                    f"falling back to {tried[i + 1].channel}" if i + 1 < len(tried) else "none left"
+                )
+                text = (
+                    f"{CHANNEL_TITLES[attempt.channel]} to {who} failed: {attempt.detail}; {then}"
+                )
+                self._log("delivery_failed", text)
+                self._delivery_note = f"{text} ({out.kind.value})"
 
     async def _flush(self) -> None:
         """Send what handlers decided, page direct escalations, refresh the ticket."""
@@ -575,6 +601,24 @@ class IncidentWorkflow:
                 summary="Update incident ticket",
                 **_LOCAL,
             )
+        # The incident's single Slack message (no-op when Slack is not configured).
+        snapshot = incident_snapshot(st, self._policy, workflow.now())
+        if snapshot != getattr(self, "_slack_synced", None) and workflow.patched("slack-message"):
+            self._slack_synced = snapshot
+            try:
+                await workflow.execute_activity_method(
+                    SlackActivities.sync_incident_message,
+                    snapshot,
+                    summary="Sync the Slack incident message",
+                    start_to_close_timeout=timedelta(seconds=30),
+                    schedule_to_close_timeout=timedelta(minutes=2),
+                    retry_policy=RetryPolicy(maximum_interval=timedelta(seconds=10)),
+                )
+            except ActivityError as err:
+                self._slack_synced = None
+                self._log(
+                    "delivery_failed", f"Could not update the Slack incident message: {err.cause}"
+                )
         self._publish_attributes()
 
     # ---- state changes -----------------------------------------------------------------
@@ -678,6 +722,11 @@ class IncidentWorkflow:
             f"**Status**: {st.status.value}\n\n"
             f"**Assignee**: {st.assignee or 'unassigned'}\n\n"
             f"**Next escalation**: {nxt}"
+            + (
+                f"\n\n**Delivery**: {note}"
+                if (note := getattr(self, "_delivery_note", None))
+                else ""
+            )
         )
 
     def _publish_attributes(self) -> None:

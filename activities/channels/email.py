@@ -34,7 +34,9 @@ def build_email(note: Notification, sender: str, to: str) -> EmailMessage:
     msg["To"] = to
     msg["Subject"] = plain(note.subject)
     msg["Date"] = formatdate(localtime=False)
-    msg["Message-ID"] = message_id(note.idempotency_key, sender) if note.idempotency_key else make_msgid()
+    msg["Message-ID"] = (
+        message_id(note.idempotency_key, sender) if note.idempotency_key else make_msgid()
+    )
     msg["X-Firewatch-Incident"] = note.incident_id
     msg["X-Firewatch-Key"] = note.idempotency_key
     msg.set_content(plain(note.text))
@@ -60,7 +62,7 @@ class EmailSender:
                 port=s.smtp_port,
                 username=s.smtp_username or None,
                 password=s.smtp_password.get_secret_value() if s.smtp_password else None,
-                start_tls=True if s.smtp_starttls else False,
+                start_tls=bool(s.smtp_starttls),
                 tls_context=tls_context,
                 timeout=s.http_timeout,
             )
@@ -78,5 +80,7 @@ class EmailSender:
         except aiosmtplib.SMTPConnectError as err:
             raise TransientDeliveryError(f"SMTP server unreachable: {err}") from None
         except (aiosmtplib.SMTPException, TimeoutError, OSError) as err:
-            raise TransientDeliveryError(f"SMTP failed: {type(err).__name__}", maybe_sent=True) from None
+            raise TransientDeliveryError(
+                f"SMTP failed: {type(err).__name__}", maybe_sent=True
+            ) from None
         return str(msg["Message-ID"])

@@ -5,6 +5,7 @@ One row per channel key (``incident:step:recipient:channel``):
 * ``pending``  written BEFORE the provider is called. Found by a later attempt, it means
   "the outcome is unknown" (the worker died, or the call timed out): that attempt asks
   the provider whether the message exists before sending again.
+* ``unknown``  the call ended without a clear answer (5xx, timeout): ask the provider first.
 * ``retry``    the provider certainly did not take it (429, refused connection): send again.
 * ``sent``     written AFTER the call, with the provider's id. Never sent again.
 * ``failed``   permanent failure; the reason is kept for the timeline.
@@ -24,7 +25,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
-LedgerStatus = Literal["pending", "retry", "sent", "failed"]
+LedgerStatus = Literal["pending", "unknown", "retry", "sent", "failed"]
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS channel_deliveries (
@@ -96,7 +97,14 @@ class Ledger:
         if row is None:
             return None
         return LedgerRow(
-            *row[:8],
+            idempotency_key=row[0],
+            incident_id=row[1],
+            channel=row[2],
+            address=row[3],
+            status=row[4],
+            provider_id=row[5],
+            detail=row[6],
+            tries=row[7],
             created_at=datetime.fromisoformat(row[8]),
             updated_at=datetime.fromisoformat(row[9]),
         )
@@ -110,12 +118,17 @@ class Ledger:
                 " status, tries, created_at, updated_at) VALUES (?, ?, ?, ?, 'pending', 1, ?, ?)"
                 " ON CONFLICT (idempotency_key) DO UPDATE SET status = 'pending',"
                 " tries = tries + 1, updated_at = excluded.updated_at"
-                " WHERE channel_deliveries.status IN ('pending', 'retry')",
+                " WHERE channel_deliveries.status IN ('pending', 'unknown', 'retry')",
                 (key, incident_id, channel, address, now, now),
             )
 
     def finish(
-        self, key: str, status: LedgerStatus, *, provider_id: str | None = None, detail: str | None = None
+        self,
+        key: str,
+        status: LedgerStatus,
+        *,
+        provider_id: str | None = None,
+        detail: str | None = None,
     ) -> None:
         """The 'after' record: sent (with the provider's id), failed, or retry."""
         with self._connect() as db:

@@ -87,7 +87,7 @@ class ChannelSettings(BaseSettings):
         if self.slack_enabled:
             on.add("slack")
         if self.twilio_configured:
-            on.update(c for c in ("sms", "voice") if self._allowed(c))  # type: ignore[misc]
+            on.update(c for c in ("sms", "voice") if self._allowed(c))
         if self.email_enabled:
             on.add("email")
         return frozenset(on)

@@ -13,7 +13,6 @@ network errors are transient and "maybe sent".
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 import re
@@ -90,9 +89,7 @@ def map_slack_error(err: SlackApiError, what: str) -> Exception:
         seconds = float(retry_after) if retry_after and retry_after.strip().isdigit() else None
         return TransientDeliveryError(f"Slack rate limited {what}", retry_after=seconds)
     if status >= 500 or code in TRANSIENT_ERRORS:
-        return TransientDeliveryError(
-            f"Slack {what}: {code or f'HTTP {status}'}", maybe_sent=True
-        )
+        return TransientDeliveryError(f"Slack {what}: {code or f'HTTP {status}'}", maybe_sent=True)
     if code in PERMANENT_ERRORS:
         return PermanentDeliveryError(f"Slack {what}: {code}")
     return PermanentDeliveryError(f"Slack {what}: {code or f'HTTP {status}'}")
@@ -113,7 +110,11 @@ async def slack_call(call: Awaitable[T], what: str) -> T:
 
 def slack_client(settings: ChannelSettings) -> AsyncWebClient:
     assert settings.slack_bot_token is not None
-    base = settings.slack_base_url if settings.slack_base_url.endswith("/") else settings.slack_base_url + "/"
+    base = (
+        settings.slack_base_url
+        if settings.slack_base_url.endswith("/")
+        else settings.slack_base_url + "/"
+    )
     # No SDK retries: Temporal retries the activity, and the ledger decides whether to resend.
     return AsyncWebClient(
         token=settings.slack_bot_token.get_secret_value(),
@@ -185,7 +186,9 @@ class SlackDirectory:
         cached = self._ledger.value(f"slack:user:{email.lower()}")
         if cached:
             return str(cached)
-        response = await slack_call(self._client.users_lookupByEmail(email=email), "users.lookupByEmail")
+        response = await slack_call(
+            self._client.users_lookupByEmail(email=email), "users.lookupByEmail"
+        )
         user_id = str(response["user"]["id"])
         self._ledger.set_value(f"slack:user:{email.lower()}", user_id)
         return user_id
@@ -226,7 +229,9 @@ class SlackDirectory:
         cached = self._ledger.value(f"slack:dm:{user_id}")
         if cached:
             return str(cached)
-        opened = await slack_call(self._client.conversations_open(users=user_id), "conversations.open")
+        opened = await slack_call(
+            self._client.conversations_open(users=user_id), "conversations.open"
+        )
         channel = str(opened["channel"]["id"])
         self._ledger.set_value(f"slack:dm:{user_id}", channel)
         return channel
@@ -259,7 +264,10 @@ async def find_by_key(
             page = await slack_call(client.conversations_history(**kwargs), "conversations.history")
         for message in page.get("messages") or []:
             meta = message.get("metadata") or {}
-            if meta.get("event_type") == METADATA_EVENT and (meta.get("event_payload") or {}).get("key") == key:
+            if (
+                meta.get("event_type") == METADATA_EVENT
+                and (meta.get("event_payload") or {}).get("key") == key
+            ):
                 return str(message["ts"])
         cursor = (page.get("response_metadata") or {}).get("next_cursor") or None
         if not cursor:
@@ -286,7 +294,7 @@ class SlackSender:
     ) -> tuple[str, str | None, bool]:
         """(channel to post to, thread ts, broadcast) for a note."""
         directory = SlackDirectory(client, self._ledger)
-        if address.startswith("#") or _CHANNEL_ID.match(address):
+        if note.person is None or address.startswith("#") or _CHANNEL_ID.match(address):
             parent = self._ledger.value(f"slack:message:{note.incident_id}")
             incidents = note.channel_role == "incidents"
             if incidents and parent and note.kind != "initial_alert":
@@ -299,7 +307,14 @@ class SlackSender:
 
     def _blocks(self, note: Notification) -> list[dict[str, Any]]:
         blocks = text_blocks(note.text)
-        if note.kind in ("page", "initial_alert", "inform", "no_progress", "ladder_repeat", "ladder_exhausted"):
+        if note.kind in (
+            "page",
+            "initial_alert",
+            "inform",
+            "no_progress",
+            "ladder_repeat",
+            "ladder_exhausted",
+        ):
             blocks.append(action_buttons(note.workflow_id, note.incident_id))
         return blocks
 
@@ -328,7 +343,9 @@ class SlackSender:
             and thread_ts is None
             and not self._ledger.value(f"slack:message:{note.incident_id}")
         ):
-            self._ledger.set_value(f"slack:message:{note.incident_id}", {"channel": channel, "ts": ts})
+            self._ledger.set_value(
+                f"slack:message:{note.incident_id}", {"channel": channel, "ts": ts}
+            )
 
     async def find(self, note: Notification, address: str, since: datetime) -> str | None:
         client = self._client()
@@ -340,13 +357,3 @@ class SlackSender:
             return None
         self._remember(note, channel, ts, thread_ts)
         return f"{channel}/{ts}"
-
-
-async def gather_limited(calls: list[Awaitable[T]], limit: int = 4) -> list[T]:
-    semaphore = asyncio.Semaphore(limit)
-
-    async def one(call: Awaitable[T]) -> T:
-        async with semaphore:
-            return await call
-
-    return list(await asyncio.gather(*(one(c) for c in calls)))

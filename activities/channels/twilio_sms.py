@@ -38,7 +38,23 @@ log = logging.getLogger(__name__)
 
 # Numbers that can never receive (invalid, landline, unsubscribed, not permitted).
 PERMANENT_CODES = frozenset(
-    {21211, 21214, 21217, 21219, 21401, 21408, 21421, 21601, 21606, 21610, 21612, 21614, 21215, 13223, 13224}
+    {
+        21211,
+        21214,
+        21217,
+        21219,
+        21401,
+        21408,
+        21421,
+        21601,
+        21606,
+        21610,
+        21612,
+        21614,
+        21215,
+        13223,
+        13224,
+    }
 )
 AUTH_CODES = frozenset({20003, 20005, 20008})
 THROTTLE_CODES = frozenset({20429, 14107})
@@ -98,7 +114,9 @@ def map_twilio_error(err: Exception, http: _CapturingHttpClient, what: str) -> E
         status, code = int(err.status or 0), int(err.code or 0)
         detail = f"Twilio {what}: {code} {err.msg}".strip()
         if status == 429 or code in THROTTLE_CODES:
-            return TransientDeliveryError(f"Twilio rate limited {what} ({code})", retry_after=_retry_after(http))
+            return TransientDeliveryError(
+                f"Twilio rate limited {what} ({code})", retry_after=_retry_after(http)
+            )
         if code in AUTH_CODES or status in (401, 403):
             return PermanentDeliveryError(f"Twilio {what}: authentication failed ({code})")
         if code in PERMANENT_CODES:
@@ -109,7 +127,9 @@ def map_twilio_error(err: Exception, http: _CapturingHttpClient, what: str) -> E
     if isinstance(err, requests.ConnectionError) and not isinstance(err, requests.ReadTimeout):
         return TransientDeliveryError(f"Twilio unreachable ({what})")
     if isinstance(err, (requests.RequestException, TwilioException, OSError)):
-        return TransientDeliveryError(f"Twilio {what} failed: {type(err).__name__}", maybe_sent=True)
+        return TransientDeliveryError(
+            f"Twilio {what} failed: {type(err).__name__}", maybe_sent=True
+        )
     return err
 
 
@@ -126,10 +146,12 @@ def voice_twiml(note: Notification) -> str:
     code = sms_short_code(note.incident_id)
     spoken = plain(note.subject).replace("[", "").replace("]", "")
     text = f"Firewatch. {spoken}."
-    follow = f"To acknowledge, reply to the text message with A C K {' '.join(code)}." if code else ""
+    follow = (
+        f"To acknowledge, reply to the text message with A C K {' '.join(code)}." if code else ""
+    )
     return (
         '<?xml version="1.0" encoding="UTF-8"?><Response>'
-        f"<Say>{escape(text)}</Say><Pause length=\"1\"/><Say>{escape(text)}</Say>"
+        f'<Say>{escape(text)}</Say><Pause length="1"/><Say>{escape(text)}</Say>'
         + (f"<Say>{escape(follow)}</Say>" if follow else "")
         + "</Response>"
     )
@@ -144,7 +166,9 @@ class TwilioSender:
         s = self._settings
         assert s.twilio_account_sid and s.twilio_auth_token
         http = _CapturingHttpClient(timeout=s.http_timeout, logger=_quiet)
-        client = Client(s.twilio_account_sid, s.twilio_auth_token.get_secret_value(), http_client=http)
+        client = Client(
+            s.twilio_account_sid, s.twilio_auth_token.get_secret_value(), http_client=http
+        )
         client.api.base_url = s.twilio_base_url.rstrip("/")
         return client, http
 
@@ -156,7 +180,9 @@ class TwilioSender:
     def _send_sync(self, note: Notification, address: str) -> str:
         wait = THROTTLE.reserve(self._from, self._settings.twilio_mps)
         if wait > MAX_LOCAL_WAIT_S:
-            raise TransientDeliveryError("Twilio: our own per-number throttle is full", retry_after=wait)
+            raise TransientDeliveryError(
+                "Twilio: our own per-number throttle is full", retry_after=wait
+            )
         if wait > 0:
             time.sleep(wait)
         client, http = self._client()

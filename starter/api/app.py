@@ -27,6 +27,8 @@ from starter.api import (
     ingest_pagerduty,
     integrations,
     metrics,
+    slack,
+    twilio,
 )
 from starter.api.context import ApiContext, ApiSettings, TemporalGate
 from starter.api.errors import install_error_handlers, reject_unknown_query
@@ -90,6 +92,8 @@ def create_app(
         integrations,
         health,
         metrics,
+        slack,
+        twilio,
     ):
         app.include_router(module.router)
     # Added innermost first: metrics see every answer, including the limits' refusals.

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import time
+from typing import Any
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -75,7 +76,7 @@ def require_api_token(
         raise forbidden("API token")
 
 
-def bearer_integration(kind: IntegrationKind) -> object:
+def bearer_integration(kind: IntegrationKind) -> Any:
     """Dependency factory: the integration of ``kind`` whose Bearer token was presented."""
 
     def dependency(

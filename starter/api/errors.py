@@ -153,7 +153,8 @@ async def _on_api_error(request: Request, exc: Exception) -> JSONResponse:
 async def _on_http_error(request: Request, exc: Exception) -> JSONResponse:
     # FastAPI's own refusals (undecodable body, unknown route, wrong method) in our shape.
     assert isinstance(exc, StarletteHTTPException)
-    return error_response(request, exc.status_code, str(exc.detail), headers=exc.headers)
+    headers = dict(exc.headers) if exc.headers else None
+    return error_response(request, exc.status_code, str(exc.detail), headers=headers)
 
 
 async def _on_not_found(request: Request, exc: Exception) -> JSONResponse:

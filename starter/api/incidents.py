@@ -15,7 +15,8 @@ from typing import Any, Literal, TypeVar
 
 from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictBool
+from temporalio.client import WorkflowUpdateRPCTimeoutOrCancelledError
 
 from domain import rotation
 from domain.ids import incident_workflow_id, parse_incident_id
@@ -175,7 +176,8 @@ async def trigger(body: TriggerRequest, request: Request) -> Any:
         return await asyncio.wait_for(
             handle.execute_update(IncidentWorkflow.opened), timeout=ctx.settings.worker_timeout_s
         )
-    except TimeoutError:
+    except (TimeoutError, WorkflowUpdateRPCTimeoutOrCancelledError):
+        # Cancelling a waiting update surfaces as the SDK's own error, not TimeoutError.
         pending = TriggerPending(
             workflow_id=handle.id, dedup_key=key, detail="recorded; waiting for a worker to open it"
         )
@@ -227,9 +229,14 @@ async def add_responder(
     return await _with_worker(ctx, fw.add_responder(await ctx.client(), incident_id, body))
 
 
+class ResolveBody(ResolveRequest):
+    # Strict: JSON `1` or "yes" for a flag is a client bug, not a false positive.
+    false_positive: StrictBool = False
+
+
 @router.post("/incidents/{incident_id}/resolve", response_model=IncidentState, responses=_ACTION)
 async def resolve(
-    body: ResolveRequest, request: Request, incident_id: str = IncidentIdPath
+    body: ResolveBody, request: Request, incident_id: str = IncidentIdPath
 ) -> IncidentState:
     ctx = get_ctx(request)
     return await _with_worker(ctx, fw.resolve(await ctx.client(), incident_id, body))

@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from typing import Any, Literal
 
 from fastapi import APIRouter, Depends, Request
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictFloat, StrictInt
 
 from domain.incident import AlertSource
 from domain.policy import Integration
@@ -40,7 +40,8 @@ Labels = dict[str, str]
 
 
 class _Camel(BaseModel):
-    # The wire names are camelCase; Python code reads snake_case.
+    # The wire names are camelCase; Python code reads snake_case. Numbers are strict
+    # (no true → 1, no "3" → 3): a wrong type is the sender's bug, and we say so.
     model_config = ConfigDict(populate_by_name=True)
 
 
@@ -63,7 +64,7 @@ class AlertmanagerAlert(_Camel):
 class AlertmanagerWebhook(_Camel):
     version: Literal["4"]
     group_key: str = Field(alias="groupKey", max_length=4096)
-    truncated_alerts: int = Field(default=0, alias="truncatedAlerts", ge=0)
+    truncated_alerts: StrictInt = Field(default=0, alias="truncatedAlerts", ge=0)
     status: Literal["firing", "resolved"]
     receiver: str = Field(max_length=1024)
     group_labels: Labels = Field(default_factory=dict, alias="groupLabels")
@@ -78,13 +79,13 @@ class GrafanaAlert(AlertmanagerAlert):
     dashboard_url: str | None = Field(default=None, alias="dashboardURL", max_length=4096)
     panel_url: str | None = Field(default=None, alias="panelURL", max_length=4096)
     image_url: str | None = Field(default=None, alias="imageURL", max_length=4096)
-    values: dict[str, float | None] | None = None
+    values: dict[str, StrictFloat | None] | None = None
     value_string: str | None = Field(default=None, alias="valueString", max_length=8192)
 
 
 class GrafanaWebhook(AlertmanagerWebhook):
     version: Literal["1"]  # type: ignore[assignment]
-    org_id: int | None = Field(default=None, alias="orgId")
+    org_id: StrictInt | None = Field(default=None, alias="orgId")
     title: str | None = Field(default=None, max_length=8192)
     message: str | None = Field(default=None, max_length=65536)
     state: str | None = Field(default=None, max_length=64, description="alerting, ok, ...")

@@ -108,19 +108,20 @@ async def pagerduty_integration(request: Request) -> Integration:
 
 router = APIRouter(tags=["ingest"])
 
+_PD_ERROR_TEXTS: dict[int | str, str] = {
+    400: "Invalid event: errors[] names each field and reason",
+    401: "routing_key missing",
+    403: "routing_key unknown",
+    413: "Body over 512 KB",
+    415: "Body is not JSON",
+    429: "Overloaded; retry after Retry-After seconds",
+    503: "Temporal unavailable; retry after Retry-After seconds",
+    # Declared so FastAPI does not document its own 422: PagerDuty answers 400.
+    "4XX": "Any other client error",
+}
 _PD_ERRORS: dict[int | str, dict[str, Any]] = {
     code: {"model": PagerDutyErrorBody, "description": text}
-    for code, text in {
-        400: "Invalid event: errors[] names each field and reason",
-        401: "routing_key missing",
-        403: "routing_key unknown",
-        413: "Body over 512 KB",
-        415: "Body is not JSON",
-        429: "Overloaded; retry after Retry-After seconds",
-        503: "Temporal unavailable; retry after Retry-After seconds",
-        # Declared so FastAPI does not document its own 422: PagerDuty answers 400.
-        "4XX": "Any other client error",
-    }.items()
+    for code, text in _PD_ERROR_TEXTS.items()
 }
 
 

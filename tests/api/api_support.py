@@ -13,7 +13,6 @@ import uuid
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -215,9 +214,6 @@ async def eventually(
 
 def unique(prefix: str) -> str:
     return f"{prefix}-{uuid.uuid4().hex[:10]}"
-
-
-WAIT = timedelta(seconds=20)
 
 
 async def metric(http: httpx.AsyncClient, name: str, **labels: str) -> float:

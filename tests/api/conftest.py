@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 
 import httpx
 import pytest
@@ -48,9 +48,3 @@ async def http(api_env: ApiEnv) -> AsyncIterator[httpx.AsyncClient]:
 @pytest.fixture
 def api_headers(api_env: ApiEnv) -> dict[str, str]:
     return api_env.stack.api_headers()
-
-
-@pytest.fixture
-def sync_http(api_env: ApiEnv) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=api_env.url, timeout=30) as client:
-        yield client

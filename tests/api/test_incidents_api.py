@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
+from pathlib import Path
 from typing import Any
 
 import httpx
 
+from domain.ids import incident_workflow_id
+from starter.api.context import ApiSettings
 from starter.secrets import mask
-from tests.api.api_support import ApiEnv, eventually, metric, unique
+from tests.api.api_support import ApiEnv, ApiStack, eventually, metric, unique
 
 
 async def trigger(
@@ -147,6 +151,9 @@ async def test_health_and_metrics(
     api_env: ApiEnv, http: httpx.AsyncClient, api_headers: dict[str, str]
 ) -> None:
     assert (await http.get("/health")).json() == {"status": "ok"}
+    assert (await http.get("/docs")).status_code == 200
+    paths = (await http.get("/openapi.json")).json()["paths"]
+    assert {"/v2/enqueue", "/alerts/alertmanager", "/alerts/grafana", "/alerts"} <= set(paths)
     await trigger(http, api_headers, severity="P2", service=unique("health"))
 
     async def healthy() -> dict[str, Any] | None:
@@ -165,3 +172,45 @@ async def test_health_and_metrics(
         http, "firewatch_http_request_duration_seconds_count", route="/health", status="200"
     )
     assert latency >= 1
+
+
+async def test_overload_and_no_worker(api_env: ApiEnv, tmp_path: Path) -> None:
+    """One request in flight at most, and no worker: the next ones are turned away."""
+    stack = ApiStack(
+        target=api_env.stack.target,
+        namespace=api_env.stack.namespace,
+        policy=api_env.stack.policy,
+        data=tmp_path,
+        with_worker=False,
+        settings=ApiSettings(
+            task_queue=unique("nobody-polls"), max_in_flight=1, worker_timeout_s=3, retry_after_s=2
+        ),
+    )
+    await asyncio.to_thread(stack.start)
+    try:
+        async with httpx.AsyncClient(base_url=stack.url, timeout=30) as http:
+            # Recorded durably, but no worker gives it an id: 202 with the workflow id.
+            body = {"service": "api", "severity": "P2", "summary": "slow", "dedup_key": unique("k")}
+            slow = asyncio.create_task(
+                http.post("/incidents", json=body, headers=stack.api_headers())
+            )
+            await asyncio.sleep(0.5)
+            event = {"routing_key": stack.key("pagerduty"), "event_action": "trigger"}
+            busy = await http.post("/v2/enqueue", json=event)
+            assert busy.status_code == 429 and busy.headers["Retry-After"] == "2"
+            assert busy.json()["status"] == "throttle event"
+            # Alertmanager only retries 5xx, so its webhook is told 503 instead.
+            token = {"Authorization": f"Bearer {stack.key('alertmanager')}"}
+            webhook = await http.post("/alerts/alertmanager", json={}, headers=token)
+            assert webhook.status_code == 503 and webhook.headers["Retry-After"] == "2"
+            assert (await http.get("/health")).status_code == 200  # never throttled
+            pending = await slow
+            assert pending.status_code == 202, pending.text
+            assert pending.json()["workflow_id"] == incident_workflow_id(body["dedup_key"], None)
+            assert await api_env.runs(pending.json()["workflow_id"]) == 1
+            throttled = await metric(
+                http, "firewatch_alerts_received_total", source="pagerduty", outcome="throttled"
+            )
+            assert throttled == 1
+    finally:
+        await asyncio.to_thread(stack.stop)

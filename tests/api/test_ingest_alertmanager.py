@@ -25,11 +25,6 @@ from tests.api.api_support import ApiEnv, eventually, free_port, metric, unique
 AM_BIN = shutil.which("prometheus-alertmanager") or shutil.which("alertmanager")
 AMTOOL = shutil.which("amtool")
 
-pytestmark = pytest.mark.skipif(
-    AM_BIN is None or AMTOOL is None,
-    reason="needs prometheus-alertmanager and amtool (make test-deps)",
-)
-
 CONFIG = """
 global: {{resolve_timeout: 1h}}
 route:
@@ -61,7 +56,10 @@ class Alertmanager:
 
     def amtool_add(self, *labels: str, summary: str) -> None:
         assert AMTOOL is not None
-        end = (datetime.now(UTC) + timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
+        now = datetime.now(UTC)
+        start = now.strftime("%Y-%m-%dT%H:%M:%SZ")
+        # Without --start, Alertmanager would take the end time as the start time.
+        end = (now + timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
         subprocess.run(
             [
                 AMTOOL,
@@ -71,6 +69,7 @@ class Alertmanager:
                 *labels,
                 f"--annotation=summary={summary}",
                 "--generator-url=http://prometheus.example/graph?g0.expr=up",
+                f"--start={start}",
                 f"--end={end}",
             ],
             check=True,
@@ -97,7 +96,8 @@ class Alertmanager:
 def alertmanager(
     api_env: ApiEnv, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Alertmanager]:
-    assert AM_BIN is not None
+    if AM_BIN is None or AMTOOL is None:
+        pytest.fail("prometheus-alertmanager and amtool are not installed: run `make test-deps`")
     work: Path = tmp_path_factory.mktemp("alertmanager")
     config = work / "am.yml"
     config.write_text(
@@ -186,7 +186,9 @@ async def test_grouped_alerts_open_one_incident_each_and_resolve(
         alert.labels["instance"] == "a" and alert.annotations["summary"] == "p99 latency 6 s on a"
     )
     assert alert.generator_url == "http://prometheus.example/graph?g0.expr=up"
+    # startsAt is the detection time (MTTD).
     assert alert.detected_at is not None and state_a.detected_at == alert.detected_at
+    assert abs((alert.detected_at - datetime.now(UTC)).total_seconds()) < 60
 
     async def pages(incident_id: str) -> int:
         return sum(1 for row in api_env.stack.outbox(incident_id) if row.kind == "page")

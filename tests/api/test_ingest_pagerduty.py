@@ -6,7 +6,7 @@ import asyncio
 import re
 
 import httpx
-import pdpyras
+import pdpyras  # type: ignore[import-untyped]
 import pytest
 from pagerduty import EventsApiV2Client
 
@@ -60,9 +60,9 @@ async def test_trigger_repeat_acknowledge_resolve(api_env: ApiEnv) -> None:
     # Machine acks are accepted and change nothing: only people on the roster acknowledge.
     assert await asyncio.to_thread(client.acknowledge, key) == key
     await asyncio.sleep(0.5)
-    state = await api_env.state(wid)
-    assert state is not None
-    assert (state.status, state.acknowledged_at) == (Status.TRIGGERED, None)
+    after_ack = await api_env.state(wid)
+    assert after_ack is not None
+    assert (after_ack.status, after_ack.acknowledged_at) == (Status.TRIGGERED, None)
 
     assert await asyncio.to_thread(client.resolve, key) == key
 

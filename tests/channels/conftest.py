@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import subprocess
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -12,6 +13,8 @@ from typing import Any
 import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import Envelope, Session
+from temporalio.client import Client
+from temporalio.testing import WorkflowEnvironment
 
 from activities.channels.settings import ChannelSettings
 from activities.models import Notification
@@ -31,7 +34,12 @@ class Mailbox:
     refuse: set[str] = field(default_factory=set)
 
     async def handle_RCPT(
-        self, server: Any, session: Session, envelope: Envelope, address: str, rcpt_options: list[str]
+        self,
+        server: Any,
+        session: Session,
+        envelope: Envelope,
+        address: str,
+        rcpt_options: list[str],
     ) -> str:
         if address in self.refuse:
             return "550 5.1.1 mailbox unavailable"
@@ -86,9 +94,22 @@ def tls_cert(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     cert, key = where / "cert.pem", where / "key.pem"
     subprocess.run(
         [
-            "openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
-            "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
-            "-keyout", str(key), "-out", str(cert),
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=127.0.0.1",
+            "-addext",
+            "subjectAltName=IP:127.0.0.1",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
         ],
         check=True,
         capture_output=True,
@@ -104,7 +125,9 @@ def channel_settings(
 ) -> ChannelSettings:
     values: dict[str, Any] = {"http_timeout": 5.0, "twilio_mps": 50.0}
     if slack is not None:
-        values.update(slack_bot_token=TOKEN, slack_signing_secret=SIGNING_SECRET, slack_base_url=slack.api_url)
+        values.update(
+            slack_bot_token=TOKEN, slack_signing_secret=SIGNING_SECRET, slack_base_url=slack.api_url
+        )
     if twilio is not None:
         values.update(
             twilio_account_sid=ACCOUNT_SID,
@@ -114,7 +137,10 @@ def channel_settings(
         )
     if smtp_port is not None:
         values.update(
-            smtp_host="127.0.0.1", smtp_port=smtp_port, smtp_from="firewatch@madplan.example", smtp_starttls=False
+            smtp_host="127.0.0.1",
+            smtp_port=smtp_port,
+            smtp_from="firewatch@madplan.example",
+            smtp_starttls=False,
         )
     values.update(extra)
     # _env_file=None and explicit values: the developer's own FIREWATCH_* never leak in.
@@ -139,7 +165,7 @@ def note_for(
         recipient=recipient,
         person=person,
         subject=f"[P1] {incident_id} Page - api: API p99 > 5s",
-        text=f"**Incident ID**: {incident_id}\n**Service**: api\n\nAck: firewatch ack {incident_id}",
+        text=f"**Incident ID**: {incident_id}\n**Service**: api\n\nAck: firewatch ack",
         scheduled_at=datetime.now(UTC),
         channel_role=channel_role,  # type: ignore[arg-type]
     )
@@ -149,3 +175,12 @@ def person(policy: Policy, name: str) -> Person:
     found = policy.roster.person(name)
     assert found is not None
     return found
+
+
+@pytest.fixture(scope="module")
+async def namespace_client(dev_env: WorkflowEnvironment) -> Client:
+    """A namespace of its own on the session's dev server: INC ids are per data dir, so
+    sharing a namespace with other suites could make an INC id ambiguous."""
+    from tests.api.api_support import register_namespace
+
+    return await register_namespace(dev_env, f"fw-ch-{uuid.uuid4().hex[:8]}")

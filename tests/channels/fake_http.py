@@ -146,7 +146,11 @@ class FakeHttpServer:
     def _take_fault(self, name: str, request: Request) -> Fault | None:
         with self.lock:
             for fault in self.faults:
-                if fault.name == name and fault.times > 0 and (fault.match is None or fault.match(request)):
+                if (
+                    fault.name == name
+                    and fault.times > 0
+                    and (fault.match is None or fault.match(request))
+                ):
                     fault.times -= 1
                     return fault
         return None
@@ -154,7 +158,11 @@ class FakeHttpServer:
     def _take_hold(self, name: str, request: Request) -> Hold | None:
         with self.lock:
             for hold in self.holds:
-                if hold.name == name and not hold.reached.is_set() and (hold.match is None or hold.match(request)):
+                if (
+                    hold.name == name
+                    and not hold.reached.is_set()
+                    and (hold.match is None or hold.match(request))
+                ):
                     hold.request = request
                     return hold
         return None

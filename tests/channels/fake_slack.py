@@ -152,7 +152,11 @@ class FakeSlack(FakeHttpServer):
 
     def posts(self) -> list[dict[str, Any]]:
         """Successful chat.postMessage request bodies, in order."""
-        return [c.request.params for c in self.calls_to("chat.postMessage", ok_only=True) if _ok(c.response)]
+        return [
+            c.request.params
+            for c in self.calls_to("chat.postMessage", ok_only=True)
+            if _ok(c.response)
+        ]
 
     def posts_with_key(self, key: str) -> list[dict[str, Any]]:
         return [p for p in self.posts() if _key_of(p) == key]
@@ -168,7 +172,9 @@ class FakeSlack(FakeHttpServer):
 
     def server_error(self, method: str, status: int = 500, **kw: Any) -> Fault:
         return self.inject(
-            method, Reply(status, "<html>Internal Server Error</html>", content_type="text/html"), **kw
+            method,
+            Reply(status, "<html>Internal Server Error</html>", content_type="text/html"),
+            **kw,
         )
 
     # ---- protocol ----------------------------------------------------------------------

@@ -73,7 +73,10 @@ class FakeTwilio(FakeHttpServer):
     def server_error(self, name: str = "POST Messages", **kw: Any) -> Fault:
         return self.inject(
             name,
-            Reply(500, {"code": 20500, "message": "Internal Server Error", "more_info": "", "status": 500}),
+            Reply(
+                500,
+                {"code": 20500, "message": "Internal Server Error", "more_info": "", "status": 500},
+            ),
             **kw,
         )
 
@@ -84,9 +87,14 @@ class FakeTwilio(FakeHttpServer):
     def route(self, name: str, request: Request) -> Reply:
         match = _PATH.match(request.path)
         if not match:
-            return Reply(404, {"code": 20404, "message": "The requested resource was not found", "status": 404})
+            return Reply(
+                404,
+                {"code": 20404, "message": "The requested resource was not found", "status": 404},
+            )
         auth = request.header("Authorization") or ""
-        expected = "Basic " + base64.b64encode(f"{self.account_sid}:{self.auth_token}".encode()).decode()
+        expected = (
+            "Basic " + base64.b64encode(f"{self.account_sid}:{self.auth_token}".encode()).decode()
+        )
         if auth != expected or match["sid"] != self.account_sid:
             return twilio_error(20003)
         kind = match["kind"]
@@ -98,7 +106,9 @@ class FakeTwilio(FakeHttpServer):
     def _create(self, kind: str, p: dict[str, Any]) -> Reply:
         to, from_ = str(p.get("To", "")), str(p.get("From", ""))
         if not to:
-            return Reply(400, {"code": 21604, "message": "A 'To' phone number is required.", "status": 400})
+            return Reply(
+                400, {"code": 21604, "message": "A 'To' phone number is required.", "status": 400}
+            )
         if not _E164.match(to):
             return twilio_error(21211, to)
         if to in self.bad_numbers:
@@ -106,7 +116,9 @@ class FakeTwilio(FakeHttpServer):
         now = format_datetime(datetime.now(UTC), usegmt=False)
         if kind == "Messages":
             if not p.get("Body"):
-                return Reply(400, {"code": 21602, "message": "Message body is required.", "status": 400})
+                return Reply(
+                    400, {"code": 21602, "message": "Message body is required.", "status": 400}
+                )
             sid = "SM" + secrets.token_hex(16)
             resource = {
                 "account_sid": self.account_sid,
@@ -126,14 +138,18 @@ class FakeTwilio(FakeHttpServer):
                 "price_unit": "USD",
                 "sid": sid,
                 "status": "queued",
-                "subresource_uris": {"media": f"/2010-04-01/Accounts/{self.account_sid}/Messages/{sid}/Media.json"},
+                "subresource_uris": {
+                    "media": f"/2010-04-01/Accounts/{self.account_sid}/Messages/{sid}/Media.json"
+                },
                 "to": to,
                 "uri": f"/2010-04-01/Accounts/{self.account_sid}/Messages/{sid}.json",
             }
             self.messages.append(resource)
             return Reply(201, resource)
         if not (p.get("Twiml") or p.get("Url") or p.get("ApplicationSid")):
-            return Reply(400, {"code": 21205, "message": "Url parameter is required.", "status": 400})
+            return Reply(
+                400, {"code": 21205, "message": "Url parameter is required.", "status": 400}
+            )
         sid = "CA" + secrets.token_hex(16)
         resource = {
             "account_sid": self.account_sid,
@@ -159,7 +175,8 @@ class FakeTwilio(FakeHttpServer):
         rows = [
             r
             for r in reversed(items)
-            if (not p.get("To") or r["to"] == p["To"]) and (not p.get("From") or r["from"] == p["From"])
+            if (not p.get("To") or r["to"] == p["To"])
+            and (not p.get("From") or r["from"] == p["From"])
         ]
         size = int(p.get("PageSize") or 50)
         key = kind.lower()

@@ -36,7 +36,7 @@ async def test_dm_posts_to_the_user_with_key_metadata_and_buttons(
         "event_payload": {"key": "INC-1:page:alice:slack", "incident_id": "INC-2026-11-26-001"},
     }
     assert "*Incident ID*" in body["blocks"][0]["text"]["text"]  # **bold** → Slack mrkdwn
-    assert [e["action_id"] for e in body["blocks"][-1]["elements"]][0] == ACTION_ACK
+    assert body["blocks"][-1]["elements"][0]["action_id"] == ACTION_ACK
     [msg] = fake_slack.messages("U0ALICE")
     assert provider_id == f"{msg.channel}/{msg.ts}" and msg.channel.startswith("D")
 
@@ -54,7 +54,9 @@ async def test_dm_by_email_looks_the_user_up_once(
         await s.send(note_for(alice, step="c"), "email:nobody@madplan.example")
 
 
-@pytest.mark.parametrize("error", ["channel_not_found", "not_in_channel", "account_inactive", "user_not_found"])
+@pytest.mark.parametrize(
+    "error", ["channel_not_found", "not_in_channel", "account_inactive", "user_not_found"]
+)
 async def test_permanent_slack_errors(
     error: str, fake_slack: FakeSlack, tmp_path: Path, default_policy: Policy
 ) -> None:
@@ -63,7 +65,9 @@ async def test_permanent_slack_errors(
         await sender(fake_slack, tmp_path).send(note_for(person(default_policy, "bob")), "U0BOB")
 
 
-async def test_unknown_channel_and_bad_token_are_permanent(fake_slack: FakeSlack, tmp_path: Path) -> None:
+async def test_unknown_channel_and_bad_token_are_permanent(
+    fake_slack: FakeSlack, tmp_path: Path
+) -> None:
     note = note_for(None, kind="initial_alert", channel_role="incidents")
     with pytest.raises(PermanentDeliveryError, match="channel_not_found"):
         await sender(fake_slack, tmp_path).send(note, "#no-such-channel")
@@ -98,14 +102,20 @@ async def test_server_error_is_transient_and_maybe_sent(
     found = await s.find(note, "U0BOB", started)
     [msg] = fake_slack.messages("U0BOB")
     assert found == f"{msg.channel}/{msg.ts}"
-    assert await s.find(note.model_copy(update={"idempotency_key": "other"}), "U0BOB", started) is None
-    assert fake_slack.calls_to("conversations.open") and fake_slack.calls_to("conversations.history")
+    assert (
+        await s.find(note.model_copy(update={"idempotency_key": "other"}), "U0BOB", started) is None
+    )
+    assert fake_slack.calls_to("conversations.open") and fake_slack.calls_to(
+        "conversations.history"
+    )
 
 
 async def test_unreachable_slack_is_transient(tmp_path: Path, default_policy: Policy) -> None:
     from tests.channels.fake_http import free_port
 
-    settings = channel_settings(slack_bot_token="xoxb-x", slack_base_url=f"http://127.0.0.1:{free_port()}/api/")
+    settings = channel_settings(
+        slack_bot_token="xoxb-x", slack_base_url=f"http://127.0.0.1:{free_port()}/api/"
+    )
     s = SlackSender(settings, Ledger(tmp_path / "fw.db"))
     with pytest.raises(TransientDeliveryError):
         await s.send(note_for(person(default_policy, "bob")), "U0BOB")

@@ -115,7 +115,9 @@ class Proc:
             self.popen.wait(timeout=10)
 
 
-def worker_env(target: str, data: Path, policy: Path, queue: str, namespace: str = "default") -> dict[str, str]:
+def worker_env(
+    target: str, data: Path, policy: Path, queue: str, namespace: str = "default"
+) -> dict[str, str]:
     env = {
         key: value
         for key, value in os.environ.items()
@@ -193,7 +195,9 @@ def by_kind_recipient(rows: list[OutboxRow]) -> Counter[tuple[str, str]]:
     return Counter((row.kind, row.recipient) for row in rows)
 
 
-async def deliveries(handle: WorkflowHandle[Any, Any]) -> list[tuple[Notification, DeliveryResult | None]]:
+async def deliveries(
+    handle: WorkflowHandle[Any, Any],
+) -> list[tuple[Notification, DeliveryResult | None]]:
     """Every deliver_notification the workflow scheduled (history), with its result."""
     converter = pydantic_data_converter.payload_converter
     scheduled: dict[int, Notification] = {}

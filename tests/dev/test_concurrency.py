@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -59,14 +60,19 @@ def _recording_client(client: Client) -> tuple[Client, _RunRecorder]:
 
 
 async def test_fifty_alerts_one_dedup_key_open_one_incident(
-    dev_env: WorkflowEnvironment, default_policy: Policy, tmp_path: Path, executor
+    dev_env: WorkflowEnvironment,
+    default_policy: Policy,
+    tmp_path: Path,
+    executor: ThreadPoolExecutor,
 ) -> None:
     client, recorder = _recording_client(dev_env.client)
     dedup_key = f"burst-{uuid.uuid4().hex[:12]}"
     workflow_id = incident_workflow_id(dedup_key)
     store = Store(tmp_path)
     async with running_worker(client, default_policy, tmp_path, executor) as (_, queue):
-        alerts = [make_alert("P1", dedup_key=dedup_key, summary=f"API p99 > 5s #{i}") for i in range(50)]
+        alerts = [
+            make_alert("P1", dedup_key=dedup_key, summary=f"API p99 > 5s #{i}") for i in range(50)
+        ]
         states: list[IncidentState] = await asyncio.gather(
             *(trigger(client, alert, task_queue=queue) for alert in alerts)
         )
@@ -118,7 +124,10 @@ def _number(incident_id: str | None, day: str) -> int:
 
 
 async def test_incident_numbers_are_contiguous_and_survive_a_worker_restart(
-    dev_env: WorkflowEnvironment, default_policy: Policy, tmp_path: Path, executor
+    dev_env: WorkflowEnvironment,
+    default_policy: Policy,
+    tmp_path: Path,
+    executor: ThreadPoolExecutor,
 ) -> None:
     client = dev_env.client
     data = tmp_path / "data"
@@ -147,7 +156,10 @@ async def test_incident_numbers_are_contiguous_and_survive_a_worker_restart(
         assert after_restart.incident_id == f"INC-{day}-031"
 
         # Another data dir has its own sequence.
-        async with running_worker(client, default_policy, tmp_path / "fresh", executor) as (_, queue):
+        async with running_worker(client, default_policy, tmp_path / "fresh", executor) as (
+            _,
+            queue,
+        ):
             fresh = await open_one(queue)
         assert fresh.incident_id == f"INC-{day}-001"
     finally:

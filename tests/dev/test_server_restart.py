@@ -15,7 +15,7 @@ from pathlib import Path
 
 from temporalio.client import Client, WorkflowExecutionStatus
 
-from activities.store import Store
+from activities.store import OutboxRow, Store
 from domain.incident import IncidentState, Status
 from domain.policy import Policy, Role, Severity
 from starter.incidents import open_or_join
@@ -91,7 +91,7 @@ async def test_server_restart_keeps_the_incident_and_its_timer(
         assert (await state_of(handle)).status == Status.TRIGGERED
         assert await _listed(client, incident)
 
-        async def level2_recorded() -> list:
+        async def level2_recorded() -> list[OutboxRow]:
             rows = [r for r in outbox(store, incident) if r.kind == "page"]
             return rows if len(rows) == 2 else []
 

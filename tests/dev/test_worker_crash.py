@@ -7,6 +7,7 @@ the P1 ladder pages primary at 0 s, secondary at 15 s, team lead at 45 s.
 
 from __future__ import annotations
 
+import contextlib
 import uuid
 from collections import Counter
 from datetime import UTC, datetime, timedelta
@@ -14,7 +15,7 @@ from pathlib import Path
 
 from temporalio.testing import WorkflowEnvironment
 
-from activities.store import Store
+from activities.store import OutboxRow, Store
 from domain.incident import AcknowledgeRequest, IncidentState
 from domain.policy import Policy, Role, Severity
 from starter.incidents import open_or_join
@@ -88,7 +89,7 @@ async def test_sigkill_mid_ladder_pages_once_on_time(
         await wait_polling(client, queue, second)
         assert datetime.now(UTC) < level2_due, "the restarted worker came up too late"
 
-        async def level2_recorded() -> list:
+        async def level2_recorded() -> list[OutboxRow]:
             rows = [r for r in outbox(store, incident) if r.kind == "page"]
             return rows if len(rows) == 2 else []
 
@@ -107,6 +108,7 @@ async def test_sigkill_mid_ladder_pages_once_on_time(
         acker = st.pages[1].person
         st = await handle.execute_update(IncidentWorkflow.acknowledge, AcknowledgeRequest(by=acker))
         assert st.acknowledged_by == acker
+        assert st.acknowledged_at is not None and p1.update_overdue_after is not None
 
         # Overdue (no update 30 policy-minutes after the ack) is reported one level above
         # the assignee. It is due after the level-3 page would have been (ack > 15 s, so
@@ -146,10 +148,7 @@ async def test_sigkill_mid_ladder_pages_once_on_time(
         assert all(result is not None and result.delivered for _, result in history)
     finally:
         if handle is not None:
-            try:
+            with contextlib.suppress(Exception):
                 await handle.terminate("test over")
-            except Exception:
-                pass
         for proc in (first, second):
             proc.close()
-

@@ -1,0 +1,508 @@
+"""Alert storm: the HTTP ingest path against bare Temporal signal-with-start, in one run.
+
+    python benchmarks/alert_storm.py [--alerts 10000] [--keys 100] [--concurrency 50]
+
+Starts its own dev server (``WorkflowEnvironment.start_local`` with Firewatch's search
+attributes), then on this machine:
+
+(a) baseline: ``--alerts`` signal-with-start calls (``USE_EXISTING``) of a trivial
+    workflow defined here, spread over ``--keys`` workflow ids, at ``--concurrency``,
+    its worker in this process;
+(b) Firewatch: ``--alerts`` PagerDuty events POSTed to ``/v2/enqueue`` over the same
+    number of dedup keys and concurrency, the API served by uvicorn in a subprocess,
+    the real worker (``worker.build_worker``) in this process. The load generator is a
+    minimal keep-alive HTTP/1.1 client (``--client httpx`` uses httpx.AsyncClient,
+    which saturates first at this concurrency); ``--ingest-only`` adds a run before
+    the worker starts, to tell the API's cost from the worker's.
+
+It reports accepted alerts/s, p50/p99 latency and errors for both, checks that exactly
+``--keys`` incidents were created (one run each) and that every accepted alert was
+recorded by its incident, and compares the rates (target: ≥ 0.8× the bare rate).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections import Counter
+from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from temporalio import workflow
+
+TARGET_RATIO = 0.8
+
+
+def _root() -> Path:
+    # Not at import time: the workflow sandbox re-imports this module and forbids resolve().
+    return Path(__file__).resolve().parent.parent
+
+
+# ---- (a) the bare baseline ---------------------------------------------------------------
+
+
+@workflow.defn
+class StormBare:
+    """Counts the signals it gets; ends only when the benchmark terminates it."""
+
+    def __init__(self) -> None:
+        self.count = 0
+
+    @workflow.signal
+    def alert(self, _payload: str) -> None:
+        self.count += 1
+
+    @workflow.query
+    def received(self) -> int:
+        return self.count
+
+    @workflow.run
+    async def run(self) -> None:
+        await workflow.wait_condition(lambda: False)
+
+
+# ---- measuring ---------------------------------------------------------------------------
+
+
+@dataclass
+class Result:
+    name: str
+    count: int
+    seconds: float
+    latencies: list[float]
+    statuses: Counter[str] = field(default_factory=Counter)
+
+    @property
+    def ok(self) -> int:
+        return self.statuses["ok"]
+
+    @property
+    def errors(self) -> int:
+        return self.count - self.ok
+
+    @property
+    def rate(self) -> float:
+        return self.ok / self.seconds
+
+    def pct(self, q: float) -> float:
+        ordered = sorted(self.latencies)
+        return ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000
+
+
+async def run_many(
+    name: str, count: int, concurrency: int, one: Callable[[int], Awaitable[str]]
+) -> Result:
+    """``count`` calls of ``one(i)`` with at most ``concurrency`` in flight."""
+    result = Result(name, count, 0.0, [])
+    next_index = iter(range(count))
+
+    async def lane() -> None:
+        for i in next_index:
+            started = time.perf_counter()
+            try:
+                outcome = await one(i)
+            except Exception as err:
+                outcome = type(err).__name__
+            result.latencies.append(time.perf_counter() - started)
+            result.statuses[outcome] += 1
+
+    began = time.perf_counter()
+    await asyncio.gather(*(lane() for _ in range(concurrency)))
+    result.seconds = time.perf_counter() - began
+    return result
+
+
+def machine_info() -> str:
+    import temporalio
+
+    return (
+        f"nproc={len(os.sched_getaffinity(0))}  {platform.platform()}"
+        f"  python={platform.python_version()}  temporalio={temporalio.__version__}"
+    )
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+# ---- the runs ----------------------------------------------------------------------------
+
+
+async def bench_bare(client: Any, alerts: int, keys: int, concurrency: int) -> Result:
+    from temporalio.common import WorkflowIDConflictPolicy
+    from temporalio.worker import Worker
+
+    # The sandbox re-imports a workflow's module by name: use ``benchmarks.alert_storm``.
+    from benchmarks import alert_storm as module
+
+    queue = f"storm-bare-{uuid.uuid4().hex[:6]}"
+    tag = uuid.uuid4().hex[:6]
+
+    async def one(i: int, prefix: str = "bare") -> str:
+        await client.start_workflow(
+            module.StormBare.run,
+            id=f"storm-{prefix}-{tag}-{i % keys}",
+            task_queue=queue,
+            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+            start_signal="alert",
+            start_signal_args=[f"alert {i}"],
+        )
+        return "ok"
+
+    async with Worker(client, task_queue=queue, workflows=[module.StormBare]):
+        await run_many("warm-up", min(500, alerts), concurrency, lambda i: one(i, "warm"))
+        result = await run_many("bare signal-with-start", alerts, concurrency, one)
+    print(f"    {result.ok} accepted in {result.seconds:.1f} s", flush=True)
+    for prefix in ("bare", "warm"):
+        async for execution in client.list_workflows(
+            f"WorkflowId STARTS_WITH 'storm-{prefix}-{tag}-'"
+        ):
+            await client.get_workflow_handle(execution.id).terminate("benchmark over")
+    return result
+
+
+class ApiProcess:
+    """``uvicorn starter.api.app:app`` in a subprocess, configured through the environment."""
+
+    def __init__(self, target: str, namespace: str, data: Path, queue: str, log: Path) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("TEMPORAL_", "FIREWATCH_"))}
+        env.update(
+            TEMPORAL_ADDRESS=target,
+            TEMPORAL_NAMESPACE=namespace,
+            FIREWATCH_DATA_DIR=str(data),
+            FIREWATCH_TASK_QUEUE=queue,
+            PYTHONUNBUFFERED="1",
+        )
+        self.log = log.open("wb")
+        self.proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "uvicorn",
+                "starter.api.app:app",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(self.port),
+                "--log-level",
+                "warning",
+                "--no-access-log",
+            ],
+            cwd=_root(),
+            env=env,
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+        )
+
+    async def ready(self) -> None:
+        import httpx
+
+        deadline = time.monotonic() + 60
+        async with httpx.AsyncClient(timeout=2) as http:
+            while True:
+                try:
+                    if (await http.get(f"{self.url}/health")).status_code == 200:
+                        return
+                except httpx.HTTPError:
+                    pass
+                if self.proc.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"the API did not start; see {self.log.name}")
+                await asyncio.sleep(0.2)
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        try:
+            self.proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        self.log.close()
+
+
+async def recorded_alerts(client: Any, ids: list[str], expected: int, timeout: float) -> int:
+    """Sum of the incidents' alert counts, polled until it reaches ``expected``."""
+    from datetime import timedelta
+
+    from temporalio.service import RPCError
+
+    from workflows.incident import IncidentWorkflow
+
+    counts = dict.fromkeys(ids, 0)
+    deadline = time.monotonic() + timeout
+    while sum(counts.values()) < expected and time.monotonic() < deadline:
+        for workflow_id in ids:  # one at a time: the worker is still busy absorbing
+            try:
+                state = await client.get_workflow_handle(workflow_id).query(
+                    IncidentWorkflow.state, rpc_timeout=timedelta(seconds=30)
+                )
+            except RPCError:
+                continue
+            counts[workflow_id] = state.alert_count if state is not None else 0
+        if sum(counts.values()) < expected:
+            await asyncio.sleep(1)
+    return sum(counts.values())
+
+
+@dataclass
+class StormCheck:
+    incidents: int  # of the measured run's keys
+    single_run: bool  # every key of every API run has exactly one workflow run
+    recorded: int  # alerts the incidents of every API run counted
+    accepted: int  # alerts every API run got a 202 for
+    drain_seconds: float
+
+
+class RawConnection:
+    """One keep-alive HTTP/1.1 connection: a minimal client for the load generator.
+
+    httpx.AsyncClient tops out near 90 requests/s at concurrency 50 on this machine, even
+    against an empty FastAPI app, so it would measure itself rather than the API.
+    """
+
+    def __init__(self, host: str, port: int) -> None:
+        self.host, self.port = host, port
+        self.reader: asyncio.StreamReader | None = None
+        self.writer: asyncio.StreamWriter | None = None
+
+    async def post_json(self, path: str, body: bytes) -> int:
+        if self.writer is None or self.writer.is_closing():
+            self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
+        assert self.reader is not None
+        head = (
+            f"POST {path} HTTP/1.1\r\nHost: {self.host}:{self.port}\r\n"
+            f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
+        )
+        self.writer.write(head.encode() + body)
+        await self.writer.drain()
+        raw = await self.reader.readuntil(b"\r\n\r\n")
+        lines = raw.decode("latin-1").split("\r\n")
+        status = int(lines[0].split()[1])
+        headers = dict(line.split(": ", 1) for line in lines[1:] if ": " in line)
+        lengths = {k.lower(): v for k, v in headers.items()}
+        await self.reader.readexactly(int(lengths.get("content-length", "0")))
+        if lengths.get("connection", "").lower() == "close":
+            self.writer.close()
+        return status
+
+    def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+
+
+class Sender:
+    """POSTs JSON with ``concurrency`` connections, through httpx or the raw client."""
+
+    def __init__(self, url: str, concurrency: int, kind: str) -> None:
+        import httpx
+
+        self.url = url
+        self.kind = kind
+        port = int(url.rsplit(":", 1)[1])
+        self.pool: asyncio.Queue[RawConnection] = asyncio.Queue()
+        for _ in range(concurrency):
+            self.pool.put_nowait(RawConnection("127.0.0.1", port))
+        limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+        self.http = httpx.AsyncClient(base_url=url, limits=limits, timeout=60)
+
+    async def post(self, path: str, payload: dict[str, Any]) -> int:
+        if self.kind == "httpx":
+            return (await self.http.post(path, json=payload)).status_code
+        connection = await self.pool.get()
+        try:
+            return await connection.post_json(path, json.dumps(payload).encode())
+        except Exception:
+            connection.close()  # reconnect next time
+            raise
+        finally:
+            self.pool.put_nowait(connection)
+
+    async def close(self) -> None:
+        await self.http.aclose()
+        while not self.pool.empty():
+            self.pool.get_nowait().close()
+
+
+async def bench_api(
+    client: Any, args: argparse.Namespace, work: Path
+) -> tuple[Result | None, Result, StormCheck]:
+    from activities.config import PolicyStore
+    from domain.ids import incident_workflow_id
+    from starter.secrets import ensure_secrets
+    from worker import build_worker
+
+    alerts, keys, concurrency = args.alerts, args.keys, args.concurrency
+    queue = f"storm-fw-{uuid.uuid4().hex[:6]}"
+    tag = uuid.uuid4().hex[:6]
+    data = work / "data"
+    policy = PolicyStore()
+    routing_key = ensure_secrets(data, policy.get()).for_integration("pagerduty")
+    assert routing_key is not None, "the default policy has a pagerduty integration"
+    target = client.service_client.config.target_host
+    api = ApiProcess(target, client.namespace, data, queue, work / "api.log")
+    ingest: Result | None = None
+    families = ["storm"]
+    try:
+        await api.ready()
+        sender = Sender(api.url, concurrency, args.client)
+
+        async def one(i: int, family: str) -> str:
+            event = {
+                "routing_key": routing_key.key,
+                "event_action": "trigger",
+                "dedup_key": f"{family}-{tag}-{i % keys:03d}",
+                "payload": {
+                    "summary": f"Checkout error rate high (alert {i})",
+                    "source": f"web-{i % 7}",
+                    "severity": "critical",
+                    "custom_details": {"error_rate": 0.07, "sample": i},
+                },
+            }
+            status = await sender.post("/v2/enqueue", event)
+            return "ok" if status == 202 else f"HTTP {status}"
+
+        try:
+            await run_many("warm-up", min(500, alerts), concurrency, lambda i: one(i, "warm"))
+            families.append("warm")
+            if args.ingest_only:
+                # Before any worker polls: what the API itself sustains.
+                ingest = await run_many(
+                    "API, no worker running", alerts, concurrency, lambda i: one(i, "ingest")
+                )
+                families.append("ingest")
+                print(f"    {ingest.ok} accepted in {ingest.seconds:.1f} s (no worker)", flush=True)
+            with ThreadPoolExecutor(max_workers=32) as pool:
+                worker = build_worker(
+                    client, policy=policy, data=data, task_queue=queue, executor=pool
+                )
+                async with worker:
+                    result = await run_many(
+                        "API POST /v2/enqueue", alerts, concurrency, lambda i: one(i, "storm")
+                    )
+                    print(f"    {result.ok} accepted in {result.seconds:.1f} s", flush=True)
+                    # Every accepted alert is in its incident: let the worker absorb them all.
+                    ids = [
+                        incident_workflow_id(f"{family}-{tag}-{k:03d}", "pagerduty")
+                        for family in families
+                        for k in range(keys)
+                    ]
+                    began = time.perf_counter()
+                    warm = min(500, alerts)
+                    expected = result.ok + warm + (ingest.ok if ingest else 0)
+                    recorded = await recorded_alerts(client, ids, expected, timeout=900)
+                    drained = time.perf_counter() - began
+        finally:
+            await sender.close()
+        await asyncio.sleep(1)  # visibility lags a moment
+        prefix = f"incident/pagerduty/storm-{tag}-"
+        query = f"WorkflowType = 'IncidentWorkflow' AND WorkflowId STARTS_WITH '{prefix}'"
+        incidents = (await client.count_workflows(query)).count
+        runs = await asyncio.gather(*(client.count_workflows(f"WorkflowId = '{i}'") for i in ids))
+        single = all(r.count == 1 for r in runs)
+    finally:
+        api.stop()
+    return ingest, result, StormCheck(incidents, single, recorded, expected, drained)
+
+
+def print_report(
+    bare: Result, ingest: Result | None, api: Result, check: StormCheck, keys: int
+) -> bool:
+    runs = [r for r in (bare, ingest, api) if r is not None]
+    print()
+    print(
+        f"{'run':<26}{'alerts':>8}{'secs':>7}{'accepted/s':>12}"
+        f"{'p50 ms':>8}{'p99 ms':>8}{'errors':>8}{'× bare':>8}"
+    )
+    for res in runs:
+        print(
+            f"{res.name:<26}{res.count:>8}{res.seconds:>7.1f}{res.rate:>12.1f}"
+            f"{res.pct(0.5):>8.1f}{res.pct(0.99):>8.1f}{res.errors:>8}{res.rate / bare.rate:>8.2f}"
+        )
+    for res in runs:
+        if res.errors:
+            print(f"  {res.name} errors: {dict(res.statuses - Counter(ok=res.ok))}")
+    ratio = api.rate / bare.rate
+    print(
+        f"incidents created by the measured run: {check.incidents} (expected {keys});"
+        f" one run per key: {'yes' if check.single_run else 'NO'};"
+        f" alerts recorded by incidents: {check.recorded}/{check.accepted} accepted"
+        f" (all absorbed {check.drain_seconds:.1f} s after the storm)"
+    )
+    ok = (
+        check.incidents == keys
+        and check.single_run
+        and api.errors == 0
+        and all(r.errors == 0 for r in runs)
+        and check.recorded == check.accepted
+    )
+    print(
+        f"targets: exactly {keys} incidents, 0 errors, nothing lost: {'met' if ok else 'NOT met'};"
+        f" ≥ {TARGET_RATIO}× bare (with the worker running): "
+        f"{'met' if ratio >= TARGET_RATIO else 'NOT met'} ({ratio:.2f}×)"
+    )
+    return ok
+
+
+async def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--alerts", type=int, default=10_000, help="alerts per measured run")
+    parser.add_argument("--keys", type=int, default=100, help="distinct dedup keys")
+    parser.add_argument("--concurrency", type=int, default=50)
+    parser.add_argument(
+        "--client",
+        choices=["raw", "httpx"],
+        default="raw",
+        help="load generator: keep-alive HTTP/1.1 over asyncio streams, or httpx.AsyncClient",
+    )
+    parser.add_argument(
+        "--ingest-only",
+        action="store_true",
+        help="also measure the API before any worker polls (separates API from worker cost)",
+    )
+    args = parser.parse_args()
+
+    from temporalio.contrib.pydantic import pydantic_data_converter
+    from temporalio.testing import WorkflowEnvironment
+
+    from workflows.search_attributes import ALL_KEYS
+
+    print(machine_info(), flush=True)
+    env = await WorkflowEnvironment.start_local(
+        data_converter=pydantic_data_converter,
+        dev_server_existing_path=str(Path(sys.executable).parent / "temporal"),
+        search_attributes=list(ALL_KEYS),
+        dev_server_log_level="error",
+    )
+    n, k, c = args.alerts, args.keys, args.concurrency
+    try:
+        with tempfile.TemporaryDirectory(prefix="fw-storm-") as tmp:
+            print(
+                f"(a) bare: {n} signal-with-start over {k} workflow ids, concurrency {c}",
+                flush=True,
+            )
+            bare = await bench_bare(env.client, n, k, c)
+            print(f"(b) API: {n} POST /v2/enqueue over {k} dedup keys, concurrency {c}", flush=True)
+            ingest, api, check = await bench_api(env.client, args, Path(tmp))
+    finally:
+        await env.shutdown()
+    return 0 if print_report(bare, ingest, api, check, k) else 1
+
+
+if __name__ == "__main__":
+    sys.path.insert(0, str(_root()))
+    sys.exit(asyncio.run(main()))
