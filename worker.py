@@ -31,6 +31,7 @@ from workflows.incident import IncidentWorkflow
 from workflows.postmortem import PostMortemWorkflow
 
 TASK_QUEUE = "firewatch"
+ACTIVITY_THREADS = 32
 WORKFLOWS = [IncidentWorkflow, PostMortemWorkflow]
 # Our pure domain code and the libraries it renders with are deterministic; passing them
 # through keeps one copy in memory instead of re-importing them per workflow run.
@@ -47,30 +48,40 @@ def build_worker(
     policy: PolicyStore,
     data: Path,
     task_queue: str = TASK_QUEUE,
-    executor: ThreadPoolExecutor | None = None,
-    max_cached_workflows: int = 10_000,
+    executor: ThreadPoolExecutor | None = None,  # give it ACTIVITY_THREADS threads
+    max_cached_workflows: int | None = None,
     channels: ChannelSettings | None = None,
 ) -> Worker:
     store = Store(data)
     channels = channels if channels is not None else settings_from_env()  # FIREWATCH_* env
+    slack = SlackActivities(store, channels)
     activities = [
         PolicyActivities(policy).load_policy_snapshot,
         IncidentIdActivities(store).allocate_incident_id,
         NotifyActivities(store, channels).deliver_notification,
-        SlackActivities(store, channels).sync_incident_message,
+        slack.sync_incident_message,
+        slack.slack_message_enabled,
         DocumentActivities(data).write_document,
         resolve_oncall,
         next_business_day,
         postmortem_review_slot,
     ]
+    pool = executor or ThreadPoolExecutor(max_workers=ACTIVITY_THREADS)
     return Worker(
         client,
         task_queue=task_queue,
         workflows=WORKFLOWS,
         activities=activities,
         workflow_runner=WORKFLOW_RUNNER,
-        activity_executor=executor or ThreadPoolExecutor(max_workers=32),
-        max_cached_workflows=max_cached_workflows,
+        activity_executor=pool,
+        # Never accept more activities than threads to run them: queued ones time out.
+        max_concurrent_activities=ACTIVITY_THREADS,
+        max_concurrent_local_activities=ACTIVITY_THREADS,
+        # Sleeping incidents live in Temporal, not in memory: a bounded cache keeps RSS flat
+        # (about 300 KiB per cached incident); evicted ones are replayed when a timer fires.
+        max_cached_workflows=max_cached_workflows
+        if max_cached_workflows is not None
+        else int(os.environ.get("FIREWATCH_MAX_CACHED_WORKFLOWS", "1000")),
     )
 
 

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import platform
@@ -34,7 +35,7 @@ import tempfile
 import time
 import uuid
 from collections import Counter
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -175,20 +176,33 @@ async def bench_bare(client: Any, alerts: int, keys: int, concurrency: int) -> R
     return result
 
 
+def child_env(target: str, namespace: str, data: Path, queue: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("TEMPORAL_", "FIREWATCH_"))}
+    env.update(
+        TEMPORAL_ADDRESS=target,
+        TEMPORAL_NAMESPACE=namespace,
+        FIREWATCH_DATA_DIR=str(data),
+        FIREWATCH_TASK_QUEUE=queue,
+        PYTHONUNBUFFERED="1",
+    )
+    return env
+
+
+def stop_child(proc: subprocess.Popen[bytes]) -> None:
+    proc.terminate()
+    try:
+        proc.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
 class ApiProcess:
     """``uvicorn starter.api.app:app`` in a subprocess, configured through the environment."""
 
     def __init__(self, target: str, namespace: str, data: Path, queue: str, log: Path) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("TEMPORAL_", "FIREWATCH_"))}
-        env.update(
-            TEMPORAL_ADDRESS=target,
-            TEMPORAL_NAMESPACE=namespace,
-            FIREWATCH_DATA_DIR=str(data),
-            FIREWATCH_TASK_QUEUE=queue,
-            PYTHONUNBUFFERED="1",
-        )
         self.log = log.open("wb")
         self.proc = subprocess.Popen(
             [
@@ -205,7 +219,7 @@ class ApiProcess:
                 "--no-access-log",
             ],
             cwd=_root(),
-            env=env,
+            env=child_env(target, namespace, data, queue),
             stdout=self.log,
             stderr=subprocess.STDOUT,
         )
@@ -226,13 +240,45 @@ class ApiProcess:
                 await asyncio.sleep(0.2)
 
     def stop(self) -> None:
-        self.proc.terminate()
-        try:
-            self.proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
+        stop_child(self.proc)
         self.log.close()
+
+
+@contextlib.asynccontextmanager
+async def firewatch_worker(
+    client: Any, where: str, policy: Any, data: Path, queue: str, log: Path
+) -> AsyncIterator[None]:
+    """The real worker: in this process (default), or ``python worker.py`` as under make up."""
+    from starter.temporal_setup import workflow_pollers
+    from worker import build_worker
+
+    if where == "inprocess":
+        with ThreadPoolExecutor(max_workers=32) as pool:
+            async with build_worker(
+                client, policy=policy, data=data, task_queue=queue, executor=pool
+            ):
+                yield
+        return
+    target = client.service_client.config.target_host
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            [sys.executable, str(_root() / "worker.py")],
+            cwd=_root(),
+            env=child_env(target, client.namespace, data, queue),
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+        try:
+            deadline = time.monotonic() + 60
+            while not any(
+                p.identity.startswith(f"{proc.pid}@") for p in await workflow_pollers(client, queue)
+            ):
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"the worker did not start; see {log}")
+                await asyncio.sleep(0.2)
+            yield
+        finally:
+            stop_child(proc)
 
 
 async def recorded_alerts(client: Any, ids: list[str], expected: int, timeout: float) -> int:
@@ -344,7 +390,6 @@ async def bench_api(
     from activities.config import PolicyStore
     from domain.ids import incident_workflow_id
     from starter.secrets import ensure_secrets
-    from worker import build_worker
 
     alerts, keys, concurrency = args.alerts, args.keys, args.concurrency
     queue = f"storm-fw-{uuid.uuid4().hex[:6]}"
@@ -386,26 +431,24 @@ async def bench_api(
                 )
                 families.append("ingest")
                 print(f"    {ingest.ok} accepted in {ingest.seconds:.1f} s (no worker)", flush=True)
-            with ThreadPoolExecutor(max_workers=32) as pool:
-                worker = build_worker(
-                    client, policy=policy, data=data, task_queue=queue, executor=pool
+            async with firewatch_worker(
+                client, args.worker, policy, data, queue, work / "worker.log"
+            ):
+                result = await run_many(
+                    "API POST /v2/enqueue", alerts, concurrency, lambda i: one(i, "storm")
                 )
-                async with worker:
-                    result = await run_many(
-                        "API POST /v2/enqueue", alerts, concurrency, lambda i: one(i, "storm")
-                    )
-                    print(f"    {result.ok} accepted in {result.seconds:.1f} s", flush=True)
-                    # Every accepted alert is in its incident: let the worker absorb them all.
-                    ids = [
-                        incident_workflow_id(f"{family}-{tag}-{k:03d}", "pagerduty")
-                        for family in families
-                        for k in range(keys)
-                    ]
-                    began = time.perf_counter()
-                    warm = min(500, alerts)
-                    expected = result.ok + warm + (ingest.ok if ingest else 0)
-                    recorded = await recorded_alerts(client, ids, expected, timeout=900)
-                    drained = time.perf_counter() - began
+                print(f"    {result.ok} accepted in {result.seconds:.1f} s", flush=True)
+                # Every accepted alert is in its incident: let the worker absorb them all.
+                ids = [
+                    incident_workflow_id(f"{family}-{tag}-{k:03d}", "pagerduty")
+                    for family in families
+                    for k in range(keys)
+                ]
+                began = time.perf_counter()
+                warm = min(500, alerts)
+                expected = result.ok + warm + (ingest.ok if ingest else 0)
+                recorded = await recorded_alerts(client, ids, expected, timeout=900)
+                drained = time.perf_counter() - began
         finally:
             await sender.close()
         await asyncio.sleep(1)  # visibility lags a moment
@@ -468,6 +511,12 @@ async def main() -> int:
         choices=["raw", "httpx"],
         default="raw",
         help="load generator: keep-alive HTTP/1.1 over asyncio streams, or httpx.AsyncClient",
+    )
+    parser.add_argument(
+        "--worker",
+        choices=["inprocess", "subprocess"],
+        default="inprocess",
+        help="run the Firewatch worker in this process, or as `python worker.py` (as make up)",
     )
     parser.add_argument(
         "--ingest-only",

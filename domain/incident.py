@@ -112,6 +112,7 @@ class IncidentState(BaseModel):
     next_step_label: str | None = None
     postmortem_workflow_id: str | None = None
     ticket_version: int = 0
+    slack_message: bool = False  # the worker has Slack: keep the #incidents message in sync
 
     @property
     def is_open(self) -> bool:

@@ -19,7 +19,7 @@ from temporalio.worker import Worker
 from activities.config import PolicyStore
 from domain.policy import Policy
 from domain.policy_file import parse_policy
-from worker import build_worker
+from worker import ACTIVITY_THREADS, build_worker
 from workflows import search_attributes as sa
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -91,7 +91,7 @@ async def dev_env() -> AsyncIterator[WorkflowEnvironment]:
 
 @pytest.fixture(scope="session")
 def executor() -> Iterator[ThreadPoolExecutor]:
-    pool = ThreadPoolExecutor(max_workers=16)
+    pool = ThreadPoolExecutor(max_workers=ACTIVITY_THREADS)
     yield pool
     pool.shutdown(wait=False)
 

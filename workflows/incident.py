@@ -56,7 +56,8 @@ with workflow.unsafe.imports_passed_through():
     from workflows import search_attributes as sa
     from workflows.postmortem import PostMortemInput, PostMortemWorkflow
 
-# Quick calls (policy, ids, people, calendar): retried briefly, they only touch local state.
+# Quick calls (policy, ids, people, calendar, ticket) run as local activities: they only touch
+# the worker's own files and clock, so they skip the server round trip of a normal activity.
 _LOCAL = {
     "start_to_close_timeout": timedelta(seconds=30),
     "retry_policy": RetryPolicy(maximum_interval=timedelta(seconds=30)),
@@ -307,10 +308,10 @@ class IncidentWorkflow:
         info = workflow.info()
         now = workflow.now()
         if self._policy is None:
-            self._policy = await workflow.execute_activity_method(
+            self._policy = await workflow.execute_local_activity_method(
                 PolicyActivities.load_policy_snapshot, summary="Load policy snapshot", **_LOCAL
             )
-        incident_id = await workflow.execute_activity_method(
+        incident_id = await workflow.execute_local_activity_method(
             IncidentIdActivities.allocate_incident_id,
             AllocateIncidentId(workflow_id=info.workflow_id, run_id=info.run_id, day=now.date()),
             summary="Allocate incident id",
@@ -330,6 +331,9 @@ class IncidentWorkflow:
             replanned_at=now,
         )
         self._state = st
+        st.slack_message = await workflow.execute_local_activity_method(
+            SlackActivities.slack_message_enabled, summary="Is Slack configured?", **_LOCAL
+        )
         self._keep_alert(alert)
         self._log("opened", f"Alert triggered: {alert.summary} ({alert.source})")
         if self._severity_policy().next_business_day_review:
@@ -374,7 +378,7 @@ class IncidentWorkflow:
         sp = self._severity_policy()
         review_at: datetime | None = None
         if sp.postmortem_required:
-            review_at = await workflow.execute_activity(
+            review_at = await workflow.execute_local_activity(
                 postmortem_review_slot,
                 ReviewSlot(
                     resolved_at=st.resolved_at or workflow.now(),
@@ -507,7 +511,7 @@ class IncidentWorkflow:
 
     async def _holder(self, role: Role, at: datetime) -> Person:
         assert self._policy is not None
-        return await workflow.execute_activity(
+        return await workflow.execute_local_activity(
             resolve_oncall,
             ResolveOncall(roster=self._policy.roster, role=role, at=at),
             summary=f"Who is {ROLE_TITLES[role]}?",
@@ -577,7 +581,7 @@ class IncidentWorkflow:
             await self._deliver(self._outgoing.pop(0))
         if self._review_dirty:
             self._review_dirty = False
-            st.review_at = await workflow.execute_activity(
+            st.review_at = await workflow.execute_local_activity(
                 next_business_day,
                 NextBusinessDay(at=workflow.now(), hours=self._policy.business_hours),
                 summary="Next business day for the review",
@@ -590,7 +594,7 @@ class IncidentWorkflow:
         if self._ticket_dirty:
             self._ticket_dirty = False
             st.ticket_version += 1
-            await workflow.execute_activity_method(
+            await workflow.execute_local_activity_method(
                 DocumentActivities.write_document,
                 WriteDocument(
                     kind="ticket",
@@ -602,8 +606,12 @@ class IncidentWorkflow:
                 **_LOCAL,
             )
         # The incident's single Slack message (no-op when Slack is not configured).
-        snapshot = incident_snapshot(st, self._policy, workflow.now())
-        if snapshot != getattr(self, "_slack_synced", None) and workflow.patched("slack-message"):
+        snapshot = incident_snapshot(st, self._policy, workflow.now()) if st.slack_message else None
+        if (
+            snapshot is not None
+            and snapshot != getattr(self, "_slack_synced", None)
+            and workflow.patched("slack-message")
+        ):
             self._slack_synced = snapshot
             try:
                 await workflow.execute_activity_method(
