@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
@@ -58,23 +58,31 @@ class OutboxRow:
         return data
 
 
+@contextmanager
+def connect_sqlite(path: Path) -> Iterator[sqlite3.Connection]:
+    """One short-lived autocommit connection per call: activities run on many threads."""
+    db = sqlite3.connect(path, timeout=30, isolation_level=None)
+    try:
+        db.execute("PRAGMA busy_timeout=30000")
+        yield db
+    finally:
+        db.close()
+
+
+def create_schema(path: Path, schema: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with connect_sqlite(path) as db:
+        db.execute("PRAGMA journal_mode=WAL")  # readers (the API) never block the worker
+        db.executescript(schema)
+
+
 class Store:
     def __init__(self, data_dir: Path) -> None:
-        data_dir.mkdir(parents=True, exist_ok=True)
         self.path = data_dir / "firewatch.db"
-        with self._connect() as db:
-            db.execute("PRAGMA journal_mode=WAL")
-            db.executescript(_SCHEMA)
+        create_schema(self.path, _SCHEMA)
 
-    @contextmanager
-    def _connect(self) -> Iterator[sqlite3.Connection]:
-        # One short-lived connection per call: activities run on many threads.
-        db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
-        try:
-            db.execute("PRAGMA busy_timeout=30000")
-            yield db
-        finally:
-            db.close()
+    def _connect(self) -> AbstractContextManager[sqlite3.Connection]:
+        return connect_sqlite(self.path)
 
     # ---- incident numbers -------------------------------------------------------------
 

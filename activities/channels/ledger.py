@@ -18,12 +18,13 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
+
+from activities.store import connect_sqlite, create_schema
 
 LedgerStatus = Literal["pending", "unknown", "retry", "sent", "failed"]
 
@@ -70,19 +71,10 @@ def _now() -> datetime:
 class Ledger:
     def __init__(self, db_path: Path) -> None:
         self.path = db_path
-        db_path.parent.mkdir(parents=True, exist_ok=True)
-        with self._connect() as db:
-            db.execute("PRAGMA journal_mode=WAL")
-            db.executescript(_SCHEMA)
+        create_schema(db_path, _SCHEMA)
 
-    @contextmanager
-    def _connect(self) -> Iterator[sqlite3.Connection]:
-        db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
-        try:
-            db.execute("PRAGMA busy_timeout=30000")
-            yield db
-        finally:
-            db.close()
+    def _connect(self) -> AbstractContextManager[sqlite3.Connection]:
+        return connect_sqlite(self.path)
 
     # ---- deliveries ---------------------------------------------------------------------
 
