@@ -107,7 +107,8 @@ class Store:
                     )
                 db.execute("COMMIT")
             except BaseException:
-                db.execute("ROLLBACK")
+                if db.in_transaction:  # a cancelled call may already have ended it
+                    db.execute("ROLLBACK")
                 raise
         return int(row[0])
 

@@ -43,7 +43,9 @@ def _static_summary(alert: Alert) -> str:
     return f"{alert.severity.value} · {alert.service} · {alert.summary}"[:400]
 
 
-async def open_or_join(client: Client, alert: Alert, *, task_queue: str = TASK_QUEUE) -> WorkflowHandle[Any, Any]:
+async def open_or_join(
+    client: Client, alert: Alert, *, task_queue: str = TASK_QUEUE
+) -> WorkflowHandle[Any, Any]:
     """Signal-with-start: opens the incident for the alert's dedup key, or joins the open one.
 
     Returns once Temporal has durably recorded the alert.
@@ -70,7 +72,9 @@ async def trigger(client: Client, alert: Alert, *, task_queue: str = TASK_QUEUE)
 
 async def resolve_from_source(client: Client, request: AlertResolveRequest) -> bool:
     """The monitoring tool says the alert cleared. False when no incident is open for it."""
-    handle = client.get_workflow_handle(incident_workflow_id(request.dedup_key, request.integration))
+    handle = client.get_workflow_handle(
+        incident_workflow_id(request.dedup_key, request.integration)
+    )
     try:
         await handle.signal(IncidentWorkflow.resolve_from_source, request)
     except RPCError as err:
@@ -111,24 +115,40 @@ async def _update(handle: WorkflowHandle[Any, Any], update: Any, request: Any) -
     return result
 
 
-async def acknowledge(client: Client, incident_id: str, request: AcknowledgeRequest) -> IncidentState:
-    return await _update(await handle_for(client, incident_id), IncidentWorkflow.acknowledge, request)
+async def acknowledge(
+    client: Client, incident_id: str, request: AcknowledgeRequest
+) -> IncidentState:
+    return await _update(
+        await handle_for(client, incident_id), IncidentWorkflow.acknowledge, request
+    )
 
 
-async def post_update(client: Client, incident_id: str, request: StatusUpdateRequest) -> IncidentState:
-    return await _update(await handle_for(client, incident_id), IncidentWorkflow.post_update, request)
+async def post_update(
+    client: Client, incident_id: str, request: StatusUpdateRequest
+) -> IncidentState:
+    return await _update(
+        await handle_for(client, incident_id), IncidentWorkflow.post_update, request
+    )
 
 
-async def change_severity(client: Client, incident_id: str, request: SeverityChangeRequest) -> IncidentState:
-    return await _update(await handle_for(client, incident_id), IncidentWorkflow.change_severity, request)
+async def change_severity(
+    client: Client, incident_id: str, request: SeverityChangeRequest
+) -> IncidentState:
+    return await _update(
+        await handle_for(client, incident_id), IncidentWorkflow.change_severity, request
+    )
 
 
 async def escalate(client: Client, incident_id: str, request: EscalateRequest) -> IncidentState:
     return await _update(await handle_for(client, incident_id), IncidentWorkflow.escalate, request)
 
 
-async def add_responder(client: Client, incident_id: str, request: AddResponderRequest) -> IncidentState:
-    return await _update(await handle_for(client, incident_id), IncidentWorkflow.add_responder, request)
+async def add_responder(
+    client: Client, incident_id: str, request: AddResponderRequest
+) -> IncidentState:
+    return await _update(
+        await handle_for(client, incident_id), IncidentWorkflow.add_responder, request
+    )
 
 
 async def resolve(client: Client, incident_id: str, request: ResolveRequest) -> IncidentState:
@@ -145,7 +165,11 @@ async def list_incidents(
 ) -> list[dict[str, Any]]:
     """Incidents from Temporal visibility, newest first (no workflow is woken)."""
     clauses = ["WorkflowType = 'IncidentWorkflow'", "IncidentId IS NOT NULL"]
-    for name, value in (("IncidentStatus", status), ("IncidentSeverity", severity), ("IncidentService", service)):
+    for name, value in (
+        ("IncidentStatus", status),
+        ("IncidentSeverity", severity),
+        ("IncidentService", service),
+    ):
         if value:
             clauses.append(f"{name} = '{_quote(value)}'")
     rows: list[dict[str, Any]] = []
@@ -160,13 +184,17 @@ async def list_incidents(
                 "assignee": _attr(attrs, "IncidentAssignee"),
                 "opened_at": _attr(attrs, "IncidentOpenedAt"),
                 "workflow_id": execution.id,
-                "summary": execution.static_summary if hasattr(execution, "static_summary") else None,
+                "summary": execution.static_summary
+                if hasattr(execution, "static_summary")
+                else None,
             }
         )
     return rows
 
 
-async def mark_review_held(client: Client, incident_id: str, request: MarkReviewHeld) -> PostMortemState:
+async def mark_review_held(
+    client: Client, incident_id: str, request: MarkReviewHeld
+) -> PostMortemState:
     from domain.ids import postmortem_workflow_id
 
     handle = client.get_workflow_handle(postmortem_workflow_id(incident_id))

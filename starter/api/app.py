@@ -31,7 +31,7 @@ from starter.api import (
     twilio,
 )
 from starter.api.context import ApiContext, ApiSettings, TemporalGate
-from starter.api.errors import install_error_handlers, reject_unknown_query
+from starter.api.errors import check_query, install_error_handlers
 from starter.api.limits import BodyLimit, InFlightLimit
 from starter.api.metrics import ApiMetrics, MetricsMiddleware
 
@@ -80,7 +80,7 @@ def create_app(
         version="0.1.0",
         description=DESCRIPTION,
         lifespan=lifespan,
-        dependencies=[Depends(reject_unknown_query)],
+        dependencies=[Depends(check_query)],
     )
     app.state.ctx = ctx
     install_error_handlers(app)

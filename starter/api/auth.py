@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import math
 import time
 from typing import Any
 
@@ -126,7 +127,7 @@ async def grafana_integration(
             age = abs(time.time() - float(timestamp))
         except ValueError:
             raise forbidden("Grafana signature timestamp (Unix seconds expected)") from None
-        if age > SIGNATURE_MAX_AGE_S:
+        if not math.isfinite(age) or age > SIGNATURE_MAX_AGE_S:
             raise forbidden("Grafana signature: timestamp outside the 5-minute window")
     body = await request.body()
     secrets = ctx.secrets()

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, get_origin
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -185,26 +185,37 @@ async def _on_runtime_error(request: Request, exc: Exception) -> JSONResponse:
     raise exc
 
 
-def _query_names(dependant: Any) -> frozenset[str]:
-    names = {field.alias for field in dependant.query_params}
+def _query_params(dependant: Any) -> dict[str, bool]:
+    """Declared query parameters (with sub-dependencies') → whether each takes a list."""
+    params = {
+        field.alias: get_origin(field.field_info.annotation) in (list, set, tuple)
+        for field in dependant.query_params
+    }
     for sub in dependant.dependencies:
-        names |= _query_names(sub)
-    return frozenset(names)
+        params |= _query_params(sub)
+    return params
 
 
-def reject_unknown_query(request: Request) -> None:
-    """App-wide dependency: a misspelt filter (?stauts=) is a 422, not a silent no-op."""
-    route = request.scope.get("route")
-    dependant = getattr(route, "dependant", None)
+def check_query(request: Request) -> None:
+    """App-wide dependency: a misspelt filter (?stauts=) or a repeated single-valued one is
+    a 422 naming the parameter, not silently ignored."""
+    dependant = getattr(request.scope.get("route"), "dependant", None)
     if dependant is None:
         return
-    allowed = _query_names(dependant)
-    unknown = [name for name in request.query_params if name not in allowed]
-    if unknown:
-        errors = [
-            FieldError(loc=f"query.{name}", msg="Unknown query parameter", type="extra_forbidden")
-            for name in dict.fromkeys(unknown)
-        ]
+    declared = _query_params(dependant)
+    errors: list[FieldError] = []
+    for name in dict.fromkeys(request.query_params):
+        if name not in declared:
+            errors.append(
+                FieldError(
+                    loc=f"query.{name}", msg="Unknown query parameter", type="extra_forbidden"
+                )
+            )
+        elif not declared[name] and len(request.query_params.getlist(name)) > 1:
+            errors.append(
+                FieldError(loc=f"query.{name}", msg="Given more than once", type="repeated")
+            )
+    if errors:
         status = 400 if request.url.path == PAGERDUTY_PATH else 422
         raise ApiError(status, "invalid request", errors)
 

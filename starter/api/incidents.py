@@ -268,6 +268,7 @@ class OnCallEntry(BaseModel):
     email: str | None = None
     phone: str | None = None
     slack_user_id: str | None = None
+    contact_order: list[str] = Field(default_factory=list, description="Paging order")
     next_handoff_at: datetime | None = Field(default=None, description="Rotations only")
     next_name: str | None = None
 
@@ -290,6 +291,7 @@ async def oncall(request: Request) -> OnCall:
             title=ROLE_TITLES[role],
             name=person.name,
             display_name=person.display_name,
+            contact_order=list(person.contact_order),
             email=person.email,
             phone=person.phone,
             slack_user_id=person.slack_user_id,

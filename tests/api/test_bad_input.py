@@ -281,3 +281,15 @@ async def test_incidents_api_needs_its_token(
     response = await http.get("/incidents", params={"status": "Bogus"}, headers=headers)
     assert response.status_code == 422 and first_error(response)[0] == "query.status"
     assert await api_env.runs(incident_workflow_id(body["dedup_key"], None)) == 0
+
+
+async def test_unknown_and_repeated_query_parameters(
+    api_env: ApiEnv, http: httpx.AsyncClient, baseline: int
+) -> None:
+    headers = api_env.stack.api_headers()
+    typo = await http.get("/incidents", params={"stauts": "Triggered"}, headers=headers)
+    assert typo.status_code == 422
+    assert first_error(typo) == ("query.stauts", "Unknown query parameter")
+    twice = await http.get("/incidents?severity=P1&severity=P2", headers=headers)
+    assert twice.status_code == 422
+    assert first_error(twice) == ("query.severity", "Given more than once")
