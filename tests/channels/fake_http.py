@@ -12,6 +12,7 @@ import json
 import socket
 import threading
 import time
+from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -90,7 +91,7 @@ class Call:
     response: Any = None
 
 
-class FakeHttpServer:
+class FakeHttpServer(ABC):
     def __init__(self) -> None:
         self.port = free_port()
         self.calls: list[Call] = []
@@ -106,8 +107,9 @@ class FakeHttpServer:
         """A name for the call (used by faults, holds and the call log)."""
         return request.path
 
+    @abstractmethod
     def route(self, name: str, request: Request) -> Reply:
-        raise NotImplementedError
+        """Answer one call as the real API would."""
 
     # ---- test controls ----------------------------------------------------------------
 
