@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from pathlib import Path
 
@@ -13,7 +12,6 @@ from temporalio.testing import WorkflowEnvironment
 from activities.store import Store
 from domain.incident import AcknowledgeRequest, ResolveRequest, Status
 from domain.policy import Policy
-from tests.conftest import running_worker
 from tests.workflows.helpers import minutes, open_incident, page_offsets, state_of
 from workflows.incident import IncidentWorkflow
 
@@ -24,12 +22,11 @@ async def test_p1_pages_each_level_then_repeats_and_gives_up(
     ts_env: WorkflowEnvironment,
     default_policy: Policy,
     tmp_path: Path,
-    executor: ThreadPoolExecutor,
+    queue: str,
 ) -> None:
-    async with running_worker(ts_env.client, default_policy, tmp_path, executor) as (_, queue):
-        handle = await open_incident(ts_env.client, queue, "P1")
-        await ts_env.sleep(timedelta(hours=6))
-        st = await state_of(handle)
+    handle = await open_incident(ts_env.client, queue, "P1")
+    await ts_env.sleep(timedelta(hours=6))
+    st = await state_of(handle)
 
     first_pass = [minutes(0), minutes(15), minutes(45), minutes(90)]
     second_pass = [minutes(150 + m) for m in (0, 15, 45, 90)]
@@ -56,17 +53,16 @@ async def test_ack_at_each_level_stops_further_pages(
     ts_env: WorkflowEnvironment,
     default_policy: Policy,
     tmp_path: Path,
-    executor: ThreadPoolExecutor,
+    queue: str,
 ) -> None:
     page_at = [minutes(0), minutes(15), minutes(45), minutes(90)]
-    async with running_worker(ts_env.client, default_policy, tmp_path, executor) as (_, queue):
-        handle = await open_incident(ts_env.client, queue, "P1")
-        await ts_env.sleep(page_at[level] + minutes(1))
-        paged = (await state_of(handle)).pages[-1].person
-        st = await handle.execute_update(IncidentWorkflow.acknowledge, AcknowledgeRequest(by=paged))
-        assert st.status == Status.INVESTIGATING and st.assignee == paged
-        await ts_env.sleep(timedelta(hours=6))
-        st = await state_of(handle)
+    handle = await open_incident(ts_env.client, queue, "P1")
+    await ts_env.sleep(page_at[level] + minutes(1))
+    paged = (await state_of(handle)).pages[-1].person
+    st = await handle.execute_update(IncidentWorkflow.acknowledge, AcknowledgeRequest(by=paged))
+    assert st.status == Status.INVESTIGATING and st.assignee == paged
+    await ts_env.sleep(timedelta(hours=6))
+    st = await state_of(handle)
 
     assert [o for o, _, _ in page_offsets(st)] == page_at[: level + 1]
     assert st.acknowledged_at is not None
@@ -80,14 +76,11 @@ async def test_p0_informs_management_at_open_and_pages_like_p1(
     ts_env: WorkflowEnvironment,
     default_policy: Policy,
     tmp_path: Path,
-    executor: ThreadPoolExecutor,
+    queue: str,
 ) -> None:
-    async with running_worker(ts_env.client, default_policy, tmp_path, executor) as (_, queue):
-        handle = await open_incident(
-            ts_env.client, queue, "P0", service="database", summary="DB down"
-        )
-        await ts_env.sleep(minutes(100))
-        st = await state_of(handle)
+    handle = await open_incident(ts_env.client, queue, "P0", service="database", summary="DB down")
+    await ts_env.sleep(minutes(100))
+    st = await state_of(handle)
 
     assert [o for o, _, _ in page_offsets(st)] == [
         minutes(0),
@@ -107,12 +100,11 @@ async def test_p2_ladder_has_its_own_timings_and_does_not_repeat(
     ts_env: WorkflowEnvironment,
     default_policy: Policy,
     tmp_path: Path,
-    executor: ThreadPoolExecutor,
+    queue: str,
 ) -> None:
-    async with running_worker(ts_env.client, default_policy, tmp_path, executor) as (_, queue):
-        handle = await open_incident(ts_env.client, queue, "P2")
-        await ts_env.sleep(timedelta(hours=20))
-        st = await state_of(handle)
+    handle = await open_incident(ts_env.client, queue, "P2")
+    await ts_env.sleep(timedelta(hours=20))
+    st = await state_of(handle)
 
     assert page_offsets(st)[0][:2] == (timedelta(0), "primary")
     assert [(o, r) for o, r, _ in page_offsets(st)] == [
@@ -130,12 +122,11 @@ async def test_p3_pages_nobody(
     ts_env: WorkflowEnvironment,
     default_policy: Policy,
     tmp_path: Path,
-    executor: ThreadPoolExecutor,
+    queue: str,
 ) -> None:
-    async with running_worker(ts_env.client, default_policy, tmp_path, executor) as (_, queue):
-        handle = await open_incident(ts_env.client, queue, "P3", summary="Typo on the pricing page")
-        await ts_env.sleep(timedelta(hours=12))
-        st = await state_of(handle)
+    handle = await open_incident(ts_env.client, queue, "P3", summary="Typo on the pricing page")
+    await ts_env.sleep(timedelta(hours=12))
+    st = await state_of(handle)
     assert st.pages == []
     kinds = {n.kind for n in Store(tmp_path).notifications(st.incident_id)}
     assert "page" not in kinds and "initial_alert" in kinds
@@ -146,25 +137,20 @@ async def test_invalid_transitions_are_rejected_with_a_reason(
     ts_env: WorkflowEnvironment,
     default_policy: Policy,
     tmp_path: Path,
-    executor: ThreadPoolExecutor,
+    queue: str,
 ) -> None:
-    async with running_worker(ts_env.client, default_policy, tmp_path, executor) as (_, queue):
-        handle = await open_incident(ts_env.client, queue, "P2")
-        with pytest.raises(WorkflowUpdateFailedError) as unknown:
-            await handle.execute_update(
-                IncidentWorkflow.acknowledge, AcknowledgeRequest(by="mallory")
-            )
-        assert "'mallory' is not on the roster" in str(unknown.value.cause)
+    handle = await open_incident(ts_env.client, queue, "P2")
+    with pytest.raises(WorkflowUpdateFailedError) as unknown:
+        await handle.execute_update(IncidentWorkflow.acknowledge, AcknowledgeRequest(by="mallory"))
+    assert "'mallory' is not on the roster" in str(unknown.value.cause)
 
-        resolve = ResolveRequest(by="alice", root_cause="bad deploy", fix="rolled back")
-        st = await handle.execute_update(IncidentWorkflow.resolve, resolve)
-        assert st.status == Status.RESOLVED
-        with pytest.raises(WorkflowUpdateFailedError) as late:
-            await handle.execute_update(
-                IncidentWorkflow.acknowledge, AcknowledgeRequest(by="alice")
-            )
-        assert "already resolved" in str(late.value.cause)
-        final = await handle.result()
+    resolve = ResolveRequest(by="alice", root_cause="bad deploy", fix="rolled back")
+    st = await handle.execute_update(IncidentWorkflow.resolve, resolve)
+    assert st.status == Status.RESOLVED
+    with pytest.raises(WorkflowUpdateFailedError) as late:
+        await handle.execute_update(IncidentWorkflow.acknowledge, AcknowledgeRequest(by="alice"))
+    assert "already resolved" in str(late.value.cause)
+    final = await handle.result()
     assert final.status == Status.RESOLVED and final.acknowledged_at is None
     assert [e.kind for e in final.timeline].count("status") == 1
 

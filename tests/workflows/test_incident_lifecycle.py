@@ -22,23 +22,22 @@ async def test_alerts_with_the_same_key_join_and_the_source_can_resolve(
     ts_env: WorkflowEnvironment,
     default_policy: Policy,
     tmp_path: Path,
-    executor: ThreadPoolExecutor,
+    queue: str,
 ) -> None:
-    async with running_worker(ts_env.client, default_policy, tmp_path, executor) as (_, queue):
-        alert = make_alert("P2", source="alertmanager", integration="alertmanager")
-        first = await open_or_join(ts_env.client, alert, task_queue=queue)
-        for _ in range(3):
-            again = await open_or_join(ts_env.client, alert, task_queue=queue)
-            assert again.id == first.id
-        st = await wait_until(first, lambda s: s.alert_count == 4 and bool(s.pages))
-        assert len(st.pages) == 1
-        await first.signal(
-            IncidentWorkflow.resolve_from_source,
-            AlertResolveRequest(
-                source="alertmanager", dedup_key=alert.dedup_key, integration="alertmanager"
-            ),
-        )
-        final = await first.result()
+    alert = make_alert("P2", source="alertmanager", integration="alertmanager")
+    first = await open_or_join(ts_env.client, alert, task_queue=queue)
+    for _ in range(3):
+        again = await open_or_join(ts_env.client, alert, task_queue=queue)
+        assert again.id == first.id
+    st = await wait_until(first, lambda s: s.alert_count == 4 and bool(s.pages))
+    assert len(st.pages) == 1
+    await first.signal(
+        IncidentWorkflow.resolve_from_source,
+        AlertResolveRequest(
+            source="alertmanager", dedup_key=alert.dedup_key, integration="alertmanager"
+        ),
+    )
+    final = await first.result()
     assert final.status == Status.RESOLVED and final.resolved_by == "alertmanager"
     outbox = Store(tmp_path).notifications(final.incident_id)
     assert [n.kind for n in outbox].count("initial_alert") == 1
@@ -49,20 +48,19 @@ async def test_a_new_alert_after_resolution_opens_a_new_incident(
     ts_env: WorkflowEnvironment,
     default_policy: Policy,
     tmp_path: Path,
-    executor: ThreadPoolExecutor,
+    queue: str,
 ) -> None:
     from domain.incident import ResolveRequest
 
-    async with running_worker(ts_env.client, default_policy, tmp_path, executor) as (_, queue):
-        alert = make_alert("P3")
-        handle = await open_or_join(ts_env.client, alert, task_queue=queue)
-        st = await handle.execute_update(IncidentWorkflow.opened)
-        await handle.execute_update(
-            IncidentWorkflow.resolve, ResolveRequest(by="bob", root_cause="x", fix="y")
-        )
-        await handle.result()
-        reopened = await open_or_join(ts_env.client, alert, task_queue=queue)
-        st2 = await reopened.execute_update(IncidentWorkflow.opened)
+    alert = make_alert("P3")
+    handle = await open_or_join(ts_env.client, alert, task_queue=queue)
+    st = await handle.execute_update(IncidentWorkflow.opened)
+    await handle.execute_update(
+        IncidentWorkflow.resolve, ResolveRequest(by="bob", root_cause="x", fix="y")
+    )
+    await handle.result()
+    reopened = await open_or_join(ts_env.client, alert, task_queue=queue)
+    st2 = await reopened.execute_update(IncidentWorkflow.opened)
     assert reopened.id == handle.id
     assert st2.incident_id != st.incident_id and st2.status == Status.TRIGGERED
 

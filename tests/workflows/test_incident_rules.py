@@ -44,17 +44,16 @@ async def test_p1_no_progress_pages_management_an_hour_after_ack(
     ts_env: WorkflowEnvironment,
     default_policy: Policy,
     tmp_path: Path,
-    executor: ThreadPoolExecutor,
+    queue: str,
 ) -> None:
-    async with running_worker(ts_env.client, default_policy, tmp_path, executor) as (_, queue):
-        handle = await open_incident(ts_env.client, queue, "P1")
-        await ts_env.sleep(minutes(5))
-        paged = await first_paged(handle)
-        st = await handle.execute_update(IncidentWorkflow.acknowledge, AcknowledgeRequest(by=paged))
-        acked = st.acknowledged_at
-        assert acked is not None
-        await ts_env.sleep(minutes(70))
-        st = await state_of(handle)
+    handle = await open_incident(ts_env.client, queue, "P1")
+    await ts_env.sleep(minutes(5))
+    paged = await first_paged(handle)
+    st = await handle.execute_update(IncidentWorkflow.acknowledge, AcknowledgeRequest(by=paged))
+    acked = st.acknowledged_at
+    assert acked is not None
+    await ts_env.sleep(minutes(70))
+    st = await state_of(handle)
 
     roster = default_policy.roster
     got = {
@@ -68,25 +67,24 @@ async def test_an_update_counts_as_progress_and_resets_the_update_clock(
     ts_env: WorkflowEnvironment,
     default_policy: Policy,
     tmp_path: Path,
-    executor: ThreadPoolExecutor,
+    queue: str,
 ) -> None:
-    async with running_worker(ts_env.client, default_policy, tmp_path, executor) as (_, queue):
-        handle = await open_incident(ts_env.client, queue, "P1")
-        paged = await first_paged(handle)
-        st = await handle.execute_update(IncidentWorkflow.acknowledge, AcknowledgeRequest(by=paged))
-        acked = st.acknowledged_at
-        assert acked is not None
-        # 20 min: the 15-min reminder has gone out, the 30-min overdue not yet.
-        await ts_env.sleep(minutes(20))
-        update = StatusUpdateRequest(
-            by=paged, message="Rolling back deploy 412", status=Status.MITIGATING
-        )
-        st = await handle.execute_update(IncidentWorkflow.post_update, update)
-        assert st.status == Status.MITIGATING and st.mitigated_at is not None
-        updated = st.last_update_at
-        assert updated is not None
-        await ts_env.sleep(minutes(95))
-        st = await state_of(handle)
+    handle = await open_incident(ts_env.client, queue, "P1")
+    paged = await first_paged(handle)
+    st = await handle.execute_update(IncidentWorkflow.acknowledge, AcknowledgeRequest(by=paged))
+    acked = st.acknowledged_at
+    assert acked is not None
+    # 20 min: the 15-min reminder has gone out, the 30-min overdue not yet.
+    await ts_env.sleep(minutes(20))
+    update = StatusUpdateRequest(
+        by=paged, message="Rolling back deploy 412", status=Status.MITIGATING
+    )
+    st = await handle.execute_update(IncidentWorkflow.post_update, update)
+    assert st.status == Status.MITIGATING and st.mitigated_at is not None
+    updated = st.last_update_at
+    assert updated is not None
+    await ts_env.sleep(minutes(95))
+    st = await state_of(handle)
 
     since_ack = [
         o - (acked - st.opened_at)
@@ -121,16 +119,15 @@ async def test_p2_cadence_is_two_and_four_hours(
     ts_env: WorkflowEnvironment,
     default_policy: Policy,
     tmp_path: Path,
-    executor: ThreadPoolExecutor,
+    queue: str,
 ) -> None:
-    async with running_worker(ts_env.client, default_policy, tmp_path, executor) as (_, queue):
-        handle = await open_incident(ts_env.client, queue, "P2")
-        paged = await first_paged(handle)
-        st = await handle.execute_update(IncidentWorkflow.acknowledge, AcknowledgeRequest(by=paged))
-        acked = st.acknowledged_at
-        assert acked is not None
-        await ts_env.sleep(timedelta(hours=4, minutes=30))
-        st = await state_of(handle)
+    handle = await open_incident(ts_env.client, queue, "P2")
+    paged = await first_paged(handle)
+    st = await handle.execute_update(IncidentWorkflow.acknowledge, AcknowledgeRequest(by=paged))
+    acked = st.acknowledged_at
+    assert acked is not None
+    await ts_env.sleep(timedelta(hours=4, minutes=30))
+    st = await state_of(handle)
     base = acked - st.opened_at
     assert [
         o - base for o, _ in offsets(tmp_path, st.incident_id, "update_reminder", st.opened_at)
@@ -148,16 +145,15 @@ async def test_stakeholder_notice_goes_out_at_the_deadline_unless_a_human_update
     ts_env: WorkflowEnvironment,
     default_policy: Policy,
     tmp_path: Path,
-    executor: ThreadPoolExecutor,
+    queue: str,
 ) -> None:
-    async with running_worker(ts_env.client, default_policy, tmp_path, executor) as (_, queue):
-        silent = await open_incident(ts_env.client, queue, "P1")
-        talkative = await open_incident(ts_env.client, queue, "P1")
-        await ts_env.sleep(minutes(10))
-        update = StatusUpdateRequest(by="alice", message="Investigating elevated latency")
-        await talkative.execute_update(IncidentWorkflow.post_update, update)
-        await ts_env.sleep(minutes(60))
-        quiet_state, spoken_state = await state_of(silent), await state_of(talkative)
+    silent = await open_incident(ts_env.client, queue, "P1")
+    talkative = await open_incident(ts_env.client, queue, "P1")
+    await ts_env.sleep(minutes(10))
+    update = StatusUpdateRequest(by="alice", message="Investigating elevated latency")
+    await talkative.execute_update(IncidentWorkflow.post_update, update)
+    await ts_env.sleep(minutes(60))
+    quiet_state, spoken_state = await state_of(silent), await state_of(talkative)
 
     assert offsets(
         tmp_path, quiet_state.incident_id, "stakeholder_notice", quiet_state.opened_at
@@ -179,16 +175,15 @@ async def test_severity_change_mid_ladder_replans_every_timer_from_now(
     ts_env: WorkflowEnvironment,
     default_policy: Policy,
     tmp_path: Path,
-    executor: ThreadPoolExecutor,
+    queue: str,
 ) -> None:
-    async with running_worker(ts_env.client, default_policy, tmp_path, executor) as (_, queue):
-        handle = await open_incident(ts_env.client, queue, "P2")
-        await ts_env.sleep(minutes(30))
-        change = SeverityChangeRequest(by="erin", severity=Severity.P0)
-        st = await handle.execute_update(IncidentWorkflow.change_severity, change)
-        changed = st.replanned_at - st.opened_at
-        await ts_env.sleep(minutes(100))
-        st = await state_of(handle)
+    handle = await open_incident(ts_env.client, queue, "P2")
+    await ts_env.sleep(minutes(30))
+    change = SeverityChangeRequest(by="erin", severity=Severity.P0)
+    st = await handle.execute_update(IncidentWorkflow.change_severity, change)
+    changed = st.replanned_at - st.opened_at
+    await ts_env.sleep(minutes(100))
+    st = await state_of(handle)
 
     assert st.severity == Severity.P0
     assert [(o, r) for o, r, _ in page_offsets(st)] == [
@@ -212,16 +207,15 @@ async def test_escalate_now_pages_the_next_level_and_continues_from_there(
     ts_env: WorkflowEnvironment,
     default_policy: Policy,
     tmp_path: Path,
-    executor: ThreadPoolExecutor,
+    queue: str,
 ) -> None:
-    async with running_worker(ts_env.client, default_policy, tmp_path, executor) as (_, queue):
-        handle = await open_incident(ts_env.client, queue, "P1")
-        await ts_env.sleep(minutes(5))
-        await handle.execute_update(
-            IncidentWorkflow.escalate, EscalateRequest(by="alice", reason="need DB help")
-        )
-        await ts_env.sleep(minutes(40))
-        st = await state_of(handle)
+    handle = await open_incident(ts_env.client, queue, "P1")
+    await ts_env.sleep(minutes(5))
+    await handle.execute_update(
+        IncidentWorkflow.escalate, EscalateRequest(by="alice", reason="need DB help")
+    )
+    await ts_env.sleep(minutes(40))
+    st = await state_of(handle)
     assert [(o, r) for o, r, _ in page_offsets(st)] == [
         (timedelta(0), "primary"),
         (page_offsets(st)[1][0], "secondary"),

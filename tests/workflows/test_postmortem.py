@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from pathlib import Path
 
@@ -16,7 +15,6 @@ from activities.store import Store
 from domain.ids import postmortem_workflow_id
 from domain.incident import AcknowledgeRequest, ResolveRequest, Status
 from domain.policy import Policy
-from tests.conftest import running_worker
 from tests.workflows.helpers import first_paged, minutes, open_incident
 from workflows.incident import IncidentWorkflow
 from workflows.postmortem import MarkReviewHeld, PostMortemWorkflow
@@ -28,43 +26,42 @@ async def test_p0_p1_resolution_starts_a_postmortem_that_outlives_the_incident(
     ts_env: WorkflowEnvironment,
     default_policy: Policy,
     tmp_path: Path,
-    executor: ThreadPoolExecutor,
+    queue: str,
 ) -> None:
-    async with running_worker(ts_env.client, default_policy, tmp_path, executor) as (_, queue):
-        handle = await open_incident(ts_env.client, queue, severity)
-        paged = await first_paged(handle)
-        await handle.execute_update(IncidentWorkflow.acknowledge, AcknowledgeRequest(by=paged))
-        await ts_env.sleep(minutes(42))
-        resolve = ResolveRequest(
-            by=paged, root_cause="Connection pool exhausted", fix="Raised pool size"
-        )
-        await handle.execute_update(IncidentWorkflow.resolve, resolve)
-        final = await handle.result()
-        assert final.status == Status.RESOLVED
+    handle = await open_incident(ts_env.client, queue, severity)
+    paged = await first_paged(handle)
+    await handle.execute_update(IncidentWorkflow.acknowledge, AcknowledgeRequest(by=paged))
+    await ts_env.sleep(minutes(42))
+    resolve = ResolveRequest(
+        by=paged, root_cause="Connection pool exhausted", fix="Raised pool size"
+    )
+    await handle.execute_update(IncidentWorkflow.resolve, resolve)
+    final = await handle.result()
+    assert final.status == Status.RESOLVED
 
-        child = ts_env.client.get_workflow_handle_for(
-            PostMortemWorkflow.run, postmortem_workflow_id(final.incident_id or "")
-        )
-        assert (await child.describe()).status == WorkflowExecutionStatus.RUNNING
-        assert (await handle.describe()).status == WorkflowExecutionStatus.COMPLETED
+    child = ts_env.client.get_workflow_handle_for(
+        PostMortemWorkflow.run, postmortem_workflow_id(final.incident_id or "")
+    )
+    assert (await child.describe()).status == WorkflowExecutionStatus.RUNNING
+    assert (await handle.describe()).status == WorkflowExecutionStatus.COMPLETED
+    pm = await child.query(PostMortemWorkflow.state)
+    for _ in range(200):  # the draft is written by the child's first activity
+        if pm.document_path is not None:
+            break
+        await asyncio.sleep(0.05)
         pm = await child.query(PostMortemWorkflow.state)
-        for _ in range(200):  # the draft is written by the child's first activity
-            if pm.document_path is not None:
-                break
-            await asyncio.sleep(0.05)
-            pm = await child.query(PostMortemWorkflow.state)
-        assert final.resolved_at is not None
-        assert final.resolved_at < pm.review_at <= final.resolved_at + timedelta(hours=48)
-        draft = Path(pm.document_path or "").read_text()
-        assert "INC-" in draft and "Connection pool exhausted" in draft
+    assert final.resolved_at is not None
+    assert final.resolved_at < pm.review_at <= final.resolved_at + timedelta(hours=48)
+    draft = Path(pm.document_path or "").read_text()
+    assert "INC-" in draft and "Connection pool exhausted" in draft
 
-        await ts_env.sleep(pm.review_at - final.resolved_at + minutes(1))
-        held = await child.execute_update(
-            PostMortemWorkflow.mark_held, MarkReviewHeld(by="erin", notes="3 actions")
-        )
-        assert held.held_by == "erin"
-        done = await child.result()
-        assert done.held_at is not None and done.reminders_sent >= 1
+    await ts_env.sleep(pm.review_at - final.resolved_at + minutes(1))
+    held = await child.execute_update(
+        PostMortemWorkflow.mark_held, MarkReviewHeld(by="erin", notes="3 actions")
+    )
+    assert held.held_by == "erin"
+    done = await child.result()
+    assert done.held_at is not None and done.reminders_sent >= 1
 
     outbox = Store(tmp_path).notifications(final.incident_id)
     resolution = [n for n in outbox if n.kind == "resolution"]
@@ -86,20 +83,19 @@ async def test_p2_p3_resolution_starts_no_postmortem(
     ts_env: WorkflowEnvironment,
     default_policy: Policy,
     tmp_path: Path,
-    executor: ThreadPoolExecutor,
+    queue: str,
 ) -> None:
-    async with running_worker(ts_env.client, default_policy, tmp_path, executor) as (_, queue):
-        handle = await open_incident(ts_env.client, queue, severity)
-        resolve = ResolveRequest(
-            by="bob", root_cause="Flaky check", fix="Tuned threshold", false_positive=True
-        )
-        await handle.execute_update(IncidentWorkflow.resolve, resolve)
-        final = await handle.result()
-        assert final.false_positive and final.postmortem_workflow_id is None
-        with pytest.raises(RPCError):
-            await ts_env.client.get_workflow_handle(
-                postmortem_workflow_id(final.incident_id or "")
-            ).describe()
+    handle = await open_incident(ts_env.client, queue, severity)
+    resolve = ResolveRequest(
+        by="bob", root_cause="Flaky check", fix="Tuned threshold", false_positive=True
+    )
+    await handle.execute_update(IncidentWorkflow.resolve, resolve)
+    final = await handle.result()
+    assert final.false_positive and final.postmortem_workflow_id is None
+    with pytest.raises(RPCError):
+        await ts_env.client.get_workflow_handle(
+            postmortem_workflow_id(final.incident_id or "")
+        ).describe()
     resolution = [
         n for n in Store(tmp_path).notifications(final.incident_id) if n.kind == "resolution"
     ]
