@@ -14,7 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from temporalio.client import Client
-from temporalio.worker import Worker
+from temporalio.worker import UnsandboxedWorkflowRunner, Worker, WorkflowRunner
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from activities.channels.settings import ChannelSettings, settings_from_env
@@ -23,8 +23,10 @@ from activities.config import PolicyStore, data_dir, policy_store_from_env
 from activities.documents import DocumentActivities
 from activities.incident_ids import IncidentIdActivities
 from activities.notify import NotifyActivities
+from activities.opening import OpeningActivities
 from activities.people import next_business_day, postmortem_review_slot, resolve_oncall
 from activities.policy import PolicyActivities
+from activities.publish import PublishActivities
 from activities.store import Store
 from domain.policy_file import PolicyError
 from workflows.incident import IncidentWorkflow
@@ -35,11 +37,23 @@ ACTIVITY_THREADS = 32
 WORKFLOWS = [IncidentWorkflow, PostMortemWorkflow]
 # Our pure domain code and the libraries it renders with are deterministic; passing them
 # through keeps one copy in memory instead of re-importing them per workflow run.
-WORKFLOW_RUNNER = SandboxedWorkflowRunner(
+SANDBOXED_RUNNER = SandboxedWorkflowRunner(
     restrictions=SandboxRestrictions.default.with_passthrough_modules(
         "domain", "activities", "jinja2", "markupsafe", "yaml", "pydantic", "pydantic_core"
     )
 )
+
+
+def workflow_runner() -> WorkflowRunner:
+    """The sandbox re-imports the workflow modules for every run and proxies every payload
+    conversion: it more than doubles the worker's CPU per incident. It is a development-time
+    check, so the test suite runs every workflow in it (FIREWATCH_WORKFLOW_SANDBOX=1, set by
+    tests/conftest.py) and the replay tests guard determinism; production runs without it
+    unless FIREWATCH_WORKFLOW_SANDBOX=1.
+    """
+    if os.environ.get("FIREWATCH_WORKFLOW_SANDBOX", "0") == "1":
+        return SANDBOXED_RUNNER
+    return UnsandboxedWorkflowRunner()
 
 
 def build_worker(
@@ -55,13 +69,20 @@ def build_worker(
     store = Store(data)
     channels = channels if channels is not None else settings_from_env()  # FIREWATCH_* env
     slack = SlackActivities(store, channels)
+    policies = PolicyActivities(policy)
+    ids = IncidentIdActivities(store)
+    notify = NotifyActivities(store, channels)
+    documents = DocumentActivities(data)
     activities = [
-        PolicyActivities(policy).load_policy_snapshot,
-        IncidentIdActivities(store).allocate_incident_id,
-        NotifyActivities(store, channels).deliver_notification,
+        OpeningActivities(policies, ids, channels).open_incident,
+        PublishActivities(notify, documents).publish_locally,
+        notify.deliver_notification,
         slack.sync_incident_message,
+        documents.write_document,
+        # The separate opening calls, for incidents started before "batched-steps".
+        policies.load_policy_snapshot,
+        ids.allocate_incident_id,
         slack.slack_message_enabled,
-        DocumentActivities(data).write_document,
         resolve_oncall,
         next_business_day,
         postmortem_review_slot,
@@ -72,7 +93,7 @@ def build_worker(
         task_queue=task_queue,
         workflows=WORKFLOWS,
         activities=activities,
-        workflow_runner=WORKFLOW_RUNNER,
+        workflow_runner=workflow_runner(),
         activity_executor=pool,
         # Never accept more activities than threads to run them: queued ones time out.
         max_concurrent_activities=ACTIVITY_THREADS,

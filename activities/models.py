@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from domain.policy import BusinessHours, Person, Role, Roster
+from domain.policy import BusinessHours, Person, Policy, Role, Roster
 
 ChannelName = Literal["outbox", "slack", "sms", "voice", "email"]
 CHANNEL_TITLES: dict[str, str] = {
@@ -23,6 +23,22 @@ class AllocateIncidentId(BaseModel):
     workflow_id: str
     run_id: str
     day: date
+
+
+class OpenIncident(BaseModel):
+    workflow_id: str
+    run_id: str
+    day: date
+    at: datetime  # the opening instant: who is on call then comes back with the id
+    with_policy: bool  # False when the run already carries its snapshot (continue-as-new)
+
+
+class OpenedIncident(BaseModel):
+    incident_id: str
+    policy: Policy | None
+    slack_message: bool  # the worker has Slack: keep the #incidents message in sync
+    local_delivery: bool  # outbox only: notifications are local writes (local activities)
+    oncall: dict[Role, Person] = Field(default_factory=dict)  # holders at the opening instant
 
 
 class ResolveOncall(BaseModel):
@@ -125,6 +141,13 @@ class WriteDocument(BaseModel):
     incident_id: str
     version: int  # a retried older write never overwrites a newer one
     markdown: str
+
+
+class PublishLocally(BaseModel):
+    """What one workflow step decided: notifications in order, and the ticket's new version."""
+
+    notifications: list[Notification] = Field(default_factory=list)
+    ticket: WriteDocument | None = None
 
 
 class DocumentWritten(BaseModel):

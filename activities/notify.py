@@ -97,12 +97,12 @@ class NotifyActivities:
     async def deliver_notification(self, note: Notification) -> DeliveryResult:
         route = self._route(note)
         if not any(address for _, address in route):
-            return await asyncio.to_thread(self._outbox_only, note)
+            return await asyncio.to_thread(self.record_in_outbox, note)
         return await _heartbeating(self._deliver(note, route))
 
     # ---- outbox only (the embedded default) ------------------------------------------------
 
-    def _outbox_only(self, note: Notification) -> DeliveryResult:
+    def record_in_outbox(self, note: Notification) -> DeliveryResult:
         now = datetime.now(UTC)
         fresh = self._store.record_notification(
             self._row(note, note.idempotency_key, "outbox", now)

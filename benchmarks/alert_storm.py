@@ -164,7 +164,12 @@ async def bench_bare(client: Any, alerts: int, keys: int, concurrency: int) -> R
         )
         return "ok"
 
-    async with Worker(client, task_queue=queue, workflows=[module.StormBare]):
+    from worker import workflow_runner
+
+    # Same workflow runner as Firewatch's worker: the ratio measures Firewatch, not the sandbox.
+    async with Worker(
+        client, task_queue=queue, workflows=[module.StormBare], workflow_runner=workflow_runner()
+    ):
         await run_many("warm-up", min(500, alerts), concurrency, lambda i: one(i, "warm"))
         result = await run_many("bare signal-with-start", alerts, concurrency, one)
     print(f"    {result.ok} accepted in {result.seconds:.1f} s", flush=True)

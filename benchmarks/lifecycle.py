@@ -155,6 +155,8 @@ async def bench_baseline(
 ) -> Result:
     from temporalio.worker import Worker
 
+    from worker import workflow_runner
+
     queue = f"bench-bare-{uuid.uuid4().hex[:6]}"
     wf, step = bare
 
@@ -166,8 +168,14 @@ async def bench_baseline(
         await handle.result()
 
     with ThreadPoolExecutor(max_workers=32) as pool:
+        # Same runner as Firewatch's worker: the ratio measures Firewatch, not the sandbox.
         async with Worker(
-            client, task_queue=queue, workflows=[wf], activities=[step], activity_executor=pool
+            client,
+            task_queue=queue,
+            workflows=[wf],
+            activities=[step],
+            activity_executor=pool,
+            workflow_runner=workflow_runner(),
         ):
             await run_many("warm-up", min(50, count), concurrency, lambda i: one(count + i))
             return await run_many("bare Temporal lifecycle", count, concurrency, one)

@@ -113,6 +113,7 @@ class IncidentState(BaseModel):
     postmortem_workflow_id: str | None = None
     ticket_version: int = 0
     slack_message: bool = False  # the worker has Slack: keep the #incidents message in sync
+    local_delivery: bool = False  # outbox only: each step's notifications are one local write
 
     @property
     def is_open(self) -> bool:

@@ -9,7 +9,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from temporalio.client import Client, WorkflowHandle, WorkflowUpdateFailedError
+from temporalio.client import (
+    Client,
+    WithStartWorkflowOperation,
+    WorkflowHandle,
+    WorkflowUpdateFailedError,
+)
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.service import RPCError, RPCStatusCode
 
@@ -50,24 +55,36 @@ async def open_or_join(
 
     Returns once Temporal has durably recorded the alert.
     """
-    workflow_id = incident_workflow_id(alert.dedup_key, alert.integration)
     return await client.start_workflow(
         IncidentWorkflow.run,
         IncidentInput(),
-        id=workflow_id,
-        task_queue=task_queue,
-        id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
-        id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
+        **_start_options(alert, task_queue),
         start_signal="attach_alert",
         start_signal_args=[alert],
-        static_summary=_static_summary(alert),
     )
 
 
 async def trigger(client: Client, alert: Alert, *, task_queue: str = TASK_QUEUE) -> IncidentState:
-    """Open or join, then wait for the incident id (for people who want to see it)."""
-    handle = await open_or_join(client, alert, task_queue=task_queue)
-    return await handle.execute_update(IncidentWorkflow.opened)
+    """Open or join, and wait for the incident id (for people who want to see it).
+
+    Update-with-start: one round trip, and the alert is in the incident when it returns.
+    """
+    start = WithStartWorkflowOperation(
+        IncidentWorkflow.run, IncidentInput(), **_start_options(alert, task_queue)
+    )
+    return await client.execute_update_with_start_workflow(
+        IncidentWorkflow.trigger, alert, start_workflow_operation=start
+    )
+
+
+def _start_options(alert: Alert, task_queue: str) -> dict[str, Any]:
+    return {
+        "id": incident_workflow_id(alert.dedup_key, alert.integration),
+        "task_queue": task_queue,
+        "id_conflict_policy": WorkflowIDConflictPolicy.USE_EXISTING,
+        "id_reuse_policy": WorkflowIDReusePolicy.ALLOW_DUPLICATE,
+        "static_summary": _static_summary(alert),
+    }
 
 
 async def resolve_from_source(client: Client, request: AlertResolveRequest) -> bool:
@@ -102,15 +119,19 @@ async def get_state(client: Client, incident_id: str) -> IncidentState:
     return state
 
 
-async def _update(handle: WorkflowHandle[Any, Any], update: Any, request: Any) -> IncidentState:
+async def run_update(
+    handle: WorkflowHandle[Any, Any], update: Any, request: Any, update_id: str | None = None
+) -> IncidentState:
+    """``execute_update`` with clear errors: a refusal, or a closed incident (``update_id``
+    lets Slack's retries of one click land once)."""
     try:
-        result: IncidentState = await handle.execute_update(update, request)
+        result: IncidentState = await handle.execute_update(update, request, id=update_id)
     except WorkflowUpdateFailedError as err:
         cause = err.cause
         raise ActionRejected(getattr(cause, "message", None) or str(cause)) from err
     except RPCError as err:
         if err.status == RPCStatusCode.NOT_FOUND:
-            raise ActionRejected("the incident is closed") from err
+            raise ActionRejected("the incident is already resolved and closed") from err
         raise
     return result
 
@@ -118,7 +139,7 @@ async def _update(handle: WorkflowHandle[Any, Any], update: Any, request: Any) -
 async def acknowledge(
     client: Client, incident_id: str, request: AcknowledgeRequest
 ) -> IncidentState:
-    return await _update(
+    return await run_update(
         await handle_for(client, incident_id), IncidentWorkflow.acknowledge, request
     )
 
@@ -126,7 +147,7 @@ async def acknowledge(
 async def post_update(
     client: Client, incident_id: str, request: StatusUpdateRequest
 ) -> IncidentState:
-    return await _update(
+    return await run_update(
         await handle_for(client, incident_id), IncidentWorkflow.post_update, request
     )
 
@@ -134,25 +155,29 @@ async def post_update(
 async def change_severity(
     client: Client, incident_id: str, request: SeverityChangeRequest
 ) -> IncidentState:
-    return await _update(
+    return await run_update(
         await handle_for(client, incident_id), IncidentWorkflow.change_severity, request
     )
 
 
 async def escalate(client: Client, incident_id: str, request: EscalateRequest) -> IncidentState:
-    return await _update(await handle_for(client, incident_id), IncidentWorkflow.escalate, request)
+    return await run_update(
+        await handle_for(client, incident_id), IncidentWorkflow.escalate, request
+    )
 
 
 async def add_responder(
     client: Client, incident_id: str, request: AddResponderRequest
 ) -> IncidentState:
-    return await _update(
+    return await run_update(
         await handle_for(client, incident_id), IncidentWorkflow.add_responder, request
     )
 
 
 async def resolve(client: Client, incident_id: str, request: ResolveRequest) -> IncidentState:
-    return await _update(await handle_for(client, incident_id), IncidentWorkflow.resolve, request)
+    return await run_update(
+        await handle_for(client, incident_id), IncidentWorkflow.resolve, request
+    )
 
 
 async def list_incidents(

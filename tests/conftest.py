@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -15,6 +16,10 @@ from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
+
+# Every workflow the suite runs goes through Temporal's sandbox (production skips it for
+# speed, see worker.workflow_runner); subprocess workers inherit the setting.
+os.environ.setdefault("FIREWATCH_WORKFLOW_SANDBOX", "1")
 
 from activities.config import PolicyStore
 from domain.policy import Policy

@@ -6,17 +6,24 @@ that alters the commands it issues must be guarded with ``workflow.patched``.
 
 from __future__ import annotations
 
+import base64
 import json
 from pathlib import Path
 
 import pytest
 from temporalio.client import WorkflowHistory
 from temporalio.contrib.pydantic import pydantic_data_converter
-from temporalio.worker import Replayer
+from temporalio.worker import Replayer, UnsandboxedWorkflowRunner, WorkflowRunner
 
-from worker import WORKFLOW_RUNNER, WORKFLOWS
+from worker import SANDBOXED_RUNNER, WORKFLOWS
 
-HISTORIES = sorted((Path(__file__).parent / "histories").glob("*.json"))
+# histories/v1: recorded before the "batched-steps" patch, i.e. incidents that were already
+# running when it shipped; histories/: recorded with the current code.
+HISTORIES = sorted((Path(__file__).parent / "histories").glob("**/*.json"))
+RUNNERS: dict[str, WorkflowRunner] = {
+    "sandboxed": SANDBOXED_RUNNER,
+    "unsandboxed": UnsandboxedWorkflowRunner(),
+}
 
 
 def test_there_are_histories_for_each_workflow_type() -> None:
@@ -29,10 +36,26 @@ def test_there_are_histories_for_each_workflow_type() -> None:
     assert types == {w.__name__ for w in WORKFLOWS}
 
 
-@pytest.mark.parametrize("path", HISTORIES, ids=lambda p: p.stem)
-async def test_saved_history_replays(path: Path) -> None:
+def test_histories_cover_both_sides_of_the_batched_steps_patch() -> None:
+    # Marker payloads are base64 JSON in a saved history.
+    marker = base64.b64encode(json.dumps("batched-steps").encode()).decode()
+    incidents = [p for p in HISTORIES if p.stem.startswith("incident")]
+    legacy = [p for p in incidents if p.parent.name == "v1"]
+    current = [p for p in incidents if p.parent.name != "v1"]
+    assert legacy and current
+    assert all(marker in p.read_text() for p in current)
+    assert not any(marker in p.read_text() for p in legacy)
+
+
+@pytest.mark.parametrize("runner", RUNNERS, ids=str)
+@pytest.mark.parametrize(
+    "path",
+    HISTORIES,
+    ids=lambda p: f"{p.parent.name}/{p.stem}" if p.parent.name == "v1" else p.stem,
+)
+async def test_saved_history_replays(path: Path, runner: str) -> None:
     replayer = Replayer(
-        workflows=WORKFLOWS, workflow_runner=WORKFLOW_RUNNER, data_converter=pydantic_data_converter
+        workflows=WORKFLOWS, workflow_runner=RUNNERS[runner], data_converter=pydantic_data_converter
     )
     history = WorkflowHistory.from_json(path.stem, path.read_text())
     result = await replayer.replay_workflow(history)

@@ -10,9 +10,10 @@ from __future__ import annotations
 import contextlib
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy
+from temporalio.common import RetryPolicy, SearchAttributeUpdate
 from temporalio.exceptions import ActivityError, ApplicationError
 from temporalio.workflow import ParentClosePolicy
 
@@ -24,15 +25,20 @@ with workflow.unsafe.imports_passed_through():
     from activities.models import (
         CHANNEL_TITLES,
         AllocateIncidentId,
+        DeliveryResult,
         NextBusinessDay,
         Notification,
+        OpenIncident,
+        PublishLocally,
         ResolveOncall,
         ReviewSlot,
         WriteDocument,
     )
     from activities.notify import NotifyActivities
+    from activities.opening import OpeningActivities
     from activities.people import next_business_day, postmortem_review_slot, resolve_oncall
     from activities.policy import PolicyActivities
+    from activities.publish import PublishActivities
     from domain.escalation import Step, StepKind, next_level_after, plan
     from domain.ids import postmortem_workflow_id
     from domain.incident import (
@@ -69,6 +75,10 @@ _DELIVERY = {
     "retry_policy": RetryPolicy(maximum_interval=timedelta(minutes=1)),
 }
 _KEPT_ALERTS = 20
+# Patch: one opening call, a step's notifications sent together after planning (one local
+# write when outbox-only), attributes published once per step, and joining alerts that do
+# not wake the loop. Runs started before it keep the original sequence (replay tests).
+_BATCHED_STEPS = "batched-steps"
 
 
 class InvalidTransition(ApplicationError):
@@ -101,6 +111,9 @@ class IncidentWorkflow:
         self._wake = False
         self._published: dict[str, object] = {}
         self._direct_pages: list[tuple[str, Role, int]] = []  # escalate-now on an acked incident
+        self._batched = False  # set by the run: see _BATCHED_STEPS
+        self._pending: list[Notification] = []  # rendered, not sent yet (batched runs)
+        self._holders: dict[tuple[Role, datetime], Person] = {}  # lookups this run made
 
     # ---- queries ---------------------------------------------------------------------
 
@@ -112,6 +125,10 @@ class IncidentWorkflow:
 
     @workflow.signal
     def attach_alert(self, alert: Alert) -> None:
+        st = self._state
+        if self._batched and st is not None and st.is_open:
+            self._keep_alert(alert)  # a joining alert changes no timer: let the loop sleep
+            return
         self._inbox.append(alert)
         self._wake = True
 
@@ -124,7 +141,13 @@ class IncidentWorkflow:
 
     @workflow.update
     async def opened(self) -> IncidentState:
-        """Wait until the incident has its id (used by `firewatch trigger`)."""
+        """Wait until the incident has its id."""
+        return await self._ready()
+
+    @workflow.update
+    async def trigger(self, alert: Alert) -> IncidentState:
+        """Attach an alert and wait for the incident id (update-with-start: one round trip)."""
+        self.attach_alert(alert)
         return await self._ready()
 
     @workflow.update
@@ -287,6 +310,7 @@ class IncidentWorkflow:
 
     @workflow.run
     async def run(self, inp: IncidentInput) -> IncidentState:
+        self._batched = workflow.patched(_BATCHED_STEPS)
         if self._state is None:
             try:
                 await workflow.wait_condition(
@@ -295,7 +319,7 @@ class IncidentWorkflow:
             except TimeoutError:
                 raise ApplicationError("started without an alert", non_retryable=True) from None
             await self._open(self._inbox.pop(0))
-        await self._drive()
+        await (self._drive_batched() if self._batched else self._drive())
         st = self._require()
         await self._close(st)
         if self._inbox:
@@ -307,16 +331,36 @@ class IncidentWorkflow:
     async def _open(self, alert: Alert) -> None:
         info = workflow.info()
         now = workflow.now()
-        if self._policy is None:
-            self._policy = await workflow.execute_local_activity_method(
-                PolicyActivities.load_policy_snapshot, summary="Load policy snapshot", **_LOCAL
+        opening = None
+        if self._batched:
+            opening = await workflow.execute_local_activity_method(
+                OpeningActivities.open_incident,
+                OpenIncident(
+                    workflow_id=info.workflow_id,
+                    run_id=info.run_id,
+                    day=now.date(),
+                    at=now,
+                    with_policy=self._policy is None,
+                ),
+                summary="Open: policy snapshot, incident id, channels",
+                **_LOCAL,
             )
-        incident_id = await workflow.execute_local_activity_method(
-            IncidentIdActivities.allocate_incident_id,
-            AllocateIncidentId(workflow_id=info.workflow_id, run_id=info.run_id, day=now.date()),
-            summary="Allocate incident id",
-            **_LOCAL,
-        )
+            self._policy = opening.policy or self._policy
+            incident_id = opening.incident_id
+            self._holders = {(role, now): person for role, person in opening.oncall.items()}
+        else:
+            if self._policy is None:
+                self._policy = await workflow.execute_local_activity_method(
+                    PolicyActivities.load_policy_snapshot, summary="Load policy snapshot", **_LOCAL
+                )
+            incident_id = await workflow.execute_local_activity_method(
+                IncidentIdActivities.allocate_incident_id,
+                AllocateIncidentId(
+                    workflow_id=info.workflow_id, run_id=info.run_id, day=now.date()
+                ),
+                summary="Allocate incident id",
+                **_LOCAL,
+            )
         st = IncidentState(
             workflow_id=info.workflow_id,
             incident_id=incident_id,
@@ -331,9 +375,13 @@ class IncidentWorkflow:
             replanned_at=now,
         )
         self._state = st
-        st.slack_message = await workflow.execute_local_activity_method(
-            SlackActivities.slack_message_enabled, summary="Is Slack configured?", **_LOCAL
-        )
+        if opening is not None:
+            st.slack_message = opening.slack_message
+            st.local_delivery = opening.local_delivery
+        else:
+            st.slack_message = await workflow.execute_local_activity_method(
+                SlackActivities.slack_message_enabled, summary="Is Slack configured?", **_LOCAL
+            )
         self._keep_alert(alert)
         self._log("opened", f"Alert triggered: {alert.summary} ({alert.source})")
         if self._severity_policy().next_business_day_review:
@@ -359,19 +407,45 @@ class IncidentWorkflow:
                     st.fired.append(step.key)
                 st.fired = [key for key in st.fired if key in current.live_keys]
                 continue  # re-plan: an ack may have landed while we were paging
-            self._publish(current.next)
-            if workflow.info().is_continue_as_new_suggested():
-                await workflow.wait_condition(workflow.all_handlers_finished)
-                if not self._wake:  # nothing arrived meanwhile that this run must handle
-                    workflow.continue_as_new(IncidentInput(state=st, policy=self._policy))
-            timeout = None if current.next is None else max(current.next.at - now, timedelta(0))
-            summary = (
-                "Wait for people" if current.next is None else f"Next: {self._label(current.next)}"
+            await self._sleep(current.next, now)
+
+    async def _drive_batched(self) -> None:
+        """Plan, carry out what is due, then send the step's notifications together."""
+        st = self._require()
+        while True:
+            self._wake = False  # cleared first: anything arriving while we await sets it
+            self._absorb_alerts()
+            self._apply_source_actions()
+            if not st.is_open:
+                return  # _close sends what is pending together with the resolution
+            await self._render_outgoing()  # handlers' messages go before the steps' pages
+            await self._schedule_review()  # the P3 review step needs its date to be planned
+            now = workflow.now()
+            current = plan(st, self._severity_policy(), now)
+            for step in current.due:
+                await self._carry_out(step)
+                st.fired.append(step.key)
+            if current.due:
+                st.fired = [key for key in st.fired if key in current.live_keys]
+            await self._flush()
+            if current.due or self._wake:
+                continue  # re-plan: an ack may have landed while we were paging
+            await self._sleep(current.next, now)
+
+    async def _sleep(self, upcoming: Step | None, now: datetime) -> None:
+        """Show what comes next, then wait for it or for people, whichever is first."""
+        st = self._require()
+        self._publish(upcoming)
+        if workflow.info().is_continue_as_new_suggested():
+            await workflow.wait_condition(workflow.all_handlers_finished)
+            if not self._wake:  # nothing arrived meanwhile that this run must handle
+                workflow.continue_as_new(IncidentInput(state=st, policy=self._policy))
+        timeout = None if upcoming is None else max(upcoming.at - now, timedelta(0))
+        summary = "Wait for people" if upcoming is None else f"Next: {self._label(upcoming)}"
+        with contextlib.suppress(TimeoutError):  # a timeout just means a step is due
+            await workflow.wait_condition(
+                lambda: self._wake, timeout=timeout, timeout_summary=summary
             )
-            with contextlib.suppress(TimeoutError):  # a timeout just means a step is due
-                await workflow.wait_condition(
-                    lambda: self._wake, timeout=timeout, timeout_summary=summary
-                )
 
     async def _close(self, st: IncidentState) -> None:
         assert self._policy is not None
@@ -511,12 +585,18 @@ class IncidentWorkflow:
 
     async def _holder(self, role: Role, at: datetime) -> Person:
         assert self._policy is not None
-        return await workflow.execute_local_activity(
+        known = self._holders.get((role, at))
+        if known is not None:
+            return known
+        person = await workflow.execute_local_activity(
             resolve_oncall,
             ResolveOncall(roster=self._policy.roster, role=role, at=at),
             summary=f"Who is {ROLE_TITLES[role]}?",
             **_LOCAL,
         )
+        if self._batched:
+            self._holders[(role, at)] = person
+        return person
 
     async def _deliver(self, out: _Outgoing, at: datetime | None = None) -> None:
         assert self._policy is not None
@@ -542,22 +622,32 @@ class IncidentWorkflow:
                 }.get(out.recipient)
             ),
         )
+        if self._batched:
+            self._pending.append(note)  # sent by _flush, after the step is decided
+        else:
+            await self._send_now(note)
+
+    async def _send_now(self, note: Notification) -> None:
+        """One notification as a normal activity: real channels retry, fall back, heartbeat."""
         try:
             result = await workflow.execute_activity_method(
                 NotifyActivities.deliver_notification,
                 note,
-                summary=f"{out.kind.value} → {out.recipient}",
+                summary=f"{note.kind} → {note.recipient}",
                 heartbeat_timeout=timedelta(seconds=10),  # a dead worker's page is retried fast
                 **_DELIVERY,
             )
         except ActivityError as err:
             self._log(
                 "delivery_failed",
-                f"Could not deliver {out.kind.value} to {out.recipient}: {err.cause}",
+                f"Could not deliver {note.kind} to {note.recipient}: {err.cause}",
             )
             return
+        self._log_fallbacks(note, result)
+
+    def _log_fallbacks(self, note: Notification, result: DeliveryResult) -> None:
         # Contact-method fallback (sms → slack → email): every failure goes on the timeline.
-        who = out.person.label if out.person is not None else out.recipient
+        who = note.person.label if note.person is not None else note.recipient
         tried = [a for a in result.attempts if a.status != "skipped"]
         for i, attempt in enumerate(tried):
             if attempt.status == "failed":
@@ -568,40 +658,47 @@ class IncidentWorkflow:
                     f"{CHANNEL_TITLES[attempt.channel]} to {who} failed: {attempt.detail}; {then}"
                 )
                 self._log("delivery_failed", text)
-                self._delivery_note = f"{text} ({out.kind.value})"
+                self._delivery_note = f"{text} ({note.kind})"
 
     async def _flush(self) -> None:
         """Send what handlers decided, page direct escalations, refresh the ticket."""
         st = self._require()
         assert self._policy is not None
+        if self._batched:
+            # Before anything is sent: whoever gets a message can find the incident by its id.
+            self._publish_attributes()
         while self._direct_pages:
             key, role, level = self._direct_pages.pop(0)
             await self._page(key, role, level, workflow.now(), self._severity_policy())
-        while self._outgoing:
-            await self._deliver(self._outgoing.pop(0))
-        if self._review_dirty:
-            self._review_dirty = False
-            st.review_at = await workflow.execute_local_activity(
-                next_business_day,
-                NextBusinessDay(at=workflow.now(), hours=self._policy.business_hours),
-                summary="Next business day for the review",
-                **_LOCAL,
-            )
-            self._log(
-                "review",
-                f"Review scheduled for {st.review_at:%Y-%m-%d %H:%M} UTC (next business day)",
-            )
+        await self._render_outgoing()
+        await self._schedule_review()
+        ticket = None
         if self._ticket_dirty:
             self._ticket_dirty = False
             st.ticket_version += 1
+            ticket = WriteDocument(
+                kind="ticket",
+                incident_id=self._incident_id,
+                version=st.ticket_version,
+                markdown=render_incident_report(st, self._policy, workflow.now()),
+            )
+        notes, self._pending = self._pending, []
+        if st.local_delivery and (notes or ticket is not None):
+            results = await workflow.execute_local_activity_method(
+                PublishActivities.publish_locally,
+                PublishLocally(notifications=notes, ticket=ticket),
+                summary=", ".join(f"{n.kind} → {n.recipient}" for n in notes) or "Update ticket",
+                **_LOCAL,
+            )
+            for note, result in zip(notes, results, strict=True):
+                self._log_fallbacks(note, result)
+            ticket = None
+        for note in notes if not st.local_delivery else []:
+            await self._send_now(note)
+        if ticket is not None:
             await workflow.execute_local_activity_method(
                 DocumentActivities.write_document,
-                WriteDocument(
-                    kind="ticket",
-                    incident_id=self._incident_id,
-                    version=st.ticket_version,
-                    markdown=render_incident_report(st, self._policy, workflow.now()),
-                ),
+                ticket,
                 summary="Update incident ticket",
                 **_LOCAL,
             )
@@ -627,7 +724,30 @@ class IncidentWorkflow:
                 self._log(
                     "delivery_failed", f"Could not update the Slack incident message: {err.cause}"
                 )
-        self._publish_attributes()
+        if not self._batched:
+            self._publish_attributes()  # batched runs publish once, before they sleep
+
+    async def _render_outgoing(self) -> None:
+        while self._outgoing:
+            await self._deliver(self._outgoing.pop(0))
+
+    async def _schedule_review(self) -> None:
+        """P3 (and a severity change to it): the review's next-business-day date."""
+        if not self._review_dirty:
+            return
+        assert self._policy is not None
+        st = self._require()
+        self._review_dirty = False
+        st.review_at = await workflow.execute_local_activity(
+            next_business_day,
+            NextBusinessDay(at=workflow.now(), hours=self._policy.business_hours),
+            summary="Next business day for the review",
+            **_LOCAL,
+        )
+        self._log(
+            "review",
+            f"Review scheduled for {st.review_at:%Y-%m-%d %H:%M} UTC (next business day)",
+        )
 
     # ---- state changes -----------------------------------------------------------------
 
@@ -749,23 +869,36 @@ class IncidentWorkflow:
         }
         if wanted == self._published:
             return
-        updates = [
-            sa.INCIDENT_ID.value_set(self._incident_id),
-            sa.INCIDENT_SEVERITY.value_set(st.severity.value),
-            sa.INCIDENT_STATUS.value_set(st.status.value),
-            sa.INCIDENT_SERVICE.value_set(st.service),
-            sa.INCIDENT_DEDUP_KEY.value_set(st.dedup_key[:200]),
-            sa.INCIDENT_SOURCE.value_set(st.source),
-            sa.INCIDENT_OPENED_AT.value_set(st.opened_at),
-            sa.INCIDENT_FALSE_POSITIVE.value_set(st.false_positive),
-            sa.INCIDENT_ASSIGNEE.value_set(st.assignee)
-            if st.assignee
-            else sa.INCIDENT_ASSIGNEE.value_unset(),
-        ]
-        if st.resolved_at is not None:
-            updates.append(sa.INCIDENT_RESOLVED_AT.value_set(st.resolved_at))
+        if self._batched and self._published:
+            # Only what changed: visibility rewrites less, the history stays small.
+            changed = {key for key, value in wanted.items() if self._published.get(key) != value}
+            updates = [
+                update
+                for key, update in self._attribute_updates(st).items()
+                if key in changed and update is not None
+            ]
+        else:
+            updates = [u for u in self._attribute_updates(st).values() if u is not None]
         workflow.upsert_search_attributes(updates)
         self._published = wanted
+
+    def _attribute_updates(self, st: IncidentState) -> dict[str, SearchAttributeUpdate[Any] | None]:
+        return {
+            "id": sa.INCIDENT_ID.value_set(self._incident_id),
+            "severity": sa.INCIDENT_SEVERITY.value_set(st.severity.value),
+            "status": sa.INCIDENT_STATUS.value_set(st.status.value),
+            "service": sa.INCIDENT_SERVICE.value_set(st.service),
+            "dedup_key": sa.INCIDENT_DEDUP_KEY.value_set(st.dedup_key[:200]),
+            "source": sa.INCIDENT_SOURCE.value_set(st.source),
+            "opened_at": sa.INCIDENT_OPENED_AT.value_set(st.opened_at),
+            "false_positive": sa.INCIDENT_FALSE_POSITIVE.value_set(st.false_positive),
+            "assignee": sa.INCIDENT_ASSIGNEE.value_set(st.assignee)
+            if st.assignee
+            else sa.INCIDENT_ASSIGNEE.value_unset(),
+            "resolved_at": sa.INCIDENT_RESOLVED_AT.value_set(st.resolved_at)
+            if st.resolved_at is not None
+            else None,
+        }
 
     def _label(self, step: Step) -> str:
         if step.role is not None:

@@ -16,8 +16,8 @@ from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, TypeVar
 
 from fastapi import Request
-from temporalio.client import WorkflowHandle, WorkflowUpdateFailedError
-from temporalio.service import RPCError, RPCStatusCode
+from temporalio.client import WorkflowHandle
+from temporalio.service import RPCError
 
 from activities.channels.settings import ChannelSettings, settings_from_env
 from domain.incident import IncidentState
@@ -92,22 +92,6 @@ async def incident_handle(
     if state is None or state.incident_id != incident_id:
         raise fw.IncidentNotFound(f"{incident_id} is closed")
     return handle
-
-
-async def run_update(
-    handle: WorkflowHandle[Any, Any], update: Any, request: Any, update_id: str | None = None
-) -> IncidentState:
-    """``execute_update`` with the service layer's error mapping, and an id for Slack retries."""
-    try:
-        result: IncidentState = await handle.execute_update(update, request, id=update_id)
-    except WorkflowUpdateFailedError as err:
-        cause = err.cause
-        raise fw.ActionRejected(getattr(cause, "message", None) or str(cause)) from err
-    except RPCError as err:
-        if err.status == RPCStatusCode.NOT_FOUND:
-            raise fw.ActionRejected("the incident is closed") from err
-        raise
-    return result
 
 
 def outcome_text(task: asyncio.Task[Any], ok: Callable[[Any], str]) -> str:

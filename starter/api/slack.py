@@ -59,12 +59,12 @@ from starter.api.chat_common import (
     channel_settings,
     incident_handle,
     outcome_text,
-    run_update,
     spawn,
     within,
 )
 from starter.api.context import ApiContext, get_ctx
 from starter.api.errors import ApiError, ErrorBody
+from starter.incidents import run_update
 from workflows.incident import IncidentWorkflow
 
 log = logging.getLogger(__name__)

@@ -34,11 +34,11 @@ from starter.api.chat_common import (
     incident_handle,
     outcome_text,
     person_by_phone,
-    run_update,
     within,
 )
 from starter.api.context import get_ctx
 from starter.api.errors import ApiError, ErrorBody
+from starter.incidents import run_update
 from workflows.incident import IncidentWorkflow
 
 log = logging.getLogger(__name__)

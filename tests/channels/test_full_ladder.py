@@ -273,9 +273,9 @@ async def test_worker_killed_between_the_call_and_completion(
                 st = await state_of(handle)
                 message = incident_message(slack, incident_id)
                 done = [
-                    n
-                    for n, r in await deliveries(handle)
-                    if r is not None and n.recipient == secondary
+                    key
+                    for key, r in await deliveries(handle)
+                    if r is not None and f":{secondary}:" in key
                 ]
                 edited = (
                     message is not None and f"Acknowledged by {secondary_label}" in message.text
@@ -297,7 +297,7 @@ async def test_worker_killed_between_the_call_and_completion(
         assert len(twilio.sms_to(secondary_phone)) == 1
         assert len(twilio.calls_to("POST Messages")) == 2  # primary (refused) + secondary
         history = await deliveries(handle)
-        [(_, page_result)] = [(n, r) for n, r in history if n.recipient == secondary]
+        [(_, page_result)] = [(key, r) for key, r in history if f":{secondary}:" in key]
         assert page_result is not None and page_result.channel == "sms"
         assert "found at the provider" in page_result.attempts[-1].detail
         rows = each_delivery_once(data, incident_id, slack, twilio)

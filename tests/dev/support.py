@@ -197,11 +197,16 @@ def by_kind_recipient(rows: list[OutboxRow]) -> Counter[tuple[str, str]]:
 
 async def deliveries(
     handle: WorkflowHandle[Any, Any],
-) -> list[tuple[Notification, DeliveryResult | None]]:
-    """Every deliver_notification the workflow scheduled (history), with its result."""
+) -> list[tuple[str, DeliveryResult | None]]:
+    """Every notification the workflow decided to send, by idempotency key, with its result.
+
+    From the history: ``deliver_notification`` activities (real channels) and the results
+    of ``publish_locally`` local activities (outbox only, one per workflow step).
+    """
     converter = pydantic_data_converter.payload_converter
     scheduled: dict[int, Notification] = {}
     results: dict[int, DeliveryResult] = {}
+    published: list[tuple[str, DeliveryResult | None]] = []
     async for event in handle.fetch_history_events():
         if event.HasField("activity_task_scheduled_event_attributes"):
             attrs = event.activity_task_scheduled_event_attributes
@@ -213,4 +218,15 @@ async def deliveries(
             if done.scheduled_event_id in scheduled:
                 [result] = converter.from_payloads(done.result.payloads, [DeliveryResult])
                 results[done.scheduled_event_id] = result
-    return [(note, results.get(event_id)) for event_id, note in scheduled.items()]
+        elif event.HasField("marker_recorded_event_attributes"):
+            marker = event.marker_recorded_event_attributes
+            if marker.marker_name != "core_local_activity" or "result" not in marker.details:
+                continue
+            [data] = converter.from_payloads(marker.details["data"].payloads, [dict])
+            if data["activity_type"] == "publish_locally":
+                [batch] = converter.from_payloads(
+                    marker.details["result"].payloads, [list[DeliveryResult]]
+                )
+                published.extend((r.idempotency_key, r) for r in batch)
+    sent = [(note.idempotency_key, results.get(event_id)) for event_id, note in scheduled.items()]
+    return sent + published

@@ -15,7 +15,9 @@ from temporalio.client import (
     Interceptor,
     OutboundInterceptor,
     StartWorkflowInput,
+    StartWorkflowUpdateWithStartInput,
     WorkflowHandle,
+    WorkflowUpdateHandle,
 )
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
@@ -31,7 +33,7 @@ from tests.workflows.helpers import make_alert, state_of
 
 
 class _RunRecorder(Interceptor):
-    """Records the run every start (here: signal-with-start) call landed on."""
+    """Records the run every start call (signal- or update-with-start) landed on."""
 
     def __init__(self) -> None:
         self.runs: list[str | None] = []
@@ -43,6 +45,13 @@ class _RunRecorder(Interceptor):
             async def start_workflow(self, input: StartWorkflowInput) -> WorkflowHandle[Any, Any]:
                 handle = await super().start_workflow(input)
                 recorder.runs.append(handle.result_run_id)
+                return handle
+
+            async def start_update_with_start_workflow(
+                self, input: StartWorkflowUpdateWithStartInput
+            ) -> WorkflowUpdateHandle[Any]:
+                handle = await super().start_update_with_start_workflow(input)
+                recorder.runs.append(handle.workflow_run_id)
                 return handle
 
         return _Outbound(next)

@@ -115,7 +115,7 @@ async def test_server_restart_keeps_the_incident_and_its_timer(
             }
         )
         history = await deliveries(handle)
-        assert sorted(n.idempotency_key for n, _ in history) == sorted(keys)
+        assert sorted(key for key, _ in history) == sorted(keys)
         assert all(result is not None and result.delivered for _, result in history)
         assert [e.kind for e in st.timeline].count("page") == 2
         assert worker.alive()

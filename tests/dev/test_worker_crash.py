@@ -144,7 +144,7 @@ async def test_sigkill_mid_ladder_pages_once_on_time(
         # The workflow itself decided each notification once, and each delivery was a first
         # delivery: the outbox's idempotency did not have to hide a re-sent page.
         history = await deliveries(handle)
-        assert sorted(n.idempotency_key for n, _ in history) == sorted(keys)
+        assert sorted(key for key, _ in history) == sorted(keys)
         assert all(result is not None and result.delivered for _, result in history)
     finally:
         if handle is not None:

@@ -1,0 +1,39 @@
+"""Local side effects of one workflow step, in one local activity: outbox rows and the ticket.
+
+Used while no real channel is configured (the embedded default), when "delivering" a
+notification is an idempotent SQLite insert and the ticket a file write on this worker: a
+normal activity per notification would cost a server round trip each for local work.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from temporalio import activity
+
+from activities.documents import DocumentActivities
+from activities.models import DeliveryResult, PublishLocally
+from activities.notify import NotifyActivities
+
+
+class PublishActivities:
+    def __init__(self, notify: NotifyActivities, documents: DocumentActivities) -> None:
+        self._notify = notify
+        self._documents = documents
+
+    @activity.defn
+    async def publish_locally(self, batch: PublishLocally) -> list[DeliveryResult]:
+        # In order, each idempotent by its key: a retried batch never notifies twice.
+        if not self._notify.settings.enabled_channels():
+            return await asyncio.to_thread(self._write_all, batch)  # one hop for the lot
+        # Channels were configured after this incident opened: deliver through them.
+        results = [await self._notify.deliver_notification(note) for note in batch.notifications]
+        if batch.ticket is not None:
+            await asyncio.to_thread(self._documents.write_document, batch.ticket)
+        return results
+
+    def _write_all(self, batch: PublishLocally) -> list[DeliveryResult]:
+        results = [self._notify.record_in_outbox(note) for note in batch.notifications]
+        if batch.ticket is not None:
+            self._documents.write_document(batch.ticket)
+        return results
