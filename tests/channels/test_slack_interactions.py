@@ -171,6 +171,7 @@ async def test_ack_button_acknowledges_and_the_message_is_edited(
     assert f"Acknowledged by {label}" in edited.text
     assert any(f"Acknowledged by {label}" in json.dumps(b) for b in edited.blocks)
     assert ACTION_ACK not in json.dumps(edited.blocks)  # acknowledged: the button is gone
+
     # The ack also goes into the message's thread (a separate delivery from the edit).
     def ack_in_thread() -> bool:
         thread = [m for m in slack.messages("incidents") if m.thread_ts == edited.ts]
