@@ -144,12 +144,18 @@ class WriteDocument(BaseModel):
 
 
 class PublishLocally(BaseModel):
-    """What one workflow step decided: notifications in order, and the ticket's new version."""
+    """What one workflow step decided: notifications in order, and a document's new version
+    (the incident ticket, or the post-mortem draft)."""
 
     notifications: list[Notification] = Field(default_factory=list)
-    ticket: WriteDocument | None = None
+    document: WriteDocument | None = None
 
 
 class DocumentWritten(BaseModel):
     path: str
     version: int
+
+
+class Published(BaseModel):
+    deliveries: list[DeliveryResult]
+    document: DocumentWritten | None = None

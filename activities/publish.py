@@ -12,7 +12,7 @@ import asyncio
 from temporalio import activity
 
 from activities.documents import DocumentActivities
-from activities.models import DeliveryResult, PublishLocally
+from activities.models import Published, PublishLocally
 from activities.notify import NotifyActivities
 
 
@@ -22,18 +22,20 @@ class PublishActivities:
         self._documents = documents
 
     @activity.defn
-    async def publish_locally(self, batch: PublishLocally) -> list[DeliveryResult]:
+    async def publish_locally(self, batch: PublishLocally) -> Published:
         # In order, each idempotent by its key: a retried batch never notifies twice.
         if not self._notify.settings.enabled_channels():
             return await asyncio.to_thread(self._write_all, batch)  # one hop for the lot
         # Channels were configured after this incident opened: deliver through them.
         results = [await self._notify.deliver_notification(note) for note in batch.notifications]
-        if batch.ticket is not None:
-            await asyncio.to_thread(self._documents.write_document, batch.ticket)
-        return results
+        written = None
+        if batch.document is not None:
+            written = await asyncio.to_thread(self._documents.write_document, batch.document)
+        return Published(deliveries=results, document=written)
 
-    def _write_all(self, batch: PublishLocally) -> list[DeliveryResult]:
+    def _write_all(self, batch: PublishLocally) -> Published:
         results = [self._notify.record_in_outbox(note) for note in batch.notifications]
-        if batch.ticket is not None:
-            self._documents.write_document(batch.ticket)
-        return results
+        written = None
+        if batch.document is not None:
+            written = self._documents.write_document(batch.document)
+        return Published(deliveries=results, document=written)

@@ -23,6 +23,7 @@ import os
 import platform
 import shutil
 import sqlite3
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -357,6 +358,12 @@ async def main() -> int:
     parser.add_argument("--open", type=int, default=10_000, help="open incidents for the RSS run")
     parser.add_argument("--concurrency", type=int, default=50)
     parser.add_argument("--skip-p1", action="store_true", help="do not measure the P1 lifecycle")
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=3,
+        help="bare then Firewatch, this many times: the median ratio resists the machine's noise",
+    )
     parser.add_argument("--skip-lifecycles", action="store_true", help="only (c), the RSS run")
     args = parser.parse_args()
 
@@ -378,14 +385,14 @@ async def main() -> int:
         dev_server_log_level="error",
     )
     n, c = args.incidents, args.concurrency
-    base: Result | None = None
-    runs: list[Result] = []
+    rounds: list[tuple[Result, list[Result]]] = []
     rss: dict[str, float] | None = None
     try:
         with tempfile.TemporaryDirectory(prefix="fw-bench-") as tmp:
             work = Path(tmp)
-            if not args.skip_lifecycles:
+            for round_no in range(1, 0 if args.skip_lifecycles else args.rounds + 1):
                 print(
+                    f"round {round_no}/{args.rounds}\n"
                     f"(a) baseline: {n} bare lifecycles, concurrency {c}, worker in-process",
                     flush=True,
                 )
@@ -394,10 +401,14 @@ async def main() -> int:
                     f"(b) Firewatch: {n} P2 lifecycles, concurrency {c}, worker in-process",
                     flush=True,
                 )
-                runs.append(await bench_firewatch(env.client, n, c, "P2", work / "p2"))
+                runs = [await bench_firewatch(env.client, n, c, "P2", work / f"p2-{round_no}")]
                 if not args.skip_p1:
                     print(f"    and {n} P1 lifecycles (post-mortem child started)", flush=True)
-                    runs.append(await bench_firewatch(env.client, n, c, "P1", work / "p1"))
+                    runs.append(
+                        await bench_firewatch(env.client, n, c, "P1", work / f"p1-{round_no}")
+                    )
+                print_report(base, runs, None, args.open)
+                rounds.append((base, runs))
             if args.open > 0:
                 print(
                     f"(c) RSS: `python worker.py` subprocess, {args.open} open P2 incidents",
@@ -407,7 +418,20 @@ async def main() -> int:
                 rss = await bench_open_rss(env.client, target, args.open, c, work)
     finally:
         await env.shutdown()
-    print_report(base, runs, rss, args.open)
+    if rss is not None:
+        print_report(None, [], rss, args.open)
+    if rounds:
+        for i, label in enumerate(("P2", "P1")[: len(rounds[0][1])]):
+            ratios = [r[i].rate / b.rate for b, r in rounds]
+            print(
+                f"{label} ratio per round: {', '.join(f'{x:.2f}×' for x in ratios)};"
+                f" median {statistics.median(ratios):.2f}×"
+                + (
+                    f" (target ≥ 0.5×: {'met' if statistics.median(ratios) >= 0.5 else 'NOT met'})"
+                    if label == "P2"
+                    else ""
+                )
+            )
     return 0
 
 

@@ -36,12 +36,15 @@ def test_there_are_histories_for_each_workflow_type() -> None:
     assert types == {w.__name__ for w in WORKFLOWS}
 
 
-def test_histories_cover_both_sides_of_the_batched_steps_patch() -> None:
+@pytest.mark.parametrize(
+    ("workflow", "patch"), [("incident", "batched-steps"), ("postmortem", "batched-draft")]
+)
+def test_histories_cover_both_sides_of_each_patch(workflow: str, patch: str) -> None:
     # Marker payloads are base64 JSON in a saved history.
-    marker = base64.b64encode(json.dumps("batched-steps").encode()).decode()
-    incidents = [p for p in HISTORIES if p.stem.startswith("incident")]
-    legacy = [p for p in incidents if p.parent.name == "v1"]
-    current = [p for p in incidents if p.parent.name != "v1"]
+    marker = base64.b64encode(json.dumps(patch).encode()).decode()
+    saved = [p for p in HISTORIES if p.stem.startswith(workflow)]
+    legacy = [p for p in saved if p.parent.name == "v1"]
+    current = [p for p in saved if p.parent.name != "v1"]
     assert legacy and current
     assert all(marker in p.read_text() for p in current)
     assert not any(marker in p.read_text() for p in legacy)

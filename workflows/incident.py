@@ -684,13 +684,13 @@ class IncidentWorkflow:
             )
         notes, self._pending = self._pending, []
         if st.local_delivery and (notes or ticket is not None):
-            results = await workflow.execute_local_activity_method(
+            published = await workflow.execute_local_activity_method(
                 PublishActivities.publish_locally,
-                PublishLocally(notifications=notes, ticket=ticket),
+                PublishLocally(notifications=notes, document=ticket),
                 summary=", ".join(f"{n.kind} → {n.recipient}" for n in notes) or "Update ticket",
                 **_LOCAL,
             )
-            for note, result in zip(notes, results, strict=True):
+            for note, result in zip(notes, published.deliveries, strict=True):
                 self._log_fallbacks(note, result)
             ticket = None
         for note in notes if not st.local_delivery else []:

@@ -15,8 +15,9 @@ from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from activities.documents import DocumentActivities
-    from activities.models import Notification, WriteDocument
+    from activities.models import Notification, PublishLocally, WriteDocument
     from activities.notify import NotifyActivities
+    from activities.publish import PublishActivities
     from domain.incident import IncidentState
     from domain.policy import Policy
     from domain.templates import MessageKind, render_message, render_postmortem_draft
@@ -25,6 +26,8 @@ _ACTIVITY = {
     "start_to_close_timeout": timedelta(seconds=60),
     "retry_policy": RetryPolicy(maximum_interval=timedelta(minutes=1)),
 }
+# Patch: outbox-only incidents write the draft and notify attendees in one local activity.
+_BATCHED_DRAFT = "batched-draft"
 
 
 class PostMortemInput(BaseModel):
@@ -82,25 +85,42 @@ class PostMortemWorkflow:
     @workflow.run
     async def run(self, inp: PostMortemInput) -> PostMortemState:
         st = self._state
-        written = await workflow.execute_activity_method(
-            DocumentActivities.write_document,
-            WriteDocument(
-                kind="postmortem",
-                incident_id=st.incident_id,
-                version=1,
-                markdown=render_postmortem_draft(
-                    inp.incident, inp.policy, workflow.now(), inp.review_at
-                ),
+        draft = WriteDocument(
+            kind="postmortem",
+            incident_id=st.incident_id,
+            version=1,
+            markdown=render_postmortem_draft(
+                inp.incident, inp.policy, workflow.now(), inp.review_at
             ),
-            summary="Draft post-mortem",
-            **_ACTIVITY,
         )
-        st.document_path = written.path
         when = f"{inp.review_at:%Y-%m-%d %H:%M} UTC"
-        for name in st.attendees:
-            await self._notify(
-                MessageKind.POSTMORTEM_SCHEDULED, "pm-scheduled", name, {"review_at": when}
+        scheduled = [
+            (MessageKind.POSTMORTEM_SCHEDULED, "pm-scheduled", name, {"review_at": when})
+            for name in st.attendees
+        ]
+        if inp.incident.local_delivery and workflow.patched(_BATCHED_DRAFT):
+            published = await workflow.execute_local_activity_method(
+                PublishActivities.publish_locally,
+                PublishLocally(
+                    notifications=[self._notification(*args) for args in scheduled],
+                    document=draft,
+                ),
+                summary="Draft post-mortem, tell the attendees",
+                start_to_close_timeout=timedelta(seconds=30),
+                retry_policy=RetryPolicy(maximum_interval=timedelta(seconds=30)),
             )
+            assert published.document is not None
+            st.document_path = published.document.path
+        else:
+            written = await workflow.execute_activity_method(
+                DocumentActivities.write_document,
+                draft,
+                summary="Draft post-mortem",
+                **_ACTIVITY,
+            )
+            st.document_path = written.path
+            for args in scheduled:
+                await self._notify(*args)
         deadline = inp.review_at
         while st.held_at is None:
             try:
@@ -127,24 +147,28 @@ class PostMortemWorkflow:
     async def _notify(
         self, kind: MessageKind, step: str, recipient: str, extra: dict[str, str]
     ) -> None:
-        inp = self._inp
-        person = inp.policy.roster.person(recipient)
-        message = render_message(kind, inp.incident, inp.policy, workflow.now(), extra)
         await workflow.execute_activity_method(
             NotifyActivities.deliver_notification,
-            Notification(
-                idempotency_key=f"{self._state.incident_id}:{step}:{recipient}:outbox",
-                incident_id=self._state.incident_id,
-                workflow_id=workflow.info().workflow_id,
-                kind=kind.value,
-                recipient=recipient,
-                person=person,
-                subject=message.subject,
-                text=message.text,
-                scheduled_at=workflow.now(),
-            ),
+            self._notification(kind, step, recipient, extra),
             summary=f"{kind.value} → {recipient}",
             **_ACTIVITY,
+        )
+
+    def _notification(
+        self, kind: MessageKind, step: str, recipient: str, extra: dict[str, str]
+    ) -> Notification:
+        inp = self._inp
+        message = render_message(kind, inp.incident, inp.policy, workflow.now(), extra)
+        return Notification(
+            idempotency_key=f"{self._state.incident_id}:{step}:{recipient}:outbox",
+            incident_id=self._state.incident_id,
+            workflow_id=workflow.info().workflow_id,
+            kind=kind.value,
+            recipient=recipient,
+            person=inp.policy.roster.person(recipient),
+            subject=message.subject,
+            text=message.text,
+            scheduled_at=workflow.now(),
         )
 
 

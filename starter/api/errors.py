@@ -196,7 +196,7 @@ def _query_params(dependant: Any) -> dict[str, bool]:
     return params
 
 
-def check_query(request: Request) -> None:
+async def check_query(request: Request) -> None:
     """App-wide dependency: a misspelt filter (?stauts=) or a repeated single-valued one is
     a 422 naming the parameter, not silently ignored."""
     dependant = getattr(request.scope.get("route"), "dependant", None)

@@ -21,7 +21,7 @@ from temporalio.api.workflowservice.v1 import GetSystemInfoRequest
 from temporalio.client import Client, WorkflowHandle
 from temporalio.contrib.pydantic import pydantic_data_converter
 
-from activities.models import DeliveryResult, Notification
+from activities.models import DeliveryResult, Notification, Published
 from activities.store import OutboxRow, Store
 from starter.temporal_setup import dev_server_flags, workflow_pollers
 
@@ -224,9 +224,7 @@ async def deliveries(
                 continue
             [data] = converter.from_payloads(marker.details["data"].payloads, [dict])
             if data["activity_type"] == "publish_locally":
-                [batch] = converter.from_payloads(
-                    marker.details["result"].payloads, [list[DeliveryResult]]
-                )
-                published.extend((r.idempotency_key, r) for r in batch)
+                [batch] = converter.from_payloads(marker.details["result"].payloads, [Published])
+                published.extend((r.idempotency_key, r) for r in batch.deliveries)
     sent = [(note.idempotency_key, results.get(event_id)) for event_id, note in scheduled.items()]
     return sent + published
