@@ -27,7 +27,6 @@ import asyncio
 import contextlib
 import json
 import os
-import platform
 import socket
 import statistics
 import subprocess
@@ -36,13 +35,18 @@ import tempfile
 import time
 import uuid
 from collections import Counter
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from temporalio import workflow
+
+if not __package__:  # run as a script: make the project importable
+    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from benchmarks.measure import Result, machine_info, run_many
 
 TARGET_RATIO = 0.8
 
@@ -76,63 +80,6 @@ class StormBare:
 
 
 # ---- measuring ---------------------------------------------------------------------------
-
-
-@dataclass
-class Result:
-    name: str
-    count: int
-    seconds: float
-    latencies: list[float]
-    statuses: Counter[str] = field(default_factory=Counter)
-
-    @property
-    def ok(self) -> int:
-        return self.statuses["ok"]
-
-    @property
-    def errors(self) -> int:
-        return self.count - self.ok
-
-    @property
-    def rate(self) -> float:
-        return self.ok / self.seconds
-
-    def pct(self, q: float) -> float:
-        ordered = sorted(self.latencies)
-        return ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000
-
-
-async def run_many(
-    name: str, count: int, concurrency: int, one: Callable[[int], Awaitable[str]]
-) -> Result:
-    """``count`` calls of ``one(i)`` with at most ``concurrency`` in flight."""
-    result = Result(name, count, 0.0, [])
-    next_index = iter(range(count))
-
-    async def lane() -> None:
-        for i in next_index:
-            started = time.perf_counter()
-            try:
-                outcome = await one(i)
-            except Exception as err:
-                outcome = type(err).__name__
-            result.latencies.append(time.perf_counter() - started)
-            result.statuses[outcome] += 1
-
-    began = time.perf_counter()
-    await asyncio.gather(*(lane() for _ in range(concurrency)))
-    result.seconds = time.perf_counter() - began
-    return result
-
-
-def machine_info() -> str:
-    import temporalio
-
-    return (
-        f"nproc={len(os.sched_getaffinity(0))}  {platform.platform()}"
-        f"  python={platform.python_version()}  temporalio={temporalio.__version__}"
-    )
 
 
 def free_port() -> int:
@@ -581,4 +528,8 @@ async def main() -> int:
 
 if __name__ == "__main__":
     sys.path.insert(0, str(_root()))
-    sys.exit(asyncio.run(main()))
+    code = asyncio.run(main())
+    sys.stdout.flush()
+    # Skip interpreter finalisation: the Temporal bridge's threads can still call into Python
+    # while it tears down ("PyGILState_Release ... finalizing"), after the report is out.
+    os._exit(code)

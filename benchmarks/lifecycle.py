@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import platform
 import shutil
 import sqlite3
 import statistics
@@ -29,15 +28,18 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 from temporalio import activity, workflow
 from temporalio.client import Client
+
+if not __package__:  # run as a script: make the project importable
+    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from benchmarks.measure import Result, machine_info, run_many
 
 
 def _root() -> Path:
@@ -74,37 +76,11 @@ class BareLifecycle:
 # ---- measuring ---------------------------------------------------------------------------
 
 
-@dataclass
-class Result:
-    name: str
-    count: int
-    seconds: float
-    latencies: list[float]
-
-    @property
-    def rate(self) -> float:
-        return self.count / self.seconds
-
-    def pct(self, q: float) -> float:
-        ordered = sorted(self.latencies)
-        return ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000
-
-
-async def run_many(
-    name: str, count: int, concurrency: int, one: Callable[[int], Awaitable[None]]
-) -> Result:
-    gate = asyncio.Semaphore(concurrency)
-    latencies: list[float] = []
-
-    async def timed(i: int) -> None:
-        async with gate:
-            started = time.perf_counter()
-            await one(i)
-            latencies.append(time.perf_counter() - started)
-
-    began = time.perf_counter()
-    await asyncio.gather(*(timed(i) for i in range(count)))
-    return Result(name, count, time.perf_counter() - began, latencies)
+def checked(result: Result) -> Result:
+    """A lifecycle benchmark only counts when every call succeeded."""
+    if result.errors:
+        raise RuntimeError(f"{result.name}: {result.errors} failed: {dict(result.statuses)}")
+    return result
 
 
 def vm_status(pid: int) -> dict[str, int]:
@@ -134,20 +110,6 @@ def log_tail(path: Path, lines: int = 20) -> str:
     return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
 
 
-def machine_info() -> str:
-    mem_kib = 0
-    for line in Path("/proc/meminfo").read_text().splitlines():
-        if line.startswith("MemTotal:"):
-            mem_kib = int(line.split()[1])
-    import temporalio
-
-    return (
-        f"nproc={len(os.sched_getaffinity(0))} (cpu_count={os.cpu_count()})"
-        f"  mem={mem_kib / 1024 / 1024:.1f} GiB  {platform.platform()}"
-        f"  python={platform.python_version()}  temporalio={temporalio.__version__}"
-    )
-
-
 # ---- the runs ----------------------------------------------------------------------------
 
 
@@ -161,12 +123,13 @@ async def bench_baseline(
     queue = f"bench-bare-{uuid.uuid4().hex[:6]}"
     wf, step = bare
 
-    async def one(i: int) -> None:
+    async def one(i: int) -> str:
         handle = await client.start_workflow(
             wf.run, f"n{i}", id=f"bare-{queue}-{i}", task_queue=queue
         )
         await handle.signal(wf.finish)
         await handle.result()
+        return "ok"
 
     with ThreadPoolExecutor(max_workers=32) as pool:
         # Same runner as Firewatch's worker: the ratio measures Firewatch, not the sandbox.
@@ -179,7 +142,7 @@ async def bench_baseline(
             workflow_runner=workflow_runner(),
         ):
             await run_many("warm-up", min(50, count), concurrency, lambda i: one(count + i))
-            return await run_many("bare Temporal lifecycle", count, concurrency, one)
+            return checked(await run_many("bare Temporal lifecycle", count, concurrency, one))
 
 
 async def bench_firewatch(
@@ -195,7 +158,7 @@ async def bench_firewatch(
     queue = f"bench-fw-{severity}-{uuid.uuid4().hex[:6]}"
     run_tag = uuid.uuid4().hex[:6]
 
-    async def one(i: int) -> None:
+    async def one(i: int) -> str:
         alert = Alert(
             source="cli",
             dedup_key=f"bench-{run_tag}-{severity}-{i}",
@@ -212,6 +175,7 @@ async def bench_firewatch(
             ResolveRequest(by=by, root_cause="benchmark", fix="none needed"),
         )
         await handle.result()
+        return "ok"
 
     with ThreadPoolExecutor(max_workers=32) as pool:
         worker = build_worker(
@@ -220,7 +184,7 @@ async def bench_firewatch(
         async with worker:
             await run_many("warm-up", min(50, count), concurrency, lambda i: one(count + i))
             label = f"Firewatch {severity} open→ack→resolve"
-            return await run_many(label, count, concurrency, one)
+            return checked(await run_many(label, count, concurrency, one))
 
 
 async def bench_open_rss(
@@ -260,7 +224,7 @@ async def bench_open_rss(
 
         run_tag = uuid.uuid4().hex[:6]
 
-        async def one(i: int) -> None:
+        async def one(i: int) -> str:
             alert = Alert(
                 source="cli",
                 dedup_key=f"rss-{run_tag}-{i}",
@@ -272,8 +236,9 @@ async def bench_open_rss(
             # bare signal-with-starts queues more work than one worker finishes within the
             # activity and workflow-task timeouts, and the retries then slow everything down.
             await trigger(client, alert, task_queue=queue)
+            return "ok"
 
-        started = await run_many("open", count, concurrency, one)
+        started = checked(await run_many("open", count, concurrency, one))
         # The level-1 page is the last step at opening; after it the incident sleeps.
         db = data / "firewatch.db"
         began = time.perf_counter()
@@ -401,12 +366,12 @@ async def main() -> int:
                     f"(b) Firewatch: {n} P2 lifecycles, concurrency {c}, worker in-process",
                     flush=True,
                 )
-                runs = [await bench_firewatch(env.client, n, c, "P2", work / f"p2-{round_no}")]
+                # One data dir per severity across rounds: INC numbers (and with them the
+                # post-mortem workflow ids) keep counting up.
+                runs = [await bench_firewatch(env.client, n, c, "P2", work / "p2")]
                 if not args.skip_p1:
                     print(f"    and {n} P1 lifecycles (post-mortem child started)", flush=True)
-                    runs.append(
-                        await bench_firewatch(env.client, n, c, "P1", work / f"p1-{round_no}")
-                    )
+                    runs.append(await bench_firewatch(env.client, n, c, "P1", work / "p1"))
                 print_report(base, runs, None, args.open)
                 rounds.append((base, runs))
             if args.open > 0:
@@ -437,4 +402,8 @@ async def main() -> int:
 
 if __name__ == "__main__":
     sys.path.insert(0, str(_root()))
-    sys.exit(asyncio.run(main()))
+    code = asyncio.run(main())
+    sys.stdout.flush()
+    # Skip interpreter finalisation: the Temporal bridge's threads can still call into Python
+    # while it tears down ("PyGILState_Release ... finalizing"), after the report is out.
+    os._exit(code)

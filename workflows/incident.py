@@ -14,7 +14,7 @@ from typing import Any
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy, SearchAttributeUpdate
-from temporalio.exceptions import ActivityError, ApplicationError
+from temporalio.exceptions import ActivityError, ApplicationError, WorkflowAlreadyStartedError
 from temporalio.workflow import ParentClosePolicy
 
 with workflow.unsafe.imports_passed_through():
@@ -483,13 +483,21 @@ class IncidentWorkflow:
         await self._flush()
         self._publish(None)
         if review_at is not None and st.postmortem_workflow_id is not None:
-            await workflow.start_child_workflow(
-                PostMortemWorkflow.run,
-                PostMortemInput(incident=st, policy=self._policy, review_at=review_at),
-                id=st.postmortem_workflow_id,
-                parent_close_policy=ParentClosePolicy.ABANDON,
-                static_summary=f"Post-mortem · {self._incident_id} · {st.summary}"[:200],
-            )
+            try:
+                await workflow.start_child_workflow(
+                    PostMortemWorkflow.run,
+                    PostMortemInput(incident=st, policy=self._policy, review_at=review_at),
+                    id=st.postmortem_workflow_id,
+                    parent_close_policy=ParentClosePolicy.ABANDON,
+                    static_summary=f"Post-mortem · {self._incident_id} · {st.summary}"[:200],
+                )
+            except WorkflowAlreadyStartedError:
+                # Only when INC ids were reused (the worker lost its data dir): the resolution
+                # stands, and the timeline says why no post-mortem started.
+                self._log(
+                    "postmortem",
+                    f"Post-mortem not started: {st.postmortem_workflow_id} already exists",
+                )
         await workflow.wait_condition(workflow.all_handlers_finished)
 
     # ---- steps -------------------------------------------------------------------------

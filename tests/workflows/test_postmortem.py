@@ -15,9 +15,9 @@ from activities.store import Store
 from domain.ids import postmortem_workflow_id
 from domain.incident import AcknowledgeRequest, ResolveRequest, Status
 from domain.policy import Policy
-from tests.workflows.helpers import first_paged, minutes, open_incident
+from tests.workflows.helpers import first_paged, minutes, open_incident, state_of
 from workflows.incident import IncidentWorkflow
-from workflows.postmortem import MarkReviewHeld, PostMortemWorkflow
+from workflows.postmortem import MarkReviewHeld, PostMortemInput, PostMortemWorkflow
 
 
 @pytest.mark.parametrize("severity", ["P0", "P1"])
@@ -101,3 +101,26 @@ async def test_p2_p3_resolution_starts_no_postmortem(
     ]
     assert [n.recipient for n in resolution] == ["#incidents"]
     assert f"Not required for {severity}" in resolution[0].text
+
+
+async def test_resolution_stands_when_the_postmortem_id_is_taken(
+    ts_env: WorkflowEnvironment, default_policy: Policy, queue: str
+) -> None:
+    # INC ids repeat only if the worker lost its data dir; the incident must still close.
+    handle = await open_incident(ts_env.client, queue, "P1")
+    opened = await state_of(handle)
+    taken = postmortem_workflow_id(opened.incident_id or "")
+    squatter = await ts_env.client.start_workflow(
+        PostMortemWorkflow.run,
+        PostMortemInput(incident=opened, policy=default_policy, review_at=opened.opened_at),
+        id=taken,
+        task_queue=queue,
+    )
+    resolve = ResolveRequest(by="alice", root_cause="bad deploy", fix="rolled back")
+    await handle.execute_update(IncidentWorkflow.resolve, resolve)
+    final = await handle.result()
+    assert final.status == Status.RESOLVED
+    assert final.timeline[-1].text == f"Post-mortem not started: {taken} already exists"
+    assert (await handle.describe()).status == WorkflowExecutionStatus.COMPLETED
+    assert (await squatter.describe()).run_id == squatter.result_run_id  # left alone
+    await squatter.terminate("test over")
