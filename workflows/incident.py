@@ -7,6 +7,7 @@ validated updates. The event history reads as the incident's timeline.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -114,6 +115,8 @@ class IncidentWorkflow:
         self._batched = False  # set by the run: see _BATCHED_STEPS
         self._pending: list[Notification] = []  # rendered, not sent yet (batched runs)
         self._holders: dict[tuple[Role, datetime], Person] = {}  # lookups this run made
+        self._timer: asyncio.Future[None] | None = None  # batched runs: the pending wake-up
+        self._timer_at = datetime.min
 
     # ---- queries ---------------------------------------------------------------------
 
@@ -440,12 +443,34 @@ class IncidentWorkflow:
             await workflow.wait_condition(workflow.all_handlers_finished)
             if not self._wake:  # nothing arrived meanwhile that this run must handle
                 workflow.continue_as_new(IncidentInput(state=st, policy=self._policy))
+        if self._batched:
+            await self._sleep_lazily(upcoming, now)
+            return
         timeout = None if upcoming is None else max(upcoming.at - now, timedelta(0))
         summary = "Wait for people" if upcoming is None else f"Next: {self._label(upcoming)}"
         with contextlib.suppress(TimeoutError):  # a timeout just means a step is due
             await workflow.wait_condition(
                 lambda: self._wake, timeout=timeout, timeout_summary=summary
             )
+
+    async def _sleep_lazily(self, upcoming: Step | None, now: datetime) -> None:
+        """Wait without cancelling a timer that is still pending: a later deadline keeps the
+        earlier timer (its firing only re-plans), an earlier one replaces it. So acks, status
+        updates and the resolution start and cancel no timers."""
+        timer = self._timer if self._timer is not None and not self._timer.done() else None
+        if upcoming is not None and (timer is None or upcoming.at < self._timer_at):
+            if timer is not None:
+                timer.cancel()
+            self._timer_at = upcoming.at
+            self._timer = timer = asyncio.ensure_future(
+                workflow.sleep(
+                    max(upcoming.at - now, timedelta(0)),
+                    summary=f"Next: {self._label(upcoming)}",
+                )
+            )
+        await workflow.wait_condition(
+            lambda: self._wake or (timer is not None and timer.done()),
+        )
 
     async def _close(self, st: IncidentState) -> None:
         assert self._policy is not None

@@ -199,6 +199,8 @@ def _query_params(dependant: Any) -> dict[str, bool]:
 async def check_query(request: Request) -> None:
     """App-wide dependency: a misspelt filter (?stauts=) or a repeated single-valued one is
     a 422 naming the parameter, not silently ignored."""
+    if not request.scope.get("query_string"):
+        return  # the common case (every alert), answered without parsing anything
     dependant = getattr(request.scope.get("route"), "dependant", None)
     if dependant is None:
         return

@@ -30,7 +30,7 @@ from domain.policy import Policy
 from starter.api.context import ApiSettings
 from starter.temporal_setup import dev_server_flags
 from tests.api.api_support import ApiStack, eventually, free_port
-from worker import build_worker
+from worker import ACTIVITY_THREADS, build_worker
 from workflows.incident import IncidentWorkflow
 
 TEMPORAL = Path(sys.executable).parent / "temporal"
@@ -155,7 +155,7 @@ async def test_unavailable_then_recovered_and_nothing_lost(
 
         server.start()
         client = await server.ready()
-        with ThreadPoolExecutor(max_workers=4) as pool:
+        with ThreadPoolExecutor(max_workers=ACTIVITY_THREADS) as pool:
             worker = build_worker(
                 client,
                 policy=PolicyStore(policy=default_policy),

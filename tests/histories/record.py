@@ -33,6 +33,7 @@ from domain.incident import (
 from domain.policy import Severity
 from tests.conftest import load_default_policy, running_worker
 from tests.workflows.helpers import first_paged, make_alert, open_incident
+from worker import ACTIVITY_THREADS
 from workflows.incident import IncidentWorkflow
 from workflows.postmortem import MarkReviewHeld, PostMortemWorkflow
 
@@ -49,7 +50,7 @@ async def record(env: WorkflowEnvironment) -> None:
     from starter.incidents import open_or_join
 
     policy = load_default_policy()
-    with tempfile.TemporaryDirectory() as data, ThreadPoolExecutor(8) as pool:
+    with tempfile.TemporaryDirectory() as data, ThreadPoolExecutor(ACTIVITY_THREADS) as pool:
         async with running_worker(env.client, policy, Path(data), pool) as (_, queue):
             # P2 from Alertmanager, resolved at the source after its ladder ran out.
             alert = make_alert("P2", source="alertmanager", integration="alertmanager")
