@@ -34,7 +34,7 @@ from starter.api.app import create_app
 from starter.api.context import ApiSettings
 from starter.secrets import Secrets, load_secrets
 from starter.temporal_setup import ensure_search_attributes
-from worker import build_worker
+from worker import ACTIVITY_THREADS, build_worker
 from workflows.incident import IncidentWorkflow
 
 T = TypeVar("T")
@@ -147,7 +147,7 @@ class ApiStack:
         worker_client = await Client.connect(
             self.target, namespace=self.namespace, data_converter=pydantic_data_converter
         )
-        with ThreadPoolExecutor(max_workers=8) as pool:
+        with ThreadPoolExecutor(max_workers=ACTIVITY_THREADS) as pool:
             worker = build_worker(
                 worker_client,
                 policy=PolicyStore(policy=self.policy),

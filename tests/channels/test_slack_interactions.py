@@ -31,6 +31,7 @@ from tests.channels.stack import (
     view_submission,
 )
 from tests.workflows.helpers import make_alert, state_of
+from worker import ACTIVITY_THREADS
 from workflows.incident import IncidentWorkflow
 
 SLACK_IDS = {
@@ -74,7 +75,7 @@ async def stack(
 ) -> AsyncIterator[Stack]:
     settings = channel_settings(slack=slack)
     policy = without_slack_id(default_policy, "frank")
-    with ThreadPoolExecutor(8) as pool:
+    with ThreadPoolExecutor(ACTIVITY_THREADS) as pool:
         async with firewatch_stack(
             namespace_client, policy, tmp_path_factory.mktemp("slack-data"), settings, pool
         ) as s:

@@ -22,6 +22,7 @@ from tests.channels.conftest import channel_settings
 from tests.channels.fake_twilio import FakeTwilio
 from tests.channels.stack import Stack, firewatch_stack, twilio_form, twilio_headers
 from tests.workflows.helpers import make_alert, state_of
+from worker import ACTIVITY_THREADS
 from workflows.incident import IncidentWorkflow
 
 PUBLIC = "https://hooks.example.org/fw"  # where Twilio is told to call us (behind a proxy)
@@ -43,7 +44,7 @@ async def stack(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> AsyncIterator[Stack]:
     settings = channel_settings(twilio=twilio, public_url=PUBLIC)
-    with ThreadPoolExecutor(8) as pool:
+    with ThreadPoolExecutor(ACTIVITY_THREADS) as pool:
         async with firewatch_stack(
             namespace_client, default_policy, tmp_path_factory.mktemp("sms-data"), settings, pool
         ) as s:
