@@ -46,14 +46,17 @@ from temporalio import workflow
 if not __package__:  # run as a script: make the project importable
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from benchmarks.measure import Result, machine_info, run_many
+from benchmarks.measure import (
+    Result,
+    child_env,
+    machine_info,
+    project_root,
+    run_many,
+    start_worker_process,
+    stop_process,
+)
 
 TARGET_RATIO = 0.8
-
-
-def _root() -> Path:
-    # Not at import time: the workflow sandbox re-imports this module and forbids resolve().
-    return Path(__file__).resolve().parent.parent
 
 
 # ---- (a) the bare baseline ---------------------------------------------------------------
@@ -129,27 +132,6 @@ async def bench_bare(client: Any, alerts: int, keys: int, concurrency: int) -> R
     return result
 
 
-def child_env(target: str, namespace: str, data: Path, queue: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("TEMPORAL_", "FIREWATCH_"))}
-    env.update(
-        TEMPORAL_ADDRESS=target,
-        TEMPORAL_NAMESPACE=namespace,
-        FIREWATCH_DATA_DIR=str(data),
-        FIREWATCH_TASK_QUEUE=queue,
-        PYTHONUNBUFFERED="1",
-    )
-    return env
-
-
-def stop_child(proc: subprocess.Popen[bytes]) -> None:
-    proc.terminate()
-    try:
-        proc.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
-
-
 class ApiProcess:
     """``uvicorn starter.api.app:app`` in a subprocess, configured through the environment."""
 
@@ -171,7 +153,7 @@ class ApiProcess:
                 "warning",
                 "--no-access-log",
             ],
-            cwd=_root(),
+            cwd=project_root(),
             env=child_env(target, namespace, data, queue),
             stdout=self.log,
             stderr=subprocess.STDOUT,
@@ -193,7 +175,7 @@ class ApiProcess:
                 await asyncio.sleep(0.2)
 
     def stop(self) -> None:
-        stop_child(self.proc)
+        stop_process(self.proc)
         self.log.close()
 
 
@@ -202,7 +184,6 @@ async def firewatch_worker(
     client: Any, where: str, policy: Any, data: Path, queue: str, log: Path
 ) -> AsyncIterator[None]:
     """The real worker: in this process (default), or ``python worker.py`` as under make up."""
-    from starter.temporal_setup import workflow_pollers
     from worker import build_worker
 
     if where == "inprocess":
@@ -212,26 +193,11 @@ async def firewatch_worker(
             ):
                 yield
         return
-    target = client.service_client.config.target_host
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            [sys.executable, str(_root() / "worker.py")],
-            cwd=_root(),
-            env=child_env(target, client.namespace, data, queue),
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-        try:
-            deadline = time.monotonic() + 60
-            while not any(
-                p.identity.startswith(f"{proc.pid}@") for p in await workflow_pollers(client, queue)
-            ):
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"the worker did not start; see {log}")
-                await asyncio.sleep(0.2)
-            yield
-        finally:
-            stop_child(proc)
+    proc = await start_worker_process(client, data, queue, log)
+    try:
+        yield
+    finally:
+        stop_process(proc)
 
 
 async def recorded_alerts(client: Any, ids: list[str], expected: int, timeout: float) -> int:
@@ -527,7 +493,6 @@ async def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.path.insert(0, str(_root()))
     code = asyncio.run(main())
     sys.stdout.flush()
     # Skip interpreter finalisation: the Temporal bridge's threads can still call into Python

@@ -23,7 +23,6 @@ import os
 import shutil
 import sqlite3
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -39,13 +38,13 @@ from temporalio.client import Client
 if not __package__:  # run as a script: make the project importable
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from benchmarks.measure import Result, machine_info, run_many
-
-
-def _root() -> Path:
-    # Not at import time: the workflow sandbox re-imports this module and forbids Path.resolve.
-    return Path(__file__).resolve().parent.parent
-
+from benchmarks.measure import (
+    Result,
+    machine_info,
+    run_many,
+    start_worker_process,
+    stop_process,
+)
 
 # ---- (a) the bare baseline ---------------------------------------------------------------
 
@@ -188,38 +187,17 @@ async def bench_firewatch(
 
 
 async def bench_open_rss(
-    client: Client, target: str, count: int, concurrency: int, work: Path
+    client: Client, count: int, concurrency: int, work: Path
 ) -> dict[str, float]:
     from domain.incident import Alert
     from domain.policy import Severity
     from starter.incidents import trigger
-    from starter.temporal_setup import workflow_pollers
 
     queue = f"bench-rss-{uuid.uuid4().hex[:6]}"
     data = work / "rss-data"
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("TEMPORAL_", "FIREWATCH_"))}
-    env.update(
-        TEMPORAL_ADDRESS=target,
-        TEMPORAL_NAMESPACE=client.namespace,
-        FIREWATCH_DATA_DIR=str(data),
-        FIREWATCH_TASK_QUEUE=queue,
-    )
-    log = (work / "rss-worker.log").open("wb")
-    proc = subprocess.Popen(
-        [sys.executable, str(_root() / "worker.py")],
-        cwd=_root(),
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
+    log = work / "rss-worker.log"
+    proc = await start_worker_process(client, data, queue, log)
     try:
-        deadline = time.monotonic() + 60
-        while not any(
-            p.identity.startswith(f"{proc.pid}@") for p in await workflow_pollers(client, queue)
-        ):
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"worker did not start:\n{log_tail(work / 'rss-worker.log')}")
-            await asyncio.sleep(0.2)
         idle = vm_status(proc.pid)["VmRSS"]
 
         run_tag = uuid.uuid4().hex[:6]
@@ -245,11 +223,10 @@ async def bench_open_rss(
         deadline = time.monotonic() + 600
         while outbox_count(db, "page") < count:
             if proc.poll() is not None:
-                raise RuntimeError(f"worker died:\n{log_tail(work / 'rss-worker.log')}")
+                raise RuntimeError(f"worker died:\n{log_tail(log)}")
             if time.monotonic() > deadline:
                 raise RuntimeError(
-                    f"only {outbox_count(db, 'page')} of {count} incidents paged:\n"
-                    f"{log_tail(work / 'rss-worker.log')}"
+                    f"only {outbox_count(db, 'page')} of {count} incidents paged:\n{log_tail(log)}"
                 )
             await asyncio.sleep(0.5)
         settle = time.perf_counter() - began
@@ -272,13 +249,7 @@ async def bench_open_rss(
             "all_paged_s": started.seconds + settle,
         }
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        log.close()
+        stop_process(proc)
 
 
 def print_report(
@@ -379,8 +350,7 @@ async def main() -> int:
                     f"(c) RSS: `python worker.py` subprocess, {args.open} open P2 incidents",
                     flush=True,
                 )
-                target = env.client.service_client.config.target_host
-                rss = await bench_open_rss(env.client, target, args.open, c, work)
+                rss = await bench_open_rss(env.client, args.open, c, work)
     finally:
         await env.shutdown()
     if rss is not None:
@@ -401,7 +371,6 @@ async def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.path.insert(0, str(_root()))
     code = asyncio.run(main())
     sys.stdout.flush()
     # Skip interpreter finalisation: the Temporal bridge's threads can still call into Python

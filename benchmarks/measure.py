@@ -5,11 +5,14 @@ from __future__ import annotations
 import asyncio
 import os
 import platform
+import subprocess
+import sys
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 
 @dataclass
@@ -76,3 +79,57 @@ def machine_info() -> str:
         f"  mem={mem_kib / 1024 / 1024:.1f} GiB  {platform.platform()}"
         f"  python={platform.python_version()}  temporalio={temporalio.__version__}"
     )
+
+
+def project_root() -> Path:
+    # Not at import time: the workflow sandbox re-imports benchmark modules and forbids resolve().
+    return Path(__file__).resolve().parent.parent
+
+
+def child_env(target: str, namespace: str, data: Path, queue: str) -> dict[str, str]:
+    """This environment minus any Temporal/Firewatch settings, pointed at the benchmark's."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("TEMPORAL_", "FIREWATCH_"))}
+    env.update(
+        TEMPORAL_ADDRESS=target,
+        TEMPORAL_NAMESPACE=namespace,
+        FIREWATCH_DATA_DIR=str(data),
+        FIREWATCH_TASK_QUEUE=queue,
+        PYTHONUNBUFFERED="1",
+    )
+    return env
+
+
+async def start_worker_process(
+    client: Any, data: Path, queue: str, log: Path
+) -> subprocess.Popen[bytes]:
+    """``python worker.py`` as under ``make up``; returns once it polls ``queue``."""
+    from starter.temporal_setup import workflow_pollers
+
+    target = client.service_client.config.target_host
+    with log.open("wb") as out:  # the child keeps its own descriptor
+        proc = subprocess.Popen(
+            [sys.executable, str(project_root() / "worker.py")],
+            cwd=project_root(),
+            env=child_env(target, client.namespace, data, queue),
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    deadline = time.monotonic() + 60
+    while not any(
+        p.identity.startswith(f"{proc.pid}@") for p in await workflow_pollers(client, queue)
+    ):
+        if proc.poll() is not None or time.monotonic() > deadline:
+            stop_process(proc)
+            tail = "\n".join(log.read_text(errors="replace").splitlines()[-20:])
+            raise RuntimeError(f"the worker did not start ({log}):\n{tail}")
+        await asyncio.sleep(0.2)
+    return proc
+
+
+def stop_process(proc: subprocess.Popen[bytes]) -> None:
+    proc.terminate()
+    try:
+        proc.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
