@@ -13,7 +13,6 @@ from activities.incident_ids import IncidentIdActivities
 from activities.models import AllocateIncidentId, OpenedIncident, OpenIncident
 from activities.policy import PolicyActivities
 from domain import rotation
-from domain.policy import Role
 
 
 class OpeningActivities:
@@ -38,7 +37,5 @@ class OpeningActivities:
             slack_message="slack" in enabled,
             local_delivery=not enabled,
             # The level-1 page (and P0's management notice) is due at this very instant.
-            oncall={role: rotation.holder(policy.roster, role, request.at) for role in Role}
-            if policy is not None
-            else {},
+            oncall=rotation.on_call(policy.roster, request.at) if policy is not None else {},
         )
