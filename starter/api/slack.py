@@ -257,28 +257,8 @@ def resolve_view(incident_id: str, workflow_id: str, response_url: str | None) -
                 "type": "section",
                 "text": {"type": "mrkdwn", "text": f"Resolve *{incident_id}*"},
             },
-            {
-                "type": "input",
-                "block_id": "root_cause",
-                "label": {"type": "plain_text", "text": "Root cause"},
-                "element": {
-                    "type": "plain_text_input",
-                    "action_id": "value",
-                    "multiline": True,
-                    "max_length": 4000,
-                },
-            },
-            {
-                "type": "input",
-                "block_id": "fix",
-                "label": {"type": "plain_text", "text": "Fix applied"},
-                "element": {
-                    "type": "plain_text_input",
-                    "action_id": "value",
-                    "multiline": True,
-                    "max_length": 4000,
-                },
-            },
+            _text_input("root_cause", "Root cause"),
+            _text_input("fix", "Fix applied"),
             {
                 "type": "input",
                 "block_id": "false_positive",
@@ -467,3 +447,18 @@ async def _declare(
     if done is None:
         return ephemeral(f"Declaring {severity.value} {service}: {summary}…")
     return ephemeral(outcome_text(done, ok))
+
+
+def _text_input(block_id: str, label: str) -> dict[str, Any]:
+    """A required multi-line text field of the resolve modal; its value is ``value``."""
+    return {
+        "type": "input",
+        "block_id": block_id,
+        "label": {"type": "plain_text", "text": label},
+        "element": {
+            "type": "plain_text_input",
+            "action_id": "value",
+            "multiline": True,
+            "max_length": 4000,
+        },
+    }
