@@ -124,12 +124,22 @@ async def bench_bare(client: Any, alerts: int, keys: int, concurrency: int) -> R
         await run_many("warm-up", min(500, alerts), concurrency, lambda i: one(i, "warm"))
         result = await run_many("bare signal-with-start", alerts, concurrency, one)
     print(f"    {result.ok} accepted in {result.seconds:.1f} s", flush=True)
-    for prefix in ("bare", "warm"):
-        async for execution in client.list_workflows(
-            f"WorkflowId STARTS_WITH 'storm-{prefix}-{tag}-'"
-        ):
-            await client.get_workflow_handle(execution.id).terminate("benchmark over")
+    await terminate(client, [f"storm-{p}-{tag}-{k}" for p in ("bare", "warm") for k in range(keys)])
     return result
+
+
+async def terminate(client: Any, workflow_ids: list[str]) -> None:
+    """End a run's workflows, so that the next run starts on an idle server.
+
+    Open incidents would otherwise wake on their escalation timers during later rounds.
+    """
+    from temporalio.service import RPCError
+
+    async def end(workflow_id: str) -> None:
+        with contextlib.suppress(RPCError):  # already ended
+            await client.get_workflow_handle(workflow_id).terminate("benchmark round over")
+
+    await asyncio.gather(*(end(i) for i in workflow_ids))
 
 
 class ApiProcess:
@@ -376,6 +386,7 @@ async def bench_api(
         incidents = (await client.count_workflows(query)).count
         runs = await asyncio.gather(*(client.count_workflows(f"WorkflowId = '{i}'") for i in ids))
         single = all(r.count == 1 for r in runs)
+        await terminate(client, ids)
     finally:
         api.stop()
     return ingest, result, StormCheck(incidents, single, recorded, expected, drained)

@@ -6,6 +6,7 @@ point has the same durability (a 2xx only after Temporal accepted) and the same 
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Sequence
 from typing import Any
 
@@ -62,6 +63,65 @@ async def open_or_join(
         start_signal="attach_alert",
         start_signal_args=[alert],
     )
+
+
+class OpenIncidents:
+    """Workflow ids of incidents this process recently saw open (bounded, oldest forgotten).
+
+    Only a hint, used by ``attach``: a wrong entry costs one extra round trip, never an alert.
+    """
+
+    def __init__(self, capacity: int = 10_000) -> None:
+        self._capacity = capacity
+        self._ids: OrderedDict[str, None] = OrderedDict()
+
+    def __contains__(self, workflow_id: object) -> bool:
+        return workflow_id in self._ids
+
+    def __len__(self) -> int:
+        return len(self._ids)
+
+    def add(self, workflow_id: str) -> None:
+        self._ids[workflow_id] = None
+        self._ids.move_to_end(workflow_id)
+        while len(self._ids) > self._capacity:
+            self._ids.popitem(last=False)
+
+    def discard(self, workflow_id: str) -> None:
+        self._ids.pop(workflow_id, None)
+
+
+async def attach(
+    client: Client, alert: Alert, open_incidents: OpenIncidents, *, task_queue: str = TASK_QUEUE
+) -> bool:
+    """Open or join, as ``open_or_join``; True when a new incident was opened.
+
+    In a storm nearly every alert joins an incident that is already open, and a plain
+    signal costs Temporal (and this process) less than signal-with-start. So an incident
+    seen open before gets a signal; if it has closed since, Temporal answers NOT_FOUND
+    and the alert opens a new one with signal-with-start. Either way the alert is
+    durably recorded when this returns.
+    """
+    workflow_id = incident_workflow_id(alert.dedup_key, alert.integration)
+    if workflow_id in open_incidents:
+        try:
+            await client.get_workflow_handle(workflow_id).signal(
+                IncidentWorkflow.attach_alert, alert
+            )
+            return False
+        except RPCError as err:
+            if err.status != RPCStatusCode.NOT_FOUND:
+                raise
+            open_incidents.discard(workflow_id)  # closed: this alert opens the next one
+    handle = await open_or_join(client, alert, task_queue=task_queue)
+    open_incidents.add(workflow_id)
+    return _started(handle)
+
+
+def _started(handle: WorkflowHandle[Any, Any]) -> bool:
+    # The signal-with-start response says whether a new workflow (incident) was started.
+    response = getattr(handle, "_start_workflow_response", None)
+    return bool(getattr(response, "started", False))
 
 
 async def trigger(client: Client, alert: Alert, *, task_queue: str = TASK_QUEUE) -> IncidentState:

@@ -32,6 +32,7 @@ from starter.api import (
 )
 from starter.api.context import ApiContext, ApiSettings, TemporalGate
 from starter.api.errors import check_query, install_error_handlers
+from starter.api.fast_lane import FastLane
 from starter.api.limits import BodyLimit, InFlightLimit
 from starter.api.metrics import ApiMetrics, MetricsMiddleware
 
@@ -81,6 +82,9 @@ def create_app(
         description=DESCRIPTION,
         lifespan=lifespan,
         dependencies=[Depends(check_query)],
+        # Firewatch exports its own Prometheus metrics (/metrics). FastAPI's OpenTelemetry
+        # hooks would look up the global providers on every request to find none.
+        telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     app.state.ctx = ctx
     install_error_handlers(app)
@@ -97,6 +101,12 @@ def create_app(
     ):
         app.include_router(module.router)
     # Added innermost first: metrics see every answer, including the limits' refusals.
+    app.add_middleware(
+        FastLane,
+        ctx=ctx,
+        routes=[ingest_pagerduty.FAST_LANE, ingest_generic.FAST_LANE],
+        exception_handlers=app.exception_handlers,
+    )
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
     app.add_middleware(
         InFlightLimit, limit=settings.max_in_flight, retry_after_s=settings.retry_after_s

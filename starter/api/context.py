@@ -19,6 +19,7 @@ from activities.store import Store
 from domain.policy import Integration, IntegrationKind, Policy
 from starter.api.metrics import ApiMetrics
 from starter.connection import TASK_QUEUE, connect_kwargs
+from starter.incidents import OpenIncidents
 from starter.secrets import Secrets, ensure_secrets
 
 MAX_BODY_BYTES = 512 * 1024  # PagerDuty's limit for an Events API v2 request
@@ -116,6 +117,7 @@ class ApiContext:
         self.policy_store = policy
         self.data_dir = data_dir
         self.metrics = metrics
+        self.open_incidents = OpenIncidents()  # which alerts can join with a plain signal
         self._secrets: Secrets | None = None
         self._secrets_for: tuple[tuple[str, str], ...] | None = None
         self._store: Store | None = None

@@ -1,6 +1,6 @@
 """What every ingest endpoint shares: timestamps, severity mapping, and handing alerts to Temporal.
 
-Handlers return only after ``open_or_join`` / ``resolve_from_source`` came back, i.e. after
+Handlers return only after ``attach`` / ``resolve_from_source`` came back, i.e. after
 Temporal durably recorded the start or signal. Both are idempotent per incident (the
 workflow only counts a repeated alert), so a sender's retry never pages twice.
 """
@@ -14,13 +14,12 @@ from datetime import datetime, timedelta
 from typing import Annotated, Any, Literal, TypeVar
 
 from pydantic import AwareDatetime, BeforeValidator, ValidationError
-from temporalio.client import WorkflowHandle
 
 from domain.incident import Alert, AlertResolveRequest, AlertSource
 from domain.policy import Integration, Policy, Severity, SeverityMapping
 from starter.api.context import ApiContext
 from starter.api.errors import validation_error
-from starter.incidents import open_or_join, resolve_from_source
+from starter.incidents import attach, resolve_from_source
 
 T = TypeVar("T")
 
@@ -84,17 +83,11 @@ def build_alert(prefix: tuple[str, ...] = (), **fields: Any) -> Alert:
         raise validation_error(exc, prefix) from exc
 
 
-def _started(handle: WorkflowHandle[Any, Any]) -> bool:
-    # The signal-with-start response says whether a new workflow (incident) was started.
-    response = getattr(handle, "_start_workflow_response", None)
-    return bool(getattr(response, "started", False))
-
-
 async def open_alert(ctx: ApiContext, alert: Alert) -> Outcome:
     client = await ctx.client()
-    handle = await open_or_join(client, alert, task_queue=ctx.settings.task_queue)
-    outcome: Outcome = "opened" if _started(handle) else "joined"
-    if outcome == "opened":
+    opened = await attach(client, alert, ctx.open_incidents, task_queue=ctx.settings.task_queue)
+    outcome: Outcome = "opened" if opened else "joined"
+    if opened:
         ctx.metrics.incidents_opened.labels(source=alert.source).inc()
     ctx.metrics.alert(_metric_source(alert.source), outcome)
     return outcome

@@ -85,28 +85,49 @@ class BodyLimit:
                 if declared > self.limit:
                     await _send_json(send, 413, path, too_large)
                     return
-        chunks: list[bytes] = []
-        size = 0
-        while True:
-            message = await receive()
-            if message["type"] == "http.disconnect":
-                return
-            chunk = message.get("body", b"")
-            size += len(chunk)
-            if size > self.limit:  # chunked upload without Content-Length
-                await _send_json(send, 413, path, too_large)
-                return
-            chunks.append(chunk)
-            if not message.get("more_body", False):
-                break
-        body = b"".join(chunks)
-        replayed = False
+        try:
+            body = await receive_body(receive, self.limit)
+        except BodyTooLarge:  # chunked upload without Content-Length
+            await _send_json(send, 413, path, too_large)
+            return
+        if body is not None:  # else the client went away
+            await self.app(scope, replaying(whole_body(body), receive), send)
 
-        async def replay() -> Message:
-            nonlocal replayed
-            if not replayed:
-                replayed = True
-                return {"type": "http.request", "body": body, "more_body": False}
-            return await receive()  # then wait for the disconnect, as Starlette expects
 
-        await self.app(scope, replay, send)
+class BodyTooLarge(Exception):
+    pass
+
+
+async def receive_body(receive: Receive, limit: int | None = None) -> bytes | None:
+    """The whole request body, or None if the client went away first."""
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            return None
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if limit is not None and size > limit:
+            raise BodyTooLarge
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            return b"".join(chunks)
+
+
+def whole_body(body: bytes) -> Message:
+    return {"type": "http.request", "body": body, "more_body": False}
+
+
+def replaying(first: Message, receive: Receive) -> Receive:
+    """``receive`` that hands out ``first`` again, then goes on with the real one."""
+    replayed = False
+
+    async def replay() -> Message:
+        nonlocal replayed
+        if not replayed:
+            replayed = True
+            return first
+        return await receive()  # e.g. wait for the disconnect, as Starlette expects
+
+    return replay

@@ -5,14 +5,24 @@ from __future__ import annotations
 import asyncio
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
+from temporalio.client import (
+    Client,
+    Interceptor,
+    OutboundInterceptor,
+    SignalWorkflowInput,
+    StartWorkflowInput,
+    WorkflowHandle,
+)
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from activities.store import Store
+from domain.ids import incident_workflow_id
 from domain.incident import AcknowledgeRequest, AlertResolveRequest, Status, StatusUpdateRequest
 from domain.policy import Policy
-from starter.incidents import open_or_join
+from starter.incidents import OpenIncidents, attach, open_or_join
 from tests.conftest import BIN, SEARCH_ATTRIBUTES, running_worker
 from tests.workflows.helpers import first_paged, make_alert, open_incident, wait_until
 from workflows.incident import IncidentWorkflow
@@ -107,3 +117,68 @@ async def test_continue_as_new_keeps_every_bit_of_state(
     outbox = Store(tmp_path).notifications(st.incident_id)
     assert [n.kind for n in outbox].count("initial_alert") == 1
     assert [n.kind for n in outbox].count("page") == 1
+
+
+class _CallLog(Interceptor):
+    """Records which client calls reach Temporal (a real client interceptor, not a mock)."""
+
+    def __init__(self) -> None:
+        self.calls: list[str] = []
+
+    def intercept_client(self, next: OutboundInterceptor) -> OutboundInterceptor:
+        log = self.calls
+
+        class Recording(OutboundInterceptor):
+            async def start_workflow(self, input: StartWorkflowInput) -> WorkflowHandle[Any, Any]:
+                log.append("signal-with-start")
+                return await super().start_workflow(input)
+
+            async def signal_workflow(self, input: SignalWorkflowInput) -> None:
+                log.append("signal")
+                await super().signal_workflow(input)
+
+        return Recording(next)
+
+
+async def test_attach_signals_an_incident_it_saw_open_and_reopens_one_that_closed(
+    dev_env: WorkflowEnvironment,
+    default_policy: Policy,
+    tmp_path: Path,
+    executor: ThreadPoolExecutor,
+) -> None:
+    from domain.incident import ResolveRequest
+
+    calls = _CallLog()
+    # The dev server, not the time-skipping one: only it says whether signal-with-start started.
+    client = Client(**{**dev_env.client.config(), "interceptors": [calls]})
+    seen = OpenIncidents()
+    alert = make_alert("P3")
+    async with running_worker(client, default_policy, tmp_path, executor) as (_, queue):
+        assert await attach(client, alert, seen, task_queue=queue) is True
+        assert await attach(client, alert, seen, task_queue=queue) is False
+        workflow_id = incident_workflow_id(alert.dedup_key, alert.integration)
+        handle = client.get_workflow_handle(workflow_id)
+        st = await wait_until(handle, lambda s: s.alert_count == 2 and s.incident_id is not None)
+        assert calls.calls == ["signal-with-start", "signal"]
+
+        await handle.execute_update(
+            IncidentWorkflow.resolve, ResolveRequest(by="bob", root_cause="x", fix="y")
+        )
+        await handle.result()
+        # The hint is stale now: the signal finds no open incident; the alert opens a new one.
+        assert await attach(client, alert, seen, task_queue=queue) is True
+        assert calls.calls[2:] == ["signal", "signal-with-start"]
+        latest = client.get_workflow_handle(workflow_id)
+        reopened = await latest.execute_update(IncidentWorkflow.opened)
+    assert reopened.incident_id != st.incident_id and reopened.alert_count == 1
+    assert workflow_id in seen
+
+
+def test_open_incidents_forgets_the_least_recently_seen() -> None:
+    seen = OpenIncidents(capacity=2)
+    for workflow_id in ("a", "b", "a", "c"):
+        seen.add(workflow_id)
+    assert "a" in seen and "c" in seen and "b" not in seen and len(seen) == 2
+    seen.discard("a")
+    seen.discard("never-seen")
+    assert "a" not in seen and len(seen) == 1
