@@ -52,6 +52,7 @@ from benchmarks.measure import (
     machine_info,
     project_root,
     run_many,
+    start_dev_server,
     start_worker_process,
     stop_process,
 )
@@ -461,18 +462,8 @@ async def main() -> int:
     )
     args = parser.parse_args()
 
-    from temporalio.contrib.pydantic import pydantic_data_converter
-    from temporalio.testing import WorkflowEnvironment
-
-    from workflows.search_attributes import ALL_KEYS
-
     print(machine_info(), flush=True)
-    env = await WorkflowEnvironment.start_local(
-        data_converter=pydantic_data_converter,
-        dev_server_existing_path=str(Path(sys.executable).parent / "temporal"),
-        search_attributes=list(ALL_KEYS),
-        dev_server_log_level="error",
-    )
+    env = await start_dev_server()
     n, k, c = args.alerts, args.keys, args.concurrency
     ok = True
     ratios: list[float] = []

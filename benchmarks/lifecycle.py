@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import shutil
 import sqlite3
 import statistics
 import sys
@@ -42,6 +41,7 @@ from benchmarks.measure import (
     Result,
     machine_info,
     run_many,
+    start_dev_server,
     start_worker_process,
     stop_process,
 )
@@ -303,23 +303,13 @@ async def main() -> int:
     parser.add_argument("--skip-lifecycles", action="store_true", help="only (c), the RSS run")
     args = parser.parse_args()
 
-    from temporalio.contrib.pydantic import pydantic_data_converter
-    from temporalio.testing import WorkflowEnvironment
-
     # The sandbox re-imports a workflow's module by name: use this file as
     # ``benchmarks.lifecycle`` rather than ``__main__``.
     from benchmarks import lifecycle as bench_module
-    from workflows.search_attributes import ALL_KEYS
 
     bare = (bench_module.BareLifecycle, bench_module.bare_step)
     print(machine_info(), flush=True)
-    temporal = shutil.which("temporal") or str(Path(sys.executable).parent / "temporal")
-    env = await WorkflowEnvironment.start_local(
-        data_converter=pydantic_data_converter,
-        dev_server_existing_path=temporal,
-        search_attributes=list(ALL_KEYS),
-        dev_server_log_level="error",
-    )
+    env = await start_dev_server()
     n, c = args.incidents, args.concurrency
     rounds: list[tuple[Result, list[Result]]] = []
     rss: dict[str, float] | None = None

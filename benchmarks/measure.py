@@ -133,3 +133,21 @@ def stop_process(proc: subprocess.Popen[bytes]) -> None:
     except subprocess.TimeoutExpired:
         proc.kill()
         proc.wait()
+
+
+async def start_dev_server() -> Any:
+    """A fresh in-memory dev server from this venv, with Firewatch's search attributes."""
+    import shutil
+
+    from temporalio.contrib.pydantic import pydantic_data_converter
+    from temporalio.testing import WorkflowEnvironment
+
+    from workflows.search_attributes import ALL_KEYS
+
+    temporal = shutil.which("temporal") or str(Path(sys.executable).parent / "temporal")
+    return await WorkflowEnvironment.start_local(
+        data_converter=pydantic_data_converter,
+        dev_server_existing_path=temporal,
+        search_attributes=list(ALL_KEYS),
+        dev_server_log_level="error",
+    )
