@@ -31,6 +31,10 @@ class OpenIncident(BaseModel):
     day: date
     at: datetime  # the opening instant: who is on call then comes back with the id
     with_policy: bool  # False when the run already carries its snapshot (continue-as-new)
+    # Listed next to the id (id -> workflow mapping): what `firewatch incidents` shows.
+    summary: str = ""
+    service: str = ""
+    severity: str = ""
 
 
 class OpenedIncident(BaseModel):

@@ -173,3 +173,11 @@ class AlertResolveRequest(BaseModel):
     source: AlertSource
     dedup_key: str
     integration: str | None = None
+
+
+class AlertAcknowledgeRequest(BaseModel):
+    """A monitoring tool acknowledged the alert (PagerDuty ``acknowledge`` event)."""
+
+    source: AlertSource
+    dedup_key: str
+    integration: str | None = None

@@ -46,6 +46,7 @@ with workflow.unsafe.imports_passed_through():
         AcknowledgeRequest,
         AddResponderRequest,
         Alert,
+        AlertAcknowledgeRequest,
         AlertResolveRequest,
         EscalateRequest,
         IncidentInput,
@@ -105,7 +106,7 @@ class IncidentWorkflow:
         self._state: IncidentState | None = inp.state
         self._policy: Policy | None = inp.policy
         self._inbox: list[Alert] = list(inp.pending_alerts)
-        self._source_actions: list[AlertResolveRequest] = []
+        self._source_actions: list[AlertResolveRequest | AlertAcknowledgeRequest] = []
         self._outgoing: list[_Outgoing] = []
         self._ticket_dirty = False
         self._review_dirty = False
@@ -137,6 +138,12 @@ class IncidentWorkflow:
 
     @workflow.signal
     def resolve_from_source(self, request: AlertResolveRequest) -> None:
+        self._source_actions.append(request)
+        self._wake = True
+
+    @workflow.signal
+    def acknowledge_from_source(self, request: AlertAcknowledgeRequest) -> None:
+        """PagerDuty-style: the monitoring tool acknowledged; attributed to the integration."""
         self._source_actions.append(request)
         self._wake = True
 
@@ -344,6 +351,9 @@ class IncidentWorkflow:
                     day=now.date(),
                     at=now,
                     with_policy=self._policy is None,
+                    summary=alert.summary,
+                    service=alert.service,
+                    severity=alert.severity.value,
                 ),
                 summary="Open: policy snapshot, incident id, channels",
                 **_LOCAL,
@@ -800,8 +810,12 @@ class IncidentWorkflow:
         st = self._require()
         while self._source_actions:
             action = self._source_actions.pop(0)
+            who = action.integration or action.source
+            if isinstance(action, AlertAcknowledgeRequest):
+                if st.is_open and st.acknowledged_at is None:
+                    self._acknowledge(who)
+                continue
             if st.is_open:
-                who = action.integration or action.source
                 self._resolve(
                     who,
                     "Alert cleared at the source (auto-resolve)",
