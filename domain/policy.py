@@ -11,7 +11,14 @@ from enum import StrEnum
 from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from domain.durations import Duration
 
@@ -255,15 +262,50 @@ class SeverityMapping(_Strict):
 IntegrationKind = Literal["pagerduty", "alertmanager", "grafana", "generic"]
 
 
-class Integration(_Strict):
-    """An alert source. Its secret lives in the data dir, never in the policy file."""
+# Incidents opened by hand (POST /incidents, Slack) use this scope in their workflow ids.
+RESERVED_INTEGRATION_NAMES = frozenset({"direct"})
 
-    name: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]*$")
+
+class Integration(_Strict):
+    """An alert source. Its secret lives in the data dir, never in the policy file.
+
+    ``service`` is the service every incident it opens belongs to (one integration key per
+    service, as in PagerDuty). ``acknowledge_events`` (PagerDuty only): whether an
+    ``acknowledge`` event acknowledges the incident, attributed to the integration.
+    """
+
+    name: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]*$", max_length=64)
     kind: IntegrationKind
-    service: str
+    service: str = Field(min_length=1, max_length=200)
     default_severity: Severity | None = None
     auto_resolve: bool = True
+    acknowledge_events: bool = True
     severity_mapping: SeverityMapping | None = None
+
+    @field_validator("name")
+    @classmethod
+    def _not_reserved(cls, value: str) -> str:
+        if value in RESERVED_INTEGRATION_NAMES:
+            raise ValueError(f"{value!r} is reserved (incidents opened by hand); pick another")
+        return value
+
+    @field_validator("service")
+    @classmethod
+    def _service_text(cls, value: str) -> str:
+        if value != value.strip() or any(ord(c) < 32 or ord(c) == 127 for c in value):
+            raise ValueError("service must be plain text without surrounding spaces")
+        return value
+
+    @field_validator("acknowledge_events")
+    @classmethod
+    def _acks_for_pagerduty(cls, value: bool, info: ValidationInfo) -> bool:
+        # Only ``false`` is refused: a stored snapshot carries the default ``true`` for all.
+        kind = info.data.get("kind")
+        if not value and kind is not None and kind != "pagerduty":
+            raise ValueError(
+                f"applies to pagerduty integrations only ({kind} sends no acknowledgements)"
+            )
+        return value
 
 
 class PostMortemPolicy(_Strict):

@@ -72,6 +72,13 @@ class IntegrationJson(TypedDict):
     service: str
     url: str
     key: str
+    auth: NotRequired[str]
+    hmac_secret: NotRequired[str | None]
+    auto_resolve: NotRequired[bool]
+    acknowledge_events: NotRequired[bool]
+    default_severity: NotRequired[str | None]
+    origin: NotRequired[str]
+    masked: NotRequired[bool]
 
 
 class ApiError(Exception):
@@ -195,7 +202,7 @@ class FirewatchClient:
 
     def _request(
         self,
-        method: Literal["GET", "POST"],
+        method: Literal["GET", "POST", "DELETE"],
         path: str,
         *,
         body: dict[str, Any] | None = None,
@@ -313,3 +320,31 @@ class FirewatchClient:
             self._request("GET", "/integrations", params=params), "integrations"
         )
         return rows
+
+    def add_integration(
+        self,
+        kind: str,
+        service: str,
+        name: str | None = None,
+        *,
+        default_severity: str | None = None,
+        auto_resolve: bool | None = None,
+        acknowledge_events: bool | None = None,
+    ) -> IntegrationJson:
+        """The new integration, with its key (and Grafana's HMAC secret) in full."""
+        body = _drop_none(
+            {
+                "kind": kind,
+                "service": service,
+                "name": name,
+                "default_severity": default_severity,
+                "auto_resolve": auto_resolve,
+                "acknowledge_events": acknowledge_events,
+            }
+        )
+        result: IntegrationJson = self._request("POST", "/integrations", body=body)
+        return result
+
+    def remove_integration(self, name: str) -> IntegrationJson:
+        result: IntegrationJson = self._request("DELETE", f"/integrations/{quote(name, safe='')}")
+        return result

@@ -687,16 +687,55 @@ def outbox(
         _echo_lines([line, *texts, ""])
 
 
-@app.command()
+# `firewatch integrations` lists; `list`, `add` and `remove` are its subcommands.
+integrations_app = typer.Typer(
+    name="integrations",
+    invoke_without_command=True,
+    help="Alert sources: where each posts and its key; add one for a service; remove one.",
+)
+app.add_typer(integrations_app)
+
+INTEGRATION_KINDS = ("pagerduty", "alertmanager", "grafana", "generic")
+ShowSecretsOpt = Annotated[bool, typer.Option("--show-secrets", help="Print the keys unmasked.")]
+
+
+def _remember_api(ctx: typer.Context, api: str | None) -> None:
+    # `firewatch integrations --api URL add ...`: the group's --api serves its subcommands.
+    root = ctx.find_root().obj
+    if api and isinstance(root, dict):
+        root["api"] = api
+
+
+@integrations_app.callback()
 def integrations(
     ctx: typer.Context,
-    show_secrets: Annotated[
-        bool, typer.Option("--show-secrets", help="Print the keys unmasked.")
-    ] = False,
+    show_secrets: ShowSecretsOpt = False,
+    api: ApiOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Alert sources: where each one posts, and its key (masked unless --show-secrets).
+
+    Without a subcommand: the list. Subcommands: list, add, remove.
+    """
+    _remember_api(ctx, api)
+    if ctx.invoked_subcommand is None:
+        _list_integrations(ctx, show_secrets, api, as_json)
+
+
+@integrations_app.command("list")
+def integrations_list(
+    ctx: typer.Context,
+    show_secrets: ShowSecretsOpt = False,
     api: ApiOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Alert sources: where each one posts, and its key (masked unless --show-secrets)."""
+    _list_integrations(ctx, show_secrets, api, as_json)
+
+
+def _list_integrations(
+    ctx: typer.Context, show_secrets: bool, api: str | None, as_json: bool
+) -> None:
     with _client(ctx, api) as client:
         rows = client.integrations(show_secrets)
     if as_json:
@@ -705,9 +744,94 @@ def integrations(
     if not rows:
         typer.echo("no integrations configured")
         return
-    fields = ("name", "kind", "service", "url", "key")
-    table = [[str(r.get(f) or "-") for f in fields] for r in rows]
+    fields: tuple[str, ...] = ("name", "kind", "service", "url", "key")
+    if any("origin" in r for r in rows):
+        fields += ("origin",)
+    raw: list[dict[str, Any]] = [dict(r) for r in rows]
+    table = [[str(r.get(f) or "-") for f in fields] for r in raw]
     _echo_lines(_table([f.upper() for f in fields], table))
+
+
+@integrations_app.command("add")
+def integrations_add(
+    ctx: typer.Context,
+    kind: Annotated[
+        str,
+        typer.Option("--kind", metavar="KIND", help=f"One of {', '.join(INTEGRATION_KINDS)}."),
+    ],
+    service: Annotated[
+        str,
+        typer.Option("--service", metavar="SERVICE", help="The service of the incidents it opens."),
+    ],
+    name: Annotated[
+        str | None,
+        typer.Option("--name", metavar="NAME", help="Default: <kind>-<service>."),
+    ] = None,
+    default_severity: Annotated[
+        str | None,
+        typer.Option("--default-severity", metavar="P0-P3", help="When an alert carries none."),
+    ] = None,
+    no_auto_resolve: Annotated[
+        bool,
+        typer.Option("--no-auto-resolve", help="Resolve events do not resolve incidents."),
+    ] = False,
+    ignore_acks: Annotated[
+        bool,
+        typer.Option(
+            "--ignore-acks",
+            help="pagerduty: acknowledge events are accepted and ignored.",
+        ),
+    ] = False,
+    api: ApiOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Add an alert source for a service: prints where it posts and its new key."""
+    body = {
+        "kind": _choice(kind, INTEGRATION_KINDS, "--kind"),
+        "service": _text(service, "--service"),
+        "name": _text(name, "--name") if name is not None else None,
+        "default_severity": _severity(default_severity) if default_severity else None,
+    }
+    if ignore_acks and body["kind"] != "pagerduty":
+        raise CliError("--ignore-acks is for --kind pagerduty only")
+    with _client(ctx, api) as client:
+        row = client.add_integration(
+            str(body["kind"]),
+            str(body["service"]),
+            body["name"],
+            default_severity=body["default_severity"],
+            auto_resolve=False if no_auto_resolve else None,
+            acknowledge_events=False if ignore_acks else None,
+        )
+    if as_json:
+        _echo_json(row)
+        return
+    raw: dict[str, Any] = dict(row)
+    lines = [
+        f"Added {raw.get('name')} ({raw.get('kind')}) for service {raw.get('service')}",
+        f"  url          {raw.get('url') or '-'}",
+        f"  auth         {raw.get('auth') or '-'}",
+        f"  key          {raw.get('key') or '-'}",
+    ]
+    if raw.get("hmac_secret"):
+        lines.append(f"  hmac secret  {raw['hmac_secret']}")
+    _echo_lines(lines)
+
+
+@integrations_app.command("remove")
+def integrations_remove(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(metavar="NAME", help="An added integration.")],
+    api: ApiOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Remove an added alert source: its key stops working at once."""
+    with _client(ctx, api) as client:
+        row = client.remove_integration(_text(name, "NAME"))
+    if as_json:
+        _echo_json(row)
+        return
+    _echo_lines([f"Removed {row.get('name')}: its key no longer works"])
 
 
 def main() -> None:

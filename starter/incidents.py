@@ -24,6 +24,7 @@ from domain.incident import (
     AcknowledgeRequest,
     AddResponderRequest,
     Alert,
+    AlertAcknowledgeRequest,
     AlertResolveRequest,
     EscalateRequest,
     IncidentInput,
@@ -154,6 +155,22 @@ async def resolve_from_source(client: Client, request: AlertResolveRequest) -> b
     )
     try:
         await handle.signal(IncidentWorkflow.resolve_from_source, request)
+    except RPCError as err:
+        if err.status == RPCStatusCode.NOT_FOUND:
+            return False
+        raise
+    return True
+
+
+async def acknowledge_from_source(client: Client, request: AlertAcknowledgeRequest) -> bool:
+    """The monitoring tool acknowledged the alert (PagerDuty ``acknowledge``), attributed to
+    the integration. False when no incident is open for it. The workflow ignores it for an
+    incident that is acknowledged already."""
+    handle = client.get_workflow_handle(
+        incident_workflow_id(request.dedup_key, request.integration)
+    )
+    try:
+        await handle.signal(IncidentWorkflow.acknowledge_from_source, request)
     except RPCError as err:
         if err.status == RPCStatusCode.NOT_FOUND:
             return False

@@ -5,6 +5,11 @@ and never written to the repository, logs or workflow payloads. Integrations add
 the policy later get keys on the next start; existing keys never change, so monitoring
 tools keep working across restarts.
 
+Integrations added at run time (``firewatch integrations add``, ``POST /integrations``)
+live in ``<data dir>/integrations.json`` (mode 0600), each with its own key: one key per
+service, as in PagerDuty, without editing the policy file. The API re-reads that file
+whenever it changes on disk, so every API process sees an addition or removal at once.
+
 ``FIREWATCH_API_TOKEN`` overrides the stored API token (e.g. one shared by a team).
 """
 
@@ -13,18 +18,24 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import json
+import logging
 import os
 import secrets
 import tempfile
-from collections.abc import Iterator
+import threading
+from collections.abc import Iterable, Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from domain.policy import Integration, IntegrationKind, Policy
 
 SECRETS_FILE = "secrets.json"
+ADDED_FILE = "integrations.json"
 API_TOKEN_ENV = "FIREWATCH_API_TOKEN"
+
+log = logging.getLogger(__name__)
 
 
 class IntegrationSecret(BaseModel):
@@ -77,7 +88,7 @@ def _read(path: Path) -> Secrets | None:
     return Secrets.model_validate_json(text)
 
 
-def _write_atomic(path: Path, value: Secrets) -> None:
+def _write_atomic(path: Path, value: BaseModel) -> None:
     """Write to a 0600 temp file in the same directory, fsync, then rename over."""
     fd, tmp = tempfile.mkstemp(prefix=".secrets-", suffix=".tmp", dir=path.parent)
     try:
@@ -165,6 +176,156 @@ def load_secrets(data_dir: Path) -> Secrets:
     if value is None:
         raise FileNotFoundError(f"{secrets_path(data_dir)} does not exist yet: run `make up` once")
     return _with_env(value)
+
+
+# ---- integrations added at run time -------------------------------------------------------
+
+
+class AddedIntegration(BaseModel):
+    """An integration added at run time, with its key (kept together: one atomic write)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    integration: Integration
+    secret: IntegrationSecret
+    added_at: datetime
+
+    def __repr__(self) -> str:
+        return f"AddedIntegration(integration={self.integration!r}, secret=***)"
+
+    __str__ = __repr__
+
+
+class AddedIntegrations(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    integrations: tuple[AddedIntegration, ...] = ()
+
+    def get(self, name: str) -> AddedIntegration | None:
+        return next((a for a in self.integrations if a.integration.name == name), None)
+
+
+class IntegrationConflict(ValueError):
+    """The name is taken (by the policy file or by an added integration)."""
+
+
+class IntegrationNotFound(LookupError):
+    pass
+
+
+class IntegrationStoreError(RuntimeError):
+    """``integrations.json`` cannot be read (a bad hand edit): nothing is changed."""
+
+
+def added_path(data_dir: Path) -> Path:
+    return data_dir / ADDED_FILE
+
+
+def _read_added(path: Path) -> AddedIntegrations:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return AddedIntegrations()
+    except OSError as exc:
+        raise IntegrationStoreError(f"cannot read {path}: {exc.strerror}") from exc
+    try:
+        return AddedIntegrations.model_validate_json(text)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(part) for part in first["loc"]) or "file"
+        raise IntegrationStoreError(f"{path} is invalid: {where}: {first['msg']}") from None
+
+
+def load_added(data_dir: Path) -> AddedIntegrations:
+    """The integrations added at run time (none before the first ``add``)."""
+    return _read_added(added_path(data_dir))
+
+
+def add_integration(
+    data_dir: Path, integration: Integration, taken: Iterable[str] = ()
+) -> AddedIntegration:
+    """Store a new integration with a fresh key. ``taken``: the policy file's names.
+
+    Raises IntegrationConflict when the name is in use; nothing is written then.
+    """
+    data_dir.mkdir(parents=True, exist_ok=True)
+    path = added_path(data_dir)
+    with _locked(data_dir):
+        current = _read_added(path)
+        name = integration.name
+        if name in set(taken):
+            raise IntegrationConflict(
+                f"integration {name!r} is defined in the policy file; pick another name"
+            )
+        if current.get(name) is not None:
+            raise IntegrationConflict(f"integration {name!r} exists already; pick another name")
+        added = AddedIntegration(
+            integration=integration,
+            secret=new_integration_secret(integration.kind),
+            added_at=datetime.now(UTC),
+        )
+        _write_atomic(path, AddedIntegrations(integrations=(*current.integrations, added)))
+    return added
+
+
+def remove_integration(data_dir: Path, name: str) -> AddedIntegration:
+    """Delete an added integration and its key: senders using the key are refused from now.
+
+    Raises IntegrationNotFound when no integration of that name was added.
+    """
+    path = added_path(data_dir)
+    with _locked(data_dir):
+        current = _read_added(path)
+        found = current.get(name)
+        if found is None:
+            raise IntegrationNotFound(f"no added integration {name!r}")
+        rest = tuple(a for a in current.integrations if a.integration.name != name)
+        _write_atomic(path, AddedIntegrations(integrations=rest))
+    return found
+
+
+class AddedIntegrationsFile:
+    """``integrations.json`` as the API sees it: re-read when it changes on disk.
+
+    One ``stat`` per call (each rename makes a new inode, so no change goes unseen). A file
+    spoilt by a hand edit keeps the last good contents, logged, so ingest keeps working.
+    """
+
+    def __init__(self, data_dir: Path) -> None:
+        self.path = added_path(data_dir)
+        self._lock = threading.Lock()
+        self._seen: tuple[int, int, int] | None = None
+        self._value = AddedIntegrations()
+
+    def get(self) -> AddedIntegrations:
+        try:
+            st = self.path.stat()
+            seen: tuple[int, int, int] | None = (st.st_ino, st.st_mtime_ns, st.st_size)
+        except FileNotFoundError:
+            seen = None
+        if seen == self._seen:
+            return self._value
+        with self._lock:
+            if seen != self._seen:
+                try:
+                    self._value = _read_added(self.path)
+                except IntegrationStoreError as exc:
+                    log.error("keeping the integrations read before: %s", exc)
+                self._seen = seen
+            return self._value
+
+
+_added_files: dict[Path, AddedIntegrationsFile] = {}
+_added_files_lock = threading.Lock()
+
+
+def added_integrations(data_dir: Path) -> AddedIntegrations:
+    """The current added integrations of a data dir (cached per data dir, see above)."""
+    file = _added_files.get(data_dir)
+    if file is None:
+        with _added_files_lock:
+            file = _added_files.setdefault(data_dir, AddedIntegrationsFile(data_dir))
+    return file.get()
 
 
 def mask(secret: str) -> str:

@@ -231,8 +231,9 @@ async def alertmanager(
     summary="Grafana unified alerting webhook (version 1)",
     description=(
         "Authenticate with the integration's token as the Authorization header"
-        " (scheme Bearer), or with the HMAC signature (header X-Grafana-Alerting-Signature,"
-        " optional timestamp header X-Grafana-Alerting-Signature-Timestamp), or both."
+        " (scheme Bearer), or with the HMAC signature (header X-Grafana-Alerting-Signature)"
+        " over a timestamp (header X-Grafana-Alerting-Signature-Timestamp, Unix seconds,"
+        " at most 5 minutes off), or both. A signature without a fresh timestamp is 401."
     ),
 )
 async def grafana(

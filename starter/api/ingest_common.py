@@ -1,8 +1,9 @@
 """What every ingest endpoint shares: timestamps, severity mapping, and handing alerts to Temporal.
 
-Handlers return only after ``attach`` / ``resolve_from_source`` came back, i.e. after
-Temporal durably recorded the start or signal. Both are idempotent per incident (the
-workflow only counts a repeated alert), so a sender's retry never pages twice.
+Handlers return only after ``attach``, ``resolve_from_source`` or ``acknowledge_from_source``
+came back, i.e. after Temporal durably recorded the start or signal. All are idempotent per
+incident (the workflow only counts a repeated alert, and acknowledges or resolves once), so
+a sender's retry never pages twice.
 """
 
 from __future__ import annotations
@@ -15,15 +16,16 @@ from typing import Annotated, Any, Literal, TypeVar
 
 from pydantic import AwareDatetime, BeforeValidator, ValidationError
 
-from domain.incident import Alert, AlertResolveRequest, AlertSource
+from domain.incident import Alert, AlertAcknowledgeRequest, AlertResolveRequest, AlertSource
 from domain.policy import Integration, Policy, Severity, SeverityMapping
 from starter.api.context import ApiContext
 from starter.api.errors import validation_error
-from starter.incidents import attach, resolve_from_source
+from starter.incidents import acknowledge_from_source, attach, resolve_from_source
 
 T = TypeVar("T")
 
 Outcome = Literal["opened", "joined", "resolved", "ignored"]
+AckOutcome = Literal["acknowledged", "ignored"]
 
 _NUMERIC = re.compile(r"^\s*-?\d+(\.\d+)?\s*$")
 _COMPACT_OFFSET = re.compile(r"([+-]\d{2})(\d{2})$")
@@ -106,6 +108,24 @@ async def resolve_alert(
         # False: nothing open for the key (never opened, or resolved already): ignored.
         if await resolve_from_source(client, request):
             outcome = "resolved"
+    ctx.metrics.alert(_metric_source(source), outcome)
+    return outcome
+
+
+async def acknowledge_alert(
+    ctx: ApiContext, integration: Integration, source: AlertSource, dedup_key: str
+) -> AckOutcome:
+    """Acknowledge the open incident for the key in the integration's name, unless the
+    integration ignores acknowledgements (``acknowledge_events: false``)."""
+    outcome: AckOutcome = "ignored"
+    if integration.acknowledge_events:
+        client = await ctx.client()
+        request = AlertAcknowledgeRequest(
+            source=source, dedup_key=dedup_key, integration=integration.name
+        )
+        # False: nothing open for the key (never opened, or resolved already): ignored.
+        if await acknowledge_from_source(client, request):
+            outcome = "acknowledged"
     ctx.metrics.alert(_metric_source(source), outcome)
     return outcome
 

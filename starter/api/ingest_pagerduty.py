@@ -1,12 +1,12 @@
 """POST /v2/enqueue: a drop-in for PagerDuty's Events API v2.
 
-``routing_key`` selects a ``pagerduty`` integration. ``trigger`` opens or joins the
-incident for ``dedup_key`` (generated when absent), ``resolve`` resolves it (when the
-integration allows auto-resolve) and is ignored once nothing is open, as PagerDuty does.
-
-``acknowledge`` is accepted (202) and changes nothing: in Firewatch only people on the
-roster acknowledge, through the incidents API, Slack or SMS, so a machine ack cannot
-stand in for a responder.
+``routing_key`` selects a ``pagerduty`` integration, and with it the service of the
+incidents it opens. ``trigger`` opens or joins the incident for ``dedup_key`` (generated
+when absent). ``acknowledge`` acknowledges the open incident, attributed to the
+integration (``acknowledged_by`` is its name), as PagerDuty does, unless the integration
+says ``acknowledge_events: false``. ``resolve`` resolves it (when the integration allows
+auto-resolve). Acknowledge and resolve are answered 202 and ignored when nothing is open
+for the key, as PagerDuty does. Every 202 follows Temporal's durable write.
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ from starter.api.errors import (
 from starter.api.fast_lane import LaneRoute, json_response
 from starter.api.ingest_common import (
     Timestamp,
+    acknowledge_alert,
     build_alert,
     detection_time,
     map_severity,
@@ -164,7 +165,7 @@ async def process_event(
     if event.event_action == "resolve":
         await resolve_alert(ctx, integration, "pagerduty", event.dedup_key)
     else:
-        ctx.metrics.alert("pagerduty", "acknowledged")  # see the module docstring
+        await acknowledge_alert(ctx, integration, "pagerduty", event.dedup_key)
     return _accepted(event.dedup_key)
 
 

@@ -2,7 +2,10 @@
 
 Grafana is not installable here; the bodies follow its webhook format: Alertmanager's
 shape plus orgId, title, message, state, and per alert silenceURL, dashboardURL,
-panelURL, values and imageURL. Signatures are computed as Grafana computes them.
+panelURL, values and imageURL. Signatures are computed as Grafana computes them
+(grafana/alerting http/hmac.go): hex HMAC-SHA256 over "<unix seconds>:" + body when the
+contact point names a timestamp header, over the body alone otherwise; the latter is
+refused, since it could be replayed for ever.
 """
 
 from __future__ import annotations
@@ -108,20 +111,116 @@ async def test_bearer_firing_then_resolved(api_env: ApiEnv, http: httpx.AsyncCli
     assert await api_env.runs(wid) == 1
 
 
-@pytest.mark.parametrize("with_timestamp", [False, True])
-async def test_hmac_signature_alone_is_enough(
-    api_env: ApiEnv, http: httpx.AsyncClient, with_timestamp: bool
+@pytest.mark.parametrize(
+    ("signature_header", "timestamp_header", "age_s"),
+    [
+        # The documented names; a signature made a moment ago.
+        ("X-Grafana-Alerting-Signature", "X-Grafana-Alerting-Signature-Timestamp", 0),
+        # Grafana's default when the header field is left empty; the other timestamp name.
+        ("X-Grafana-Alert-Signature", "X-Grafana-Alerting-Timestamp", 0),
+        # Inside the 5-minute window either way (a slow retry, a clock a little ahead).
+        ("X-Grafana-Alerting-Signature", "X-Grafana-Alerting-Signature-Timestamp", 240),
+        ("X-Grafana-Alerting-Signature", "X-Grafana-Alerting-Signature-Timestamp", -240),
+    ],
+)
+async def test_hmac_signature_with_a_fresh_timestamp_is_enough(
+    api_env: ApiEnv,
+    http: httpx.AsyncClient,
+    signature_header: str,
+    timestamp_header: str,
+    age_s: int,
 ) -> None:
     fp = unique("gf-hmac")
     body = json.dumps(grafana_body(fp)).encode()
-    headers = {"Content-Type": "application/json"}
-    timestamp = str(int(time.time())) if with_timestamp else None
-    if timestamp:
-        headers["X-Grafana-Alerting-Signature-Timestamp"] = timestamp
-    headers["X-Grafana-Alerting-Signature"] = sign(hmac_secret(api_env), body, timestamp)
+    timestamp = str(int(time.time()) - age_s)
+    headers = {
+        "Content-Type": "application/json",
+        timestamp_header: timestamp,
+        signature_header: sign(hmac_secret(api_env), body, timestamp),
+    }
     response = await http.post("/alerts/grafana", content=body, headers=headers)
     assert response.status_code == 202, response.text
     await opened(api_env, incident_workflow_id(fp, "grafana"))
+
+
+async def test_signature_without_a_fresh_timestamp_is_refused(
+    api_env: ApiEnv, http: httpx.AsyncClient
+) -> None:
+    """401 naming the reason, with or without a good token beside it; nothing starts."""
+    fp = unique("gf-replay")
+    body = json.dumps(grafana_body(fp)).encode()
+    secret = hmac_secret(api_env)
+    now = int(time.time())
+    token = {"Authorization": f"Bearer {api_env.stack.key('grafana')}"}
+    ts = "X-Grafana-Alerting-Signature-Timestamp"
+    cases: list[tuple[dict[str, str], str]] = [
+        # Signed over the body alone (no timestamp header configured): replayable.
+        ({"X-Grafana-Alerting-Signature": sign(secret, body)}, "no timestamp"),
+        ({**token, "X-Grafana-Alerting-Signature": sign(secret, body)}, "no timestamp"),
+        (
+            {ts: "", "X-Grafana-Alerting-Signature": sign(secret, body)},
+            "no timestamp",
+        ),
+        # Stale: signed more than 5 minutes ago (a captured request, replayed).
+        (
+            {
+                ts: str(now - 301),
+                "X-Grafana-Alerting-Signature": sign(secret, body, str(now - 301)),
+            },
+            "stale",
+        ),
+        (
+            {
+                **token,
+                ts: str(now - 3600),
+                "X-Grafana-Alerting-Signature": sign(secret, body, str(now - 3600)),
+            },
+            "stale",
+        ),
+        # Too far ahead.
+        (
+            {
+                ts: str(now + 900),
+                "X-Grafana-Alerting-Signature": sign(secret, body, str(now + 900)),
+            },
+            "in the future",
+        ),
+        # Not Unix seconds.
+        (
+            {ts: "2026-01-31T12:00:00Z", "X-Grafana-Alerting-Signature": sign(secret, body)},
+            "Unix seconds",
+        ),
+        ({ts: "nan", "X-Grafana-Alerting-Signature": sign(secret, body)}, "Unix seconds"),
+    ]
+    for headers, reason in cases:
+        response = await http.post(
+            "/alerts/grafana",
+            content=body,
+            headers={"Content-Type": "application/json", **headers},
+        )
+        assert response.status_code == 401, (headers.keys(), response.text)
+        detail = response.json()["detail"]
+        assert detail.startswith("Grafana HMAC signature refused: ") and reason in detail, detail
+        assert response.headers["WWW-Authenticate"] == "Bearer"
+    assert await api_env.runs(incident_workflow_id(fp, "grafana")) == 0
+
+
+async def test_a_fresh_timestamp_does_not_revive_a_body_only_signature(
+    api_env: ApiEnv, http: httpx.AsyncClient
+) -> None:
+    """A captured body-only signature with a new timestamp header added: the signature
+    does not cover that timestamp, so it is wrong (403)."""
+    fp = unique("gf-revive")
+    body = json.dumps(grafana_body(fp)).encode()
+    headers = {
+        "Content-Type": "application/json",
+        "X-Grafana-Alerting-Signature-Timestamp": str(int(time.time())),
+        "X-Grafana-Alerting-Signature": sign(hmac_secret(api_env), body),
+    }
+    response = await http.post("/alerts/grafana", content=body, headers=headers)
+    assert response.status_code == 403, response.text
+    assert response.json()["detail"] == "wrong Grafana HMAC signature"
+    assert await api_env.runs(incident_workflow_id(fp, "grafana")) == 0
 
 
 async def test_bad_credentials_start_nothing(api_env: ApiEnv, http: httpx.AsyncClient) -> None:
@@ -129,18 +228,32 @@ async def test_bad_credentials_start_nothing(api_env: ApiEnv, http: httpx.AsyncC
     body = json.dumps(grafana_body(fp)).encode()
     token = {"Authorization": f"Bearer {api_env.stack.key('grafana')}"}
     json_type = {"Content-Type": "application/json"}
-    stale = str(int(time.time()) - 3600)
+    now = str(int(time.time()))
     cases: list[tuple[dict[str, str], int]] = [
         ({}, 401),
         ({"Authorization": "Bearer nope"}, 403),
         # A token of another integration is not a Grafana token.
         ({"Authorization": f"Bearer {api_env.stack.key('alertmanager')}"}, 403),
-        ({"X-Grafana-Alerting-Signature": "0" * 64}, 403),
-        ({**token, "X-Grafana-Alerting-Signature": sign("wrong", body)}, 403),
         (
             {
-                "X-Grafana-Alerting-Signature-Timestamp": stale,
-                "X-Grafana-Alerting-Signature": sign(hmac_secret(api_env), body, stale),
+                "X-Grafana-Alerting-Signature-Timestamp": now,
+                "X-Grafana-Alerting-Signature": "0" * 64,
+            },
+            403,
+        ),
+        (
+            {
+                **token,
+                "X-Grafana-Alerting-Signature-Timestamp": now,
+                "X-Grafana-Alerting-Signature": sign("wrong", body, now),
+            },
+            403,
+        ),
+        # Signed by the right secret over another body.
+        (
+            {
+                "X-Grafana-Alerting-Signature-Timestamp": now,
+                "X-Grafana-Alerting-Signature": sign(hmac_secret(api_env), b"{}", now),
             },
             403,
         ),

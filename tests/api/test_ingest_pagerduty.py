@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import re
+from collections.abc import AsyncIterator
+from pathlib import Path
 
 import httpx
 import pdpyras  # type: ignore[import-untyped]
@@ -12,7 +14,9 @@ from pagerduty import EventsApiV2Client
 
 from domain.ids import incident_workflow_id
 from domain.incident import IncidentState, Status
-from tests.api.api_support import ApiEnv, eventually, unique
+from domain.policy import Policy
+from starter.api.context import ApiSettings
+from tests.api.api_support import ApiEnv, ApiStack, eventually, free_port, metric, unique
 
 
 def pd_client(api_env: ApiEnv, integration: str = "pagerduty") -> EventsApiV2Client:
@@ -25,6 +29,14 @@ async def opened(api_env: ApiEnv, workflow_id: str) -> IncidentState:
     async def probe() -> IncidentState | None:
         state = await api_env.state(workflow_id)
         return state if state is not None and state.incident_id else None
+
+    return await eventually(probe)
+
+
+async def acknowledged(api_env: ApiEnv, workflow_id: str) -> IncidentState:
+    async def probe() -> IncidentState | None:
+        state = await api_env.state(workflow_id)
+        return state if state is not None and state.acknowledged_at is not None else None
 
     return await eventually(probe)
 
@@ -57,12 +69,19 @@ async def test_trigger_repeat_acknowledge_resolve(api_env: ApiEnv) -> None:
     assert await api_env.runs(wid) == 1
     assert await paged() == 1
 
-    # Machine acks are accepted and change nothing: only people on the roster acknowledge.
+    # An acknowledge event acknowledges, in the integration's name, as PagerDuty does.
+    assert await asyncio.to_thread(client.acknowledge, key) == key
+    after_ack = await acknowledged(api_env, wid)
+    assert (after_ack.status, after_ack.acknowledged_by) == (Status.INVESTIGATING, "pagerduty")
+    # A second acknowledge changes nothing (the first one's time and author stay).
     assert await asyncio.to_thread(client.acknowledge, key) == key
     await asyncio.sleep(0.5)
-    after_ack = await api_env.state(wid)
-    assert after_ack is not None
-    assert (after_ack.status, after_ack.acknowledged_at) == (Status.TRIGGERED, None)
+    again = await api_env.state(wid)
+    assert again is not None
+    assert (again.acknowledged_at, again.acknowledged_by) == (
+        after_ack.acknowledged_at,
+        "pagerduty",
+    )
 
     assert await asyncio.to_thread(client.resolve, key) == key
 
@@ -104,7 +123,11 @@ async def test_pdpyras_session_against_a_second_integration(api_env: ApiEnv) -> 
     state = await opened(api_env, wid)
     # custom_details.priority P0 wins over the severity mapping; service comes from config.
     assert (state.severity, state.service) == ("P0", "database")
+    assert state.status == Status.TRIGGERED
     await asyncio.to_thread(session.acknowledge, key)
+    acked = await acknowledged(api_env, wid)
+    assert (acked.status, acked.acknowledged_by) == (Status.INVESTIGATING, "pd-db")
+    assert acked.assignee == "pd-db"
     await asyncio.to_thread(session.resolve, key)
 
     async def resolved() -> bool:
@@ -151,6 +174,9 @@ async def test_resolve_and_ack_for_unknown_key_start_nothing(
     api_env: ApiEnv, http: httpx.AsyncClient
 ) -> None:
     key = unique("never-triggered")
+    ignored_before = await metric(
+        http, "firewatch_alerts_received_total", source="pagerduty", outcome="ignored"
+    )
     for action in ("resolve", "acknowledge"):
         event = {
             "routing_key": api_env.stack.key("pagerduty"),
@@ -161,3 +187,68 @@ async def test_resolve_and_ack_for_unknown_key_start_nothing(
         assert response.status_code == 202
         assert response.json()["dedup_key"] == key
     assert await api_env.runs(incident_workflow_id(key, "pagerduty")) == 0
+    ignored = await metric(
+        http, "firewatch_alerts_received_total", source="pagerduty", outcome="ignored"
+    )
+    assert ignored == ignored_before + 2
+
+
+async def test_acknowledge_is_counted(api_env: ApiEnv, http: httpx.AsyncClient) -> None:
+    key = unique("pd-ack-metric")
+    routing_key = api_env.stack.key("pagerduty")
+    trigger = {
+        "routing_key": routing_key,
+        "event_action": "trigger",
+        "dedup_key": key,
+        "payload": {"summary": "Queue backlog", "source": "mq-1", "severity": "error"},
+    }
+    assert (await http.post("/v2/enqueue", json=trigger)).status_code == 202
+    await opened(api_env, incident_workflow_id(key, "pagerduty"))
+    before = await metric(
+        http, "firewatch_alerts_received_total", source="pagerduty", outcome="acknowledged"
+    )
+    ack = {"routing_key": routing_key, "event_action": "acknowledge", "dedup_key": key}
+    response = await http.post("/v2/enqueue", json=ack)
+    assert response.status_code == 202, response.text
+    assert response.json() == {"status": "success", "message": "Event processed", "dedup_key": key}
+    after = await metric(
+        http, "firewatch_alerts_received_total", source="pagerduty", outcome="acknowledged"
+    )
+    assert after == before + 1
+    state = await acknowledged(api_env, incident_workflow_id(key, "pagerduty"))
+    assert state.acknowledged_by == "pagerduty"
+
+
+@pytest.fixture
+async def api_without_temporal(default_policy: Policy, tmp_path: Path) -> AsyncIterator[ApiStack]:
+    """The API alone, its Temporal address a port nobody listens on."""
+    stack = ApiStack(
+        target=f"127.0.0.1:{free_port()}",
+        namespace="default",
+        policy=default_policy,
+        data=tmp_path / "data",
+        with_worker=False,
+        settings=ApiSettings(temporal_retry_s=0.3, retry_after_s=2),
+    )
+    await asyncio.to_thread(stack.start)
+    try:
+        yield stack
+    finally:
+        await asyncio.to_thread(stack.stop)
+
+
+@pytest.mark.parametrize("action", ["acknowledge", "resolve"])
+async def test_acknowledge_and_resolve_answer_503_without_temporal(
+    api_without_temporal: ApiStack, action: str
+) -> None:
+    """No 2xx before Temporal's durable write: with Temporal down the sender must retry."""
+    event = {
+        "routing_key": api_without_temporal.key("pagerduty"),
+        "event_action": action,
+        "dedup_key": unique("pd-down"),
+    }
+    async with httpx.AsyncClient(base_url=api_without_temporal.url, timeout=30) as http:
+        response = await http.post("/v2/enqueue", json=event)
+    assert response.status_code == 503, response.text
+    assert response.headers["Retry-After"] == "2"
+    assert response.json()["status"] == "invalid event"
