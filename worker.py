@@ -79,10 +79,6 @@ def build_worker(
         notify.deliver_notification,
         slack.sync_incident_message,
         documents.write_document,
-        # The separate opening calls, for incidents started before "batched-steps".
-        policies.load_policy_snapshot,
-        ids.allocate_incident_id,
-        slack.slack_message_enabled,
         resolve_oncall,
         next_business_day,
         postmortem_review_slot,

@@ -54,8 +54,11 @@ from domain.policy import Person
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
-# Retries of one transient failure before the walk moves on to the next contact method.
+# A transient failure (rate limit, 5xx, unreachable, hanging) moves the walk on to the next
+# contact method after this many tries or this long since the first, whichever comes first:
+# a page reaches a working channel within about a minute whatever one provider does.
 TRANSIENT_ATTEMPTS_BEFORE_FALLBACK = 4
+FALL_BACK_AFTER = timedelta(seconds=30)
 HEARTBEAT_EVERY_S = 2.0
 
 
@@ -152,7 +155,11 @@ class NotifyActivities:
     ) -> DeliveryResult:
         assert self._ledger is not None
         attempts: list[DeliveryAttempt] = []
-        tries = activity.info().attempt if activity.in_activity() else 1
+        tries, waited = 1, timedelta(0)
+        if activity.in_activity():
+            info = activity.info()
+            tries, waited = info.attempt, datetime.now(UTC) - info.scheduled_time
+        give_up = tries >= TRANSIENT_ATTEMPTS_BEFORE_FALLBACK or waited >= FALL_BACK_AFTER
         usable = [(c, a) for c, a in route if a]
         last: ChannelName = usable[-1][0]
         for channel, address in route:
@@ -177,7 +184,7 @@ class NotifyActivities:
                     lease_s=self._lease_s,
                 )
             except TransientDeliveryError as err:
-                if channel != last and tries >= TRANSIENT_ATTEMPTS_BEFORE_FALLBACK:
+                if channel != last and give_up:
                     detail = f"{err.reason} (still failing after {tries} tries)"
                     await asyncio.to_thread(self._ledger.finish, key, "failed", detail=detail)
                     outcome = Outcome("failed", None, detail)

@@ -83,12 +83,12 @@ def _inform(state: IncidentState, policy: SeverityPolicy) -> Iterator[Step]:
 
 
 def _no_progress(state: IncidentState, policy: SeverityPolicy) -> Iterator[Step]:
-    acked = state.acknowledged_at
-    if policy.no_progress_after is None or acked is None or state.status != Status.INVESTIGATING:
+    """A standing rule: every piece of progress (ack, update, mitigation) restarts the clock,
+    and each quiet spell of ``no_progress_after`` pages the policy's roles once."""
+    progress = state.last_progress_at
+    if policy.no_progress_after is None or progress is None or state.status == Status.TRIGGERED:
         return
-    if state.last_update_at is not None and state.last_update_at >= acked:
-        return
-    anchor = max(acked, state.replanned_at)
+    anchor = max(progress, state.replanned_at)
     for role in policy.no_progress_page:
         yield Step(
             key=f"noprogress:{anchor.isoformat()}:{role.value}",

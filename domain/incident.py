@@ -119,6 +119,12 @@ class IncidentState(BaseModel):
     def is_open(self) -> bool:
         return self.status != Status.RESOLVED
 
+    @property
+    def last_progress_at(self) -> datetime | None:
+        """The latest acknowledgement, status update or mitigation: progress restarts clocks."""
+        moments = [m for m in (self.acknowledged_at, self.last_update_at, self.mitigated_at) if m]
+        return max(moments) if moments else None
+
     def duration(self, now: datetime) -> timedelta:
         return (self.resolved_at or now) - self.opened_at
 

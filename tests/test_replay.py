@@ -17,8 +17,9 @@ from temporalio.worker import Replayer, UnsandboxedWorkflowRunner, WorkflowRunne
 
 from worker import SANDBOXED_RUNNER, WORKFLOWS
 
-# histories/v1: recorded before the "batched-steps" patch, i.e. incidents that were already
-# running when it shipped; histories/: recorded with the current code.
+# histories/: recorded with the current code. histories/v1: recorded before a patch that is
+# still in the code (the post-mortem's "batched-draft"), i.e. runs that were open when it
+# shipped. Firewatch is unreleased, so the incident workflow has one code path and no v1.
 HISTORIES = sorted((Path(__file__).parent / "histories").glob("**/*.json"))
 RUNNERS: dict[str, WorkflowRunner] = {
     "sandboxed": SANDBOXED_RUNNER,
@@ -36,9 +37,7 @@ def test_there_are_histories_for_each_workflow_type() -> None:
     assert types == {w.__name__ for w in WORKFLOWS}
 
 
-@pytest.mark.parametrize(
-    ("workflow", "patch"), [("incident", "batched-steps"), ("postmortem", "batched-draft")]
-)
+@pytest.mark.parametrize(("workflow", "patch"), [("postmortem", "batched-draft")])
 def test_histories_cover_both_sides_of_each_patch(workflow: str, patch: str) -> None:
     # Marker payloads are base64 JSON in a saved history.
     marker = base64.b64encode(json.dumps(patch).encode()).decode()

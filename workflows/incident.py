@@ -19,14 +19,9 @@ from temporalio.exceptions import ActivityError, ApplicationError, WorkflowAlrea
 from temporalio.workflow import ParentClosePolicy
 
 with workflow.unsafe.imports_passed_through():
-    from activities.channels.slack_incident_message import SlackActivities
     from activities.channels.snapshot import incident_snapshot
     from activities.documents import DocumentActivities
-    from activities.incident_ids import IncidentIdActivities
     from activities.models import (
-        CHANNEL_TITLES,
-        AllocateIncidentId,
-        DeliveryResult,
         NextBusinessDay,
         Notification,
         OpenIncident,
@@ -35,11 +30,10 @@ with workflow.unsafe.imports_passed_through():
         ReviewSlot,
         WriteDocument,
     )
-    from activities.notify import NotifyActivities
     from activities.opening import OpeningActivities
     from activities.people import next_business_day, postmortem_review_slot, resolve_oncall
-    from activities.policy import PolicyActivities
     from activities.publish import PublishActivities
+    from domain.delivery import moot_reason
     from domain.escalation import Step, StepKind, next_level_after, plan
     from domain.ids import postmortem_workflow_id
     from domain.incident import (
@@ -62,7 +56,9 @@ with workflow.unsafe.imports_passed_through():
     from domain.policy import ROLE_TITLES, Channels, Person, Policy, Role, SeverityPolicy
     from domain.templates import MessageKind, render_incident_report, render_message
     from workflows import search_attributes as sa
+    from workflows.deliveries import Deliveries
     from workflows.postmortem import PostMortemInput, PostMortemWorkflow
+    from workflows.slack_sync import SlackSync
 
 # Quick calls (policy, ids, people, calendar, ticket) run as local activities: they only touch
 # the worker's own files and clock, so they skip the server round trip of a normal activity.
@@ -70,17 +66,14 @@ _LOCAL = {
     "start_to_close_timeout": timedelta(seconds=30),
     "retry_policy": RetryPolicy(maximum_interval=timedelta(seconds=30)),
 }
-# Deliveries keep retrying for a while: a page that cannot go out is still worth sending late.
-_DELIVERY = {
-    "start_to_close_timeout": timedelta(seconds=60),
-    "schedule_to_close_timeout": timedelta(minutes=30),
-    "retry_policy": RetryPolicy(maximum_interval=timedelta(minutes=1)),
-}
 _KEPT_ALERTS = 20
-# Patch: one opening call, a step's notifications sent together after planning (one local
-# write when outbox-only), attributes published once per step, and joining alerts that do
-# not wake the loop. Runs started before it keep the original sequence (replay tests).
-_BATCHED_STEPS = "batched-steps"
+# Resolved with notifications still on their way (a channel is down): wait this long at most
+# before the run ends. A new alert for the same key does not wait: paging comes first.
+_SETTLE_WITHIN = timedelta(minutes=30)
+_TICKET = {
+    "start_to_close_timeout": timedelta(seconds=30),
+    "retry_policy": RetryPolicy(maximum_interval=timedelta(seconds=30)),
+}
 
 
 class InvalidTransition(ApplicationError):
@@ -113,11 +106,13 @@ class IncidentWorkflow:
         self._wake = False
         self._published: dict[str, object] = {}
         self._direct_pages: list[tuple[str, Role, int]] = []  # escalate-now on an acked incident
-        self._batched = False  # set by the run: see _BATCHED_STEPS
-        self._pending: list[Notification] = []  # rendered, not sent yet (batched runs)
+        self._pending: list[tuple[Notification, MessageKind]] = []  # rendered, not sent yet
         self._holders: dict[tuple[Role, datetime], Person] = {}  # lookups this run made
-        self._timer: asyncio.Future[None] | None = None  # batched runs: the pending wake-up
+        self._timer: asyncio.Future[None] | None = None  # the pending wake-up
         self._timer_at = datetime.min
+        self._deliveries = Deliveries(self._log_system)
+        self._slack = SlackSync(self._log_system)
+        self._background: set[asyncio.Future[None]] = set()  # ticket writes on real channels
 
     # ---- queries ---------------------------------------------------------------------
 
@@ -130,7 +125,7 @@ class IncidentWorkflow:
     @workflow.signal
     def attach_alert(self, alert: Alert) -> None:
         st = self._state
-        if self._batched and st is not None and st.is_open:
+        if st is not None and st.is_open:
             self._keep_alert(alert)  # a joining alert changes no timer: let the loop sleep
             return
         self._inbox.append(alert)
@@ -166,6 +161,7 @@ class IncidentWorkflow:
         self._check(req.by)
         if st.acknowledged_at is None:  # a double click is harmless
             self._acknowledge(req.by)
+            self._changed()
         return st
 
     @acknowledge.validator
@@ -206,6 +202,7 @@ class IncidentWorkflow:
                 extra=extra,
             )
         self._ticket_dirty = True
+        self._changed()
         return st
 
     @post_update.validator
@@ -236,7 +233,7 @@ class IncidentWorkflow:
             extra=extra,
         )
         self._ticket_dirty = True
-        self._wake = True
+        self._changed()
         return st
 
     @change_severity.validator
@@ -272,7 +269,7 @@ class IncidentWorkflow:
             self._direct_pages.append(
                 (f"escalate:{len(st.timeline)}", sp.ladder[level].target, level)
             )
-        self._wake = True
+        self._changed()
         return st
 
     @escalate.validator
@@ -296,6 +293,7 @@ class IncidentWorkflow:
             self._send(
                 MessageKind.RESPONDER_ADDED, f"responder:{person.name}", person.name, person, extra
             )
+            self._changed()
         return st
 
     @add_responder.validator
@@ -310,6 +308,7 @@ class IncidentWorkflow:
         self._check(req.by)
         self._responder(req.by)
         self._resolve(req.by, req.root_cause, req.fix, req.false_positive)
+        self._changed()
         return st
 
     @resolve.validator
@@ -320,7 +319,6 @@ class IncidentWorkflow:
 
     @workflow.run
     async def run(self, inp: IncidentInput) -> IncidentState:
-        self._batched = workflow.patched(_BATCHED_STEPS)
         if self._state is None:
             try:
                 await workflow.wait_condition(
@@ -329,7 +327,7 @@ class IncidentWorkflow:
             except TimeoutError:
                 raise ApplicationError("started without an alert", non_retryable=True) from None
             await self._open(self._inbox.pop(0))
-        await (self._drive_batched() if self._batched else self._drive())
+        await self._drive()
         st = self._require()
         await self._close(st)
         if self._inbox:
@@ -341,39 +339,24 @@ class IncidentWorkflow:
     async def _open(self, alert: Alert) -> None:
         info = workflow.info()
         now = workflow.now()
-        opening = None
-        if self._batched:
-            opening = await workflow.execute_local_activity_method(
-                OpeningActivities.open_incident,
-                OpenIncident(
-                    workflow_id=info.workflow_id,
-                    run_id=info.run_id,
-                    day=now.date(),
-                    at=now,
-                    with_policy=self._policy is None,
-                    summary=alert.summary,
-                    service=alert.service,
-                    severity=alert.severity.value,
-                ),
-                summary="Open: policy snapshot, incident id, channels",
-                **_LOCAL,
-            )
-            self._policy = opening.policy or self._policy
-            incident_id = opening.incident_id
-            self._holders = {(role, now): person for role, person in opening.oncall.items()}
-        else:
-            if self._policy is None:
-                self._policy = await workflow.execute_local_activity_method(
-                    PolicyActivities.load_policy_snapshot, summary="Load policy snapshot", **_LOCAL
-                )
-            incident_id = await workflow.execute_local_activity_method(
-                IncidentIdActivities.allocate_incident_id,
-                AllocateIncidentId(
-                    workflow_id=info.workflow_id, run_id=info.run_id, day=now.date()
-                ),
-                summary="Allocate incident id",
-                **_LOCAL,
-            )
+        opening = await workflow.execute_local_activity_method(
+            OpeningActivities.open_incident,
+            OpenIncident(
+                workflow_id=info.workflow_id,
+                run_id=info.run_id,
+                day=now.date(),
+                at=now,
+                with_policy=self._policy is None,
+                summary=alert.summary,
+                service=alert.service,
+                severity=alert.severity.value,
+            ),
+            summary=f"Open {alert.severity.value} · {alert.service}: policy, incident id, on call",
+            **_LOCAL,
+        )
+        self._policy = opening.policy or self._policy
+        incident_id = opening.incident_id
+        self._holders = {(role, now): person for role, person in opening.oncall.items()}
         st = IncidentState(
             workflow_id=info.workflow_id,
             incident_id=incident_id,
@@ -388,13 +371,8 @@ class IncidentWorkflow:
             replanned_at=now,
         )
         self._state = st
-        if opening is not None:
-            st.slack_message = opening.slack_message
-            st.local_delivery = opening.local_delivery
-        else:
-            st.slack_message = await workflow.execute_local_activity_method(
-                SlackActivities.slack_message_enabled, summary="Is Slack configured?", **_LOCAL
-            )
+        st.slack_message = opening.slack_message
+        st.local_delivery = opening.local_delivery
         self._keep_alert(alert)
         self._log("opened", f"Alert triggered: {alert.summary} ({alert.source})")
         if self._severity_policy().next_business_day_review:
@@ -403,32 +381,13 @@ class IncidentWorkflow:
         self._ticket_dirty = True
 
     async def _drive(self) -> None:
-        st = self._require()
-        while st.is_open:
-            # Cleared before the work below: anything arriving while we await sets it again.
-            self._wake = False
-            self._absorb_alerts()
-            self._apply_source_actions()
-            await self._flush()
-            if not st.is_open:
-                break
-            now = workflow.now()
-            current = plan(st, self._severity_policy(), now)
-            if current.due:
-                for step in current.due:
-                    await self._carry_out(step)
-                    st.fired.append(step.key)
-                st.fired = [key for key in st.fired if key in current.live_keys]
-                continue  # re-plan: an ack may have landed while we were paging
-            await self._sleep(current.next, now)
-
-    async def _drive_batched(self) -> None:
         """Plan, carry out what is due, then send the step's notifications together."""
         st = self._require()
         while True:
             self._wake = False  # cleared first: anything arriving while we await sets it
             self._absorb_alerts()
             self._apply_source_actions()
+            self._deliveries.drop_moot(st)
             if not st.is_open:
                 return  # _close sends what is pending together with the resolution
             await self._render_outgoing()  # handlers' messages go before the steps' pages
@@ -446,27 +405,17 @@ class IncidentWorkflow:
             await self._sleep(current.next, now)
 
     async def _sleep(self, upcoming: Step | None, now: datetime) -> None:
-        """Show what comes next, then wait for it or for people, whichever is first."""
+        """Show what comes next, then wait for it or for people, whichever is first.
+
+        The wake-up timer is lazy: a later deadline keeps the earlier timer (its firing only
+        re-plans), an earlier one replaces it. So acks, status updates and the resolution
+        start and cancel no timers."""
         st = self._require()
         self._publish(upcoming)
-        if workflow.info().is_continue_as_new_suggested():
+        if workflow.info().is_continue_as_new_suggested() and not self._busy:
             await workflow.wait_condition(workflow.all_handlers_finished)
             if not self._wake:  # nothing arrived meanwhile that this run must handle
                 workflow.continue_as_new(IncidentInput(state=st, policy=self._policy))
-        if self._batched:
-            await self._sleep_lazily(upcoming, now)
-            return
-        timeout = None if upcoming is None else max(upcoming.at - now, timedelta(0))
-        summary = "Wait for people" if upcoming is None else f"Next: {self._label(upcoming)}"
-        with contextlib.suppress(TimeoutError):  # a timeout just means a step is due
-            await workflow.wait_condition(
-                lambda: self._wake, timeout=timeout, timeout_summary=summary
-            )
-
-    async def _sleep_lazily(self, upcoming: Step | None, now: datetime) -> None:
-        """Wait without cancelling a timer that is still pending: a later deadline keeps the
-        earlier timer (its firing only re-plans), an earlier one replaces it. So acks, status
-        updates and the resolution start and cancel no timers."""
         timer = self._timer if self._timer is not None and not self._timer.done() else None
         if upcoming is not None and (timer is None or upcoming.at < self._timer_at):
             if timer is not None:
@@ -533,7 +482,25 @@ class IncidentWorkflow:
                     "postmortem",
                     f"Post-mortem not started: {st.postmortem_workflow_id} already exists",
                 )
+        await self._settle()
         await workflow.wait_condition(workflow.all_handlers_finished)
+
+    async def _settle(self) -> None:
+        """Let notifications still on their way arrive (a channel may be down), unless a new
+        alert for this key is waiting: it opens its incident now."""
+        with contextlib.suppress(TimeoutError):
+            await workflow.wait_condition(
+                lambda: not self._busy or bool(self._inbox),
+                timeout=_SETTLE_WITHIN,
+                timeout_summary="Let the last notifications arrive",
+            )
+        if self._busy:
+            self._log_system("delivery_failed", "Closed with notifications still undelivered")
+
+    @property
+    def _busy(self) -> bool:
+        self._background = {task for task in self._background if not task.done()}
+        return self._deliveries.busy or self._slack.busy or bool(self._background)
 
     # ---- steps -------------------------------------------------------------------------
 
@@ -637,14 +604,22 @@ class IncidentWorkflow:
             summary=f"Who is {ROLE_TITLES[role]}?",
             **_LOCAL,
         )
-        if self._batched:
-            self._holders[(role, at)] = person
+        self._holders[(role, at)] = person
         return person
 
     async def _deliver(self, out: _Outgoing, at: datetime | None = None) -> None:
+        """Render a decided notification; it is sent with the rest of the step (_flush)."""
         assert self._policy is not None
         st = self._require()
         now = workflow.now()
+        due = at or now
+        moot = moot_reason(out.kind, due, st)
+        if moot is not None:
+            who = out.person.label if out.person is not None else out.recipient
+            self._log(
+                "delivery_dropped", f"Dropped {out.kind.value.replace('_', ' ')} to {who}: {moot}"
+            )
+            return
         message = render_message(out.kind, st, self._policy, now, out.extra)
         note = Notification(
             idempotency_key=f"{self._incident_id}:{out.step}:{out.recipient}:outbox",
@@ -655,7 +630,7 @@ class IncidentWorkflow:
             person=out.person,
             subject=message.subject,
             text=message.text,
-            scheduled_at=at or now,
+            scheduled_at=due,
             channel_role=(
                 None
                 if out.person is not None
@@ -665,110 +640,66 @@ class IncidentWorkflow:
                 }.get(out.recipient)
             ),
         )
-        if self._batched:
-            self._pending.append(note)  # sent by _flush, after the step is decided
-        else:
-            await self._send_now(note)
-
-    async def _send_now(self, note: Notification) -> None:
-        """One notification as a normal activity: real channels retry, fall back, heartbeat."""
-        try:
-            result = await workflow.execute_activity_method(
-                NotifyActivities.deliver_notification,
-                note,
-                summary=f"{note.kind} → {note.recipient}",
-                heartbeat_timeout=timedelta(seconds=10),  # a dead worker's page is retried fast
-                **_DELIVERY,
-            )
-        except ActivityError as err:
-            self._log(
-                "delivery_failed",
-                f"Could not deliver {note.kind} to {note.recipient}: {err.cause}",
-            )
-            return
-        self._log_fallbacks(note, result)
-
-    def _log_fallbacks(self, note: Notification, result: DeliveryResult) -> None:
-        # Contact-method fallback (sms → slack → email): every failure goes on the timeline.
-        who = note.person.label if note.person is not None else note.recipient
-        tried = [a for a in result.attempts if a.status != "skipped"]
-        for i, attempt in enumerate(tried):
-            if attempt.status == "failed":
-                then = (
-                    f"falling back to {tried[i + 1].channel}" if i + 1 < len(tried) else "none left"
-                )
-                text = (
-                    f"{CHANNEL_TITLES[attempt.channel]} to {who} failed: {attempt.detail}; {then}"
-                )
-                self._log("delivery_failed", text)
-                self._delivery_note = f"{text} ({note.kind})"
+        self._pending.append((note, out.kind))
 
     async def _flush(self) -> None:
-        """Send what handlers decided, page direct escalations, refresh the ticket."""
+        """Send what the step decided. Pages go out first and each on its own; the ticket and
+        the Slack message follow beside them, never in front."""
         st = self._require()
         assert self._policy is not None
-        if self._batched:
-            # Before anything is sent: whoever gets a message can find the incident by its id.
-            self._publish_attributes()
+        # Before anything is sent: whoever gets a message can find the incident by its id.
+        self._publish_attributes()
         while self._direct_pages:
             key, role, level = self._direct_pages.pop(0)
             await self._page(key, role, level, workflow.now(), self._severity_policy())
         await self._render_outgoing()
         await self._schedule_review()
-        ticket = None
-        if self._ticket_dirty:
-            self._ticket_dirty = False
-            st.ticket_version += 1
-            ticket = WriteDocument(
-                kind="ticket",
-                incident_id=self._incident_id,
-                version=st.ticket_version,
-                markdown=render_incident_report(st, self._policy, workflow.now()),
-            )
-        notes, self._pending = self._pending, []
-        if st.local_delivery and (notes or ticket is not None):
-            published = await workflow.execute_local_activity_method(
-                PublishActivities.publish_locally,
-                PublishLocally(notifications=notes, document=ticket),
-                summary=", ".join(f"{n.kind} → {n.recipient}" for n in notes) or "Update ticket",
-                **_LOCAL,
-            )
-            for note, result in zip(notes, published.deliveries, strict=True):
-                self._log_fallbacks(note, result)
-            ticket = None
-        for note in notes if not st.local_delivery else []:
-            await self._send_now(note)
-        if ticket is not None:
-            await workflow.execute_local_activity_method(
+        ticket = self._ticket() if self._ticket_dirty else None
+        pending, self._pending = self._pending, []
+        if st.local_delivery:
+            # Outbox only: the step's notifications and the ticket are one local write.
+            if pending or ticket is not None:
+                notes = [note for note, _ in pending]
+                published = await workflow.execute_local_activity_method(
+                    PublishActivities.publish_locally,
+                    PublishLocally(notifications=notes, document=ticket),
+                    summary=", ".join(f"{n.kind} → {n.recipient}" for n in notes)
+                    or "Update ticket",
+                    **_LOCAL,
+                )
+                for note, result in zip(notes, published.deliveries, strict=True):
+                    self._deliveries.record(note, result)
+        else:
+            for note, kind in pending:
+                self._deliveries.start(note, kind)
+            if ticket is not None:
+                self._background.add(asyncio.ensure_future(self._write_ticket(ticket)))
+        if st.slack_message:
+            snapshot = incident_snapshot(st, self._policy, workflow.now())
+            self._slack.want(snapshot, after=self._deliveries.incident_message)
+
+    def _ticket(self) -> WriteDocument:
+        assert self._policy is not None
+        st = self._require()
+        self._ticket_dirty = False
+        st.ticket_version += 1
+        return WriteDocument(
+            kind="ticket",
+            incident_id=self._incident_id,
+            version=st.ticket_version,
+            markdown=render_incident_report(st, self._policy, workflow.now()),
+        )
+
+    async def _write_ticket(self, ticket: WriteDocument) -> None:
+        try:
+            await workflow.execute_activity_method(
                 DocumentActivities.write_document,
                 ticket,
-                summary="Update incident ticket",
-                **_LOCAL,
+                summary=f"Update ticket (version {ticket.version})",
+                **_TICKET,
             )
-        # The incident's single Slack message (no-op when Slack is not configured).
-        snapshot = incident_snapshot(st, self._policy, workflow.now()) if st.slack_message else None
-        if (
-            snapshot is not None
-            and snapshot != getattr(self, "_slack_synced", None)
-            and workflow.patched("slack-message")
-        ):
-            self._slack_synced = snapshot
-            try:
-                await workflow.execute_activity_method(
-                    SlackActivities.sync_incident_message,
-                    snapshot,
-                    summary="Sync the Slack incident message",
-                    start_to_close_timeout=timedelta(seconds=30),
-                    schedule_to_close_timeout=timedelta(minutes=2),
-                    retry_policy=RetryPolicy(maximum_interval=timedelta(seconds=10)),
-                )
-            except ActivityError as err:
-                self._slack_synced = None
-                self._log(
-                    "delivery_failed", f"Could not update the Slack incident message: {err.cause}"
-                )
-        if not self._batched:
-            self._publish_attributes()  # batched runs publish once, before they sleep
+        except ActivityError as err:
+            self._log_system("delivery_failed", f"Could not write the ticket: {err.cause}")
 
     async def _render_outgoing(self) -> None:
         while self._outgoing:
@@ -869,6 +800,23 @@ class IncidentWorkflow:
             TimelineEntry(at=workflow.now(), kind=kind, text=text, by=by)
         )
 
+    def _log_system(self, kind: str, text: str) -> None:
+        """Deliveries and the Slack sync report here when they finish, between steps."""
+        self._log(kind, text)
+        if self._state is not None and self._state.incident_id is not None:
+            self._show_details()
+
+    def _changed(self) -> None:
+        """A person acted: the UI, their reply and deliveries in flight follow at once."""
+        st = self._require()
+        self._deliveries.drop_moot(st)
+        upcoming = None
+        if st.is_open:
+            current = plan(st, self._severity_policy(), workflow.now())
+            upcoming = current.due[0] if current.due else current.next
+        self._publish(upcoming)
+        self._wake = True
+
     def _send(
         self,
         kind: MessageKind,
@@ -887,6 +835,11 @@ class IncidentWorkflow:
         st.next_step_at = upcoming.at if upcoming else None
         st.next_step_label = self._label(upcoming) if upcoming else None
         self._publish_attributes()
+        self._show_details()
+
+    def _show_details(self) -> None:
+        """The Temporal UI's current details: what a responder looks at first."""
+        st = self._require()
         nxt = (
             f"{st.next_step_label} at {st.next_step_at:%Y-%m-%d %H:%M:%S} UTC"
             if st.next_step_at
@@ -897,11 +850,7 @@ class IncidentWorkflow:
             f"**Status**: {st.status.value}\n\n"
             f"**Assignee**: {st.assignee or 'unassigned'}\n\n"
             f"**Next escalation**: {nxt}"
-            + (
-                f"\n\n**Delivery**: {note}"
-                if (note := getattr(self, "_delivery_note", None))
-                else ""
-            )
+            + (f"\n\n**Delivery**: {note}" if (note := self._deliveries.problem) else "")
         )
 
     def _publish_attributes(self) -> None:
@@ -916,7 +865,7 @@ class IncidentWorkflow:
         }
         if wanted == self._published:
             return
-        if self._batched and self._published:
+        if self._published:
             # Only what changed: visibility rewrites less, the history stays small.
             changed = {key for key, value in wanted.items() if self._published.get(key) != value}
             updates = [

@@ -163,11 +163,6 @@ class SlackActivities:
         self._lease_s = self._settings.http_timeout + 5.0
 
     @activity.defn
-    def slack_message_enabled(self) -> bool:
-        """Asked once per incident, so incidents without Slack never schedule a sync."""
-        return self._ledger is not None
-
-    @activity.defn
     async def sync_incident_message(self, snapshot: IncidentSnapshot) -> SlackSyncResult | None:
         """Post or edit the incident's message; start the war room. No-op without Slack."""
         if self._ledger is None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -27,9 +27,15 @@ from tests.channels.fake_twilio import FakeTwilio
 ALICE_PHONE = "+15550100001"
 
 
-async def run(acts: NotifyActivities, note: Notification, attempt: int = 1) -> DeliveryResult:
+async def run(
+    acts: NotifyActivities,
+    note: Notification,
+    attempt: int = 1,
+    first_scheduled_ago: timedelta = timedelta(0),
+) -> DeliveryResult:
     env = ActivityEnvironment()
-    env.info = dataclasses.replace(env.info, attempt=attempt)
+    first = datetime.now(UTC) - first_scheduled_ago
+    env.info = dataclasses.replace(env.info, attempt=attempt, scheduled_time=first)
     result: DeliveryResult = await env.run(acts.deliver_notification, note)
     return result
 
@@ -145,6 +151,21 @@ async def test_ratelimit_retries_with_retry_after_then_sends_once(
     result = await run(everything, note, attempt=2)
     assert statuses(result) == [("sms", "sent")]
     assert len(fake_twilio.sms_to(ALICE_PHONE)) == 1
+
+
+async def test_a_provider_failing_for_30s_falls_back_whatever_the_attempt(
+    everything: NotifyActivities, fake_twilio: FakeTwilio, fake_slack: FakeSlack, alice: Person
+) -> None:
+    """A hanging provider uses few attempts (each waits out the HTTP timeout): the walk moves
+    on by time too, so a page reaches a working channel within about a minute."""
+    fake_twilio.server_error(times=2)
+    note = note_for(alice)
+    with pytest.raises(ApplicationError):
+        await run(everything, note, attempt=2, first_scheduled_ago=timedelta(seconds=29))
+    result = await run(everything, note, attempt=2, first_scheduled_ago=timedelta(seconds=31))
+    assert statuses(result) == [("sms", "failed"), ("slack", "sent")]
+    assert "still failing after 2 tries" in result.attempts[0].detail
+    assert fake_twilio.sms_to(ALICE_PHONE) == [] and len(fake_slack.posts()) == 1
 
 
 async def test_5xx_after_sending_is_not_sent_twice(

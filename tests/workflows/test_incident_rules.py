@@ -108,7 +108,17 @@ async def test_an_update_counts_as_progress_and_resets_the_update_clock(
         holder(default_policy.roster, Role.SECONDARY, st.opened_at + o).name for o, _ in overdue
     }
     assert {who for _, who in overdue} == secondary and paged not in secondary
-    assert not offsets(tmp_path, st.incident_id, "no_progress", st.opened_at)
+    # No-progress is a standing rule: the update restarted its clock, so the quiet hour
+    # after it pages the team lead and the manager once, at update + 60 (not ack + 60).
+    roster = default_policy.roster
+    no_progress = {
+        (o - (updated - st.opened_at), who)
+        for o, who in offsets(tmp_path, st.incident_id, "no_progress", st.opened_at)
+    }
+    assert no_progress == {
+        (minutes(60), roster.team_lead),
+        (minutes(60), roster.engineering_manager),
+    }
     reminders_to = {
         who for _, who in offsets(tmp_path, st.incident_id, "update_reminder", st.opened_at)
     }
