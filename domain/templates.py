@@ -14,18 +14,22 @@ the caller passes ``now``; nothing here looks at a clock.
 
 * ``eta`` -- INITIAL_ALERT, STATUS_UPDATE, STAKEHOLDER_NOTICE (default "Unknown").
 * ``message``, ``next_steps``, ``by`` -- STATUS_UPDATE (``message`` falls back to
-  ``state.last_update_text``).
-* ``role`` (a :class:`Role` value such as ``primary``, or a free title) and ``person`` (a
-  roster name; its display name is shown) -- PAGE, INFORM, NO_PROGRESS, ESCALATED;
-  ``person`` also fills the ``--by`` of the ack command in PAGE and the ladder messages.
-* ``window`` (e.g. ``15m``) -- PAGE: the time left to acknowledge.
-* ``level`` (PAGE) and ``loop`` (LADDER_REPEAT) -- 0-based, as in
-  :class:`domain.escalation.Step`; shown 1-based ("level 1 of 4", "pass 2 of 2").
-* ``previous``, ``by`` -- SEVERITY_CHANGED (the old severity).
+  ``state.last_update_text``; ``next_steps`` to when the next update is due by the cadence).
+* ``role`` (a :class:`Role` value such as ``primary``, or a title such as "Primary On-Call")
+  and ``person`` (a roster name or display name; the display name is shown) -- PAGE,
+  INFORM, NO_PROGRESS, ESCALATED, UPDATE_OVERDUE (the person it is reported to); the roster
+  name of ``person`` fills the ``--by`` of the ack command in PAGE and ESCALATED and of
+  the update command in UPDATE_OVERDUE.
+* ``window`` (e.g. ``15 minutes``) -- PAGE: the time left to acknowledge.
+* ``level`` (PAGE) and ``loop`` (LADDER_REPEAT) -- 1-based, as shown: "level 1 of 4",
+  "pass 2 of 2" (the workflow adds one to :class:`domain.escalation.Step`'s 0-based fields).
+* ``old``, ``by`` -- SEVERITY_CHANGED (the severity before the change; the new one is the
+  state's).
 * ``reason``, ``by`` -- ESCALATED; ``person``, ``by`` -- RESPONDER_ADDED.
 * ``postmortem`` -- RESOLUTION, e.g. "Review scheduled 2026-11-28 14:00 UTC".
-* ``review_at`` -- P3_REVIEW, POSTMORTEM_SCHEDULED, POSTMORTEM_REMINDER (a display
-  string; P3_REVIEW falls back to ``state.review_at``).
+* ``review_at`` -- P3_REVIEW, POSTMORTEM_SCHEDULED, POSTMORTEM_REMINDER (the workflows'
+  ``2026-11-28 19:00 UTC`` is shown with its weekday and the team's local time, other text
+  as given; P3_REVIEW falls back to ``state.review_at``).
 """
 
 from __future__ import annotations
@@ -41,7 +45,7 @@ from pydantic import BaseModel
 
 from domain.durations import format_duration, format_hhmm
 from domain.incident import IncidentState, Status
-from domain.policy import ROLE_TITLES, Policy, Role, SeverityPolicy
+from domain.policy import ROLE_TITLES, Person, Policy, Role, SeverityPolicy
 
 
 class MessageKind(StrEnum):
@@ -73,6 +77,7 @@ class RenderedMessage(BaseModel):
 # CLI commands quoted in messages (keep in step with the `firewatch` CLI).
 ACK_COMMAND = "firewatch ack {incident} --by {name}"
 UPDATE_COMMAND = 'firewatch update {incident} --by {name} --message "..."'
+REVIEW_HELD_COMMAND = "firewatch postmortem-held {incident} --by {name}"
 
 # Sources whose alerts come from monitoring ("Detection Method" in the ticket).
 MONITORING_SOURCES = frozenset({"alertmanager", "grafana", "pagerduty"})
@@ -163,7 +168,7 @@ Paging {{ person_label }} as {{ role_title }}{{ level_text }}.
 Acknowledge{% if window %} within {{ window }}{% endif %}:
   {{ ack_command }}
 Severity: {{ sev }} - {{ sev_title }}
-Opened: {{ opened_hhmm }} UTC ({{ open_for }} ago), {{ alert_count }} alert(s)
+Opened: {{ opened_hhmm }} UTC ({{ opened_ago }}), {{ alerts }}
 {% include "runbook" %}
 """
 
@@ -173,10 +178,14 @@ _INFORM = """\
 Impact: {{ summary }}
 {% endif %}
 FYI {{ person_label }} ({{ role_title }}): a {{ sev }} - {{ sev_title }} incident is open.
+{% if acknowledged and assignee %}
+No action needed now; {{ assignee }} is handling it.
+Status: {{ status }}
+{% else %}
 No action needed now; the on-call ladder is handling it.
-Status: {{ status }}{% if assignee %}, with {{ assignee }}{% endif %}
-
-Opened: {{ opened_hhmm }} UTC ({{ open_for }} ago)
+Status: {{ status }}, not acknowledged yet{{ " (paged: " ~ assignee ~ ")" if assignee }}
+{% endif %}
+Opened: {{ opened_hhmm }} UTC ({{ opened_ago }})
 Follow it in {{ channels.incidents }}.
 """
 
@@ -188,7 +197,7 @@ Status: {{ status }}
 
 _SEVERITY_CHANGED = """\
 {{ header }}
-Severity changed {% if previous %}from {{ previous }} {% endif %}to {{ sev }} - {{ sev_title }}\
+Severity changed {% if old %}from {{ old }} {% endif %}to {{ sev }} - {{ sev_title }}\
 {% if by %} by {{ by }}{% endif %}.
 Status: {{ status }}
 Updates: {{ updates }}
@@ -200,7 +209,7 @@ Escalated{% if by %} by {{ by }}{% endif %}{% if reason %}: {{ reason }}{% endif
 {% if person_label %}
 Paging {{ person_label }}{% if role_title %} as {{ role_title }}{% endif %}.
 {% endif %}
-Status: {{ status }}, open {{ open_for }}
+Status: {{ status }}, open for {{ open_for }}
 {% if not acknowledged %}
 Acknowledge: {{ ack_command }}
 {% endif %}
@@ -222,16 +231,16 @@ Acknowledge: {{ ack_command }}
 
 _LADDER_EXHAUSTED = """\
 {{ header }}
-ESCALATION EXHAUSTED: nobody acknowledged after {{ loops }} pass(es) over the ladder \
-({{ ladder_levels }}).
-The incident stays open and unacknowledged since {{ opened_hhmm }} UTC ({{ open_for }} ago).
+ESCALATION EXHAUSTED: nobody acknowledged after {{ loops }} \
+{{ "pass" if loops == 1 else "passes" }} over the ladder ({{ ladder_levels }}).
+The incident has been open and unacknowledged since {{ opened_hhmm }} UTC ({{ opened_ago }}).
 Acknowledge: {{ ack_command }}
 """
 
 _NO_PROGRESS = """\
 {{ header }}
 No progress for {{ no_progress_after }}: still {{ status }}{% if assignee %} with {{ assignee }}\
-{% endif %}, open {{ open_for }}.
+{% endif %}, open for {{ open_for }}.
 {% if person_label %}
 {{ person_label }}{% if role_title %} ({{ role_title }}){% endif %}, please check in.
 {% endif %}
@@ -247,7 +256,12 @@ Post one: {{ update_command }}
 
 _UPDATE_OVERDUE = """\
 {{ header }}
-Status update OVERDUE. {{ sev }} incidents post updates {{ cadence }}.
+Status update OVERDUE{% if assignee %} from {{ assignee }}{% endif %}: \
+{{ sev }} incidents post updates {{ cadence }}.
+{% if person_label and person_label != assignee %}
+Reported to you, {{ person_label }}{% if role_title %} ({{ role_title }}){% endif %}: please check \
+in{% if assignee %} with {{ assignee }}{% endif %} or post the update yourself.
+{% endif %}
 Last update: {{ last_update }}
 Post one: {{ update_command }}
 """
@@ -262,18 +276,27 @@ Ticket tracking only: no page was sent.
 
 _POSTMORTEM_SCHEDULED = """\
 {{ header }}
-Post-mortem review scheduled {{ review_at }} (required for {{ sev }}, \
-within {{ review_within }} of resolution).
+Post-mortem review scheduled for {{ review_at }}: required for {{ sev }}, \
+within {{ review_within }} of resolution.
 Attendees: {{ attendees_inline }}
 Agenda: {{ agenda_inline }}
 """
 
 _POSTMORTEM_REMINDER = """\
 {{ header }}
-Reminder: post-mortem review {{ review_at }}.
+{% if review_due %}
+Reminder: the post-mortem review was scheduled for {{ review_at }} and is not marked held yet.
+{% else %}
+Reminder: post-mortem review on {{ review_at }}.
+{% endif %}
 Attendees: {{ attendees_inline }}
 Agenda: {{ agenda_inline }}
+{% if review_due %}
+Please complete the draft (timeline, root cause, action items). Once the review has taken place:
+  {{ review_ack_command }}
+{% else %}
 Please complete the draft (timeline, root cause, action items) before the meeting.
+{% endif %}
 """
 
 _REPORT_BODY = """\
@@ -423,6 +446,15 @@ _ENV.filters["blank"] = _blank
 # ---- Context -------------------------------------------------------------------------------
 
 
+_DAY, _HOUR, _MINUTE, _SECOND = (
+    timedelta(days=1),
+    timedelta(hours=1),
+    timedelta(minutes=1),
+    timedelta(seconds=1),
+)
+_UNIT_NAMES = {_DAY: "day", _HOUR: "hour", _MINUTE: "minute", _SECOND: "second"}
+
+
 def _utc(at: datetime) -> datetime:
     if at.tzinfo is None or at.utcoffset() is None:
         raise ValueError(f"timestamps must be timezone-aware, got naive {at.isoformat()}")
@@ -435,6 +467,35 @@ def _hhmm(at: datetime) -> str:
 
 def _stamp(at: datetime) -> str:
     return _utc(at).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def _span(delta: timedelta) -> str:
+    """How long, to the minute, as people say it in a page: ``2h35m``, ``15m``."""
+    if delta < _MINUTE:
+        return "less than a minute"
+    return format_duration(delta - delta % _MINUTE)
+
+
+def _ago(delta: timedelta) -> str:
+    return "just now" if delta < _MINUTE else f"{_span(delta)} ago"
+
+
+def _when(at: datetime, policy: Policy) -> str:
+    """A meeting time: ``Tue 2037-01-13 19:00 UTC (14:00 EST)``, local to the team."""
+    utc = _utc(at)
+    text = utc.strftime("%a %Y-%m-%d %H:%M UTC")
+    zone = policy.business_hours.timezone
+    if zone != "UTC":
+        text += f" ({utc.astimezone(ZoneInfo(zone)).strftime('%H:%M %Z')})"
+    return text
+
+
+def _parse_stamp(value: str) -> datetime | None:
+    """The workflows' display form ``2037-01-13 19:00 UTC`` back as a time, or None."""
+    try:
+        return datetime.strptime(value.strip(), "%Y-%m-%d %H:%M UTC").replace(tzinfo=UTC)
+    except ValueError:
+        return None
 
 
 def _hours(delta: timedelta) -> str:
@@ -461,19 +522,56 @@ def status_label(status: Status) -> str:
     return Status.INVESTIGATING.value if status == Status.TRIGGERED else status.value
 
 
+def _natural_unit(delta: timedelta) -> timedelta:
+    """Days from 2 days, hours from 2 hours (when whole), else minutes (or seconds)."""
+    for unit in (_DAY, _HOUR):
+        if delta >= 2 * unit and not delta % unit:
+            return unit
+    return _MINUTE if not delta % _MINUTE else _SECOND
+
+
+def _amount(delta: timedelta, unit: timedelta) -> str:
+    count = max(1, int(delta / unit))
+    name = _UNIT_NAMES[unit]
+    return f"{count} {name}{'' if count == 1 else 's'}"
+
+
 def update_cadence(severity_policy: SeverityPolicy) -> str:
-    """``every 15 minutes`` from ``update_reminder_after``, or ``as needed``."""
-    every = severity_policy.update_reminder_after
-    if every is None:
+    """How often updates are posted, read as the seed says it: ``every 15–30 minutes``.
+
+    The range runs from ``update_reminder_after`` (the assignee is reminded) to
+    ``update_overdue_after`` (the update is reported overdue), in minutes under two hours
+    and hours or days above (``every 2–4 hours``); a reminder after one day reads
+    ``daily``. Without a cadence: ``as needed``.
+    """
+    low, high = severity_policy.update_reminder_after, severity_policy.update_overdue_after
+    if low is None:
         return "as needed"
-    minutes = max(1, int(every.total_seconds()) // 60)
-    return f"every {minutes} minute{'' if minutes == 1 else 's'}"
+    if low == _DAY:
+        return "daily"
+    if high is None or high <= low:
+        unit = _natural_unit(low)
+        return f"every {_amount(low, unit)}"
+    unit = _natural_unit(high)
+    if not low % unit:
+        return f"every {int(low / unit)}–{_amount(high, unit)}"
+    return f"every {_amount(low, _natural_unit(low))} to {_amount(high, unit)}"
+
+
+def _roster_person(policy: Policy, name: str | None) -> Person | None:
+    """The roster person known by ``name``: a roster name or a display name."""
+    if not name:
+        return None
+    person = policy.roster.person(name)
+    if person is None:
+        person = next((p for p in policy.roster.people if p.label == name), None)
+    return person
 
 
 def _person_label(policy: Policy, name: str | None) -> str:
     if not name:
         return ""
-    person = policy.roster.person(name)
+    person = _roster_person(policy, name)
     return person.label if person is not None else name
 
 
@@ -499,8 +597,10 @@ def _timeline_lines(state: IncidentState, policy: Policy) -> list[str]:
     for entry in sorted(state.timeline, key=lambda e: e.at):
         at = _utc(entry.at)
         when = at.strftime("%H:%M") if at.date() == start_day else at.strftime("%m-%d %H:%M")
-        by = f" ({_person_label(policy, entry.by)})" if entry.by else ""
-        lines.append(f"- **[{when}]** - {_one_line(entry.text)}{by}")
+        text = _one_line(entry.text)
+        who = _person_label(policy, entry.by)
+        by = f" ({who})" if who and who not in text else ""  # not "by Carol (Carol)"
+        lines.append(f"- **[{when}]** - {text}{by}")
     return lines
 
 
@@ -541,30 +641,45 @@ def _context(
     service_line = _one_line(state.service)
     sev = state.severity.value
     person = extra.get("person")
-    ack_name = person or "YOUR_NAME"
-    updater = state.assignee or state.acknowledged_by or person or "YOUR_NAME"
-    level = _int_or_none(extra.get("level"))
-    loop = _int_or_none(extra.get("loop"))
+    # Commands take the roster name (`--by carol`), whichever name the caller passed.
+    addressee = _roster_person(policy, person)
+    ack_name = addressee.name if addressee is not None else "YOUR_NAME"
+    # An update is posted by the person addressed (an overdue report), else by the assignee.
+    updater = (
+        addressee.name
+        if addressee is not None
+        else state.assignee or state.acknowledged_by or "YOUR_NAME"
+    )
+    level = _int_or_none(extra.get("level"))  # 1-based
+    loop = _int_or_none(extra.get("loop"))  # 1-based
     level_text = ""
     if level is not None and sp.ladder:
-        level_text = f" (level {level + 1} of {len(sp.ladder)})"
+        level_text = f" (level {level} of {len(sp.ladder)})"
     elif level is not None:
-        level_text = f" (level {level + 1})"
+        level_text = f" (level {level})"
     resolved_at = state.resolved_at
     default_postmortem = "To be scheduled" if sp.postmortem_required else f"Not required for {sev}"
     if state.last_update_at is not None:
         last_update = f"{_hhmm(state.last_update_at)} UTC"
         if state.last_update_text:
             last_update += f" - {_one_line(state.last_update_text)}"
+    elif state.acknowledged_at is not None:
+        last_update = f"none since the acknowledgement at {_hhmm(state.acknowledged_at)} UTC"
     else:
         last_update = "none yet"
     root_cause = state.root_cause or ""
     if state.false_positive:
         root_cause = f"False positive{': ' + root_cause if root_cause else ''}"
     attendees = postmortem_attendees(state, policy)
-    review_at = extra.get("review_at")
-    if review_at is None and state.review_at is not None:
-        review_at = _stamp(state.review_at)
+    review_text = extra.get("review_at") or ""
+    review_time = _parse_stamp(review_text) if review_text else state.review_at
+    review_at = _when(review_time, policy) if review_time is not None else review_text
+    next_steps = extra.get("next_steps") or "To be determined"
+    if "next_steps" not in extra and sp.update_overdue_after is not None:
+        due = (state.last_update_at or now) + sp.update_overdue_after
+        shown = _hhmm(due) + " UTC" if _utc(due).date() == _utc(now).date() else _stamp(due)
+        next_steps = f"Next update by {shown}"
+    open_for = max(state.duration(now), timedelta(0))
     return {
         "id": incident,
         "sev": sev,
@@ -587,24 +702,23 @@ def _context(
         "opened_hhmm": _hhmm(state.opened_at),
         "opened_stamp": _stamp(state.opened_at),
         "opened_date": _utc(state.opened_at).date().isoformat(),
-        "open_for": format_hhmm(max(state.duration(now), timedelta(0))),
-        "duration": format_hhmm(max(state.duration(now), timedelta(0))),
+        "open_for": _span(open_for),
+        "opened_ago": _ago(open_for),
+        "duration": format_hhmm(open_for),
         "resolved_hhmm": _hhmm(resolved_at or now),
         "resolved_stamp": _stamp(resolved_at) if resolved_at else "Ongoing",
-        "alert_count": max(state.alert_count, 1),
+        "alerts": f"{max(state.alert_count, 1)} alert{'s' if state.alert_count > 1 else ''}",
         "assignee": _person_label(policy, state.assignee),
         "ack_label": _person_label(policy, state.acknowledged_by or extra.get("by")) or "unknown",
         "ack_hhmm": _hhmm(state.acknowledged_at or now),
-        "time_to_ack": format_hhmm(
-            max((state.acknowledged_at or now) - state.opened_at, timedelta(0))
-        ),
+        "time_to_ack": _span(max((state.acknowledged_at or now) - state.opened_at, timedelta(0))),
         "ack_command": ACK_COMMAND.format(incident=incident, name=ack_name),
         "update_command": UPDATE_COMMAND.format(incident=incident, name=updater),
         "person_label": _person_label(policy, person),
         "role_title": _role_title(extra.get("role")),
         "window": extra.get("window", ""),
         "level_text": level_text,
-        "pass_text": str(loop + 1) if loop is not None else "",
+        "pass_text": str(loop) if loop is not None else "",
         "loops": sp.loops,
         "ladder_cycle": format_duration(sp.ladder_cycle),
         "ladder_levels": " → ".join(ROLE_TITLES[lvl.target] for lvl in sp.ladder) or "no levels",
@@ -614,10 +728,10 @@ def _context(
         "runbook": policy.runbooks.get(state.service),
         "channels": policy.channels,
         "message": extra.get("message") or state.last_update_text or "No details given",
-        "next_steps": extra.get("next_steps", "To be determined"),
+        "next_steps": next_steps,
         "latest_update": state.last_update_text or "Investigation in progress",
         "last_update": last_update,
-        "previous": extra.get("previous", ""),
+        "old": extra.get("old", ""),
         "by": _person_label(policy, extra.get("by")),
         "reason": extra.get("reason", ""),
         "responders": ", ".join(_person_label(policy, n) for n in state.responders) or "none",
@@ -628,7 +742,9 @@ def _context(
         "postmortem": extra.get("postmortem") or default_postmortem,
         "detection": "Monitoring" if state.source in MONITORING_SOURCES else "Internal",
         "timeline": _timeline_lines(state, policy),
-        "review_at": review_at or "",
+        "review_at": review_at,
+        "review_due": review_time is not None and _utc(review_time) <= _utc(now),
+        "review_ack_command": REVIEW_HELD_COMMAND.format(incident=incident, name=ack_name),
         "review_within": _hours(policy.postmortem.review_within),
         "attendees": attendees,
         "attendees_inline": "; ".join(attendees),

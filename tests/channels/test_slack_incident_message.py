@@ -50,7 +50,7 @@ def test_snapshot_shows_what_the_message_needs(default_policy: Policy) -> None:
     assert snap.next_escalation == "page Secondary On-Call at 10:15 UTC"
     assert snap.war_room and snap.war_room_name == "inc-2026-11-26-007"
     assert [i.slack_user_id for i in snap.invitees] == ["U0ALICE"]
-    assert snap.updates == "Will provide updates every 15 minutes"
+    assert snap.updates == "Will provide updates every 15–30 minutes"
 
 
 async def test_posted_once_then_edited_in_place(

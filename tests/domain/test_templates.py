@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from domain.incident import IncidentState, LadderRun, Status, TimelineEntry
-from domain.policy import Policy, Severity
+from domain.policy import Policy, Severity, SeverityPolicy
 from domain.policy_file import parse_policy
 from domain.templates import (
     MessageKind,
@@ -19,6 +19,7 @@ from domain.templates import (
     render_incident_report,
     render_message,
     render_postmortem_draft,
+    update_cadence,
 )
 
 POLICY_PATH = Path(__file__).resolve().parents[2] / "domain" / "default_policy.yaml"
@@ -201,13 +202,13 @@ def test_initial_alert_follows_the_seed() -> None:
     assert "**Impact**: API p99 > 5s" in lines
     assert "**Status**: Investigating" in lines
     assert "**ETA**: Unknown" in lines
-    assert "**Updates**: Will provide updates every 15 minutes" in lines
+    assert "**Updates**: Will provide updates every 15–30 minutes" in lines
     assert msg.subject == "[P1] INC-2026-11-26-001 api: API p99 > 5s"
 
 
 def test_initial_alert_cadence_and_eta() -> None:
     p2 = render(MessageKind.INITIAL_ALERT, make_state(severity=Severity.P2), eta="30 minutes")
-    assert "**Updates**: Will provide updates every 120 minutes" in p2.text
+    assert "**Updates**: Will provide updates every 2–4 hours" in p2.text
     assert "**ETA**: 30 minutes" in p2.text
     assert p2.text.rstrip().endswith("#incident #p2")
 
@@ -231,7 +232,7 @@ def test_status_update_follows_the_seed() -> None:
     assert lines[0] == "📊 **Incident Update - 14:12 UTC** 📊"
     assert "**Status**: Mitigating" in lines
     assert "**Progress**: Rolled back deploy 4812" in lines
-    assert "**Next Steps**: To be determined" in lines
+    assert "**Next Steps**: Next update by 14:42 UTC" in lines  # the cadence's upper bound
     assert "**ETA**: Unknown" in lines
     assert lines[-1] == "#incident #update"
 
@@ -269,7 +270,7 @@ def test_resolution_postmortem_defaults() -> None:
 
 
 def test_page_reads_well_on_a_phone() -> None:
-    msg = render(MessageKind.PAGE, role="primary", person="alice", window="15m", level="0")
+    msg = render(MessageKind.PAGE, role="primary", person="alice", window="15m", level="1")
     assert msg.subject == "[P1] INC-2026-11-26-001 api: API p99 > 5s"
     lines = msg.text.splitlines()
     assert lines[0] == "[P1] INC-2026-11-26-001 api: API p99 > 5s"
@@ -326,14 +327,14 @@ def test_acknowledged_and_severity_changed() -> None:
         acknowledged_by="bob",
     )
     ack = render(MessageKind.ACKNOWLEDGED, state)
-    assert "Acknowledged by Bob Berg at 14:04 UTC, 00:04 after it opened." in ack.text
-    sev = render(MessageKind.SEVERITY_CHANGED, state, previous="P2", by="bob")
+    assert "Acknowledged by Bob Berg at 14:04 UTC, 4m after it opened." in ack.text
+    sev = render(MessageKind.SEVERITY_CHANGED, state, old="P2", new="P1", by="bob")
     assert "Severity changed from P2 to P1 - High (Sev 2) by Bob Berg." in sev.text
     assert sev.subject.startswith("[P1] INC-2026-11-26-001 Severity now P1")
 
 
 def test_ladder_messages() -> None:
-    repeat = render(MessageKind.LADDER_REPEAT, loop="1")
+    repeat = render(MessageKind.LADDER_REPEAT, loop="2", loops="2")
     assert "Nobody acknowledged after the whole escalation ladder (2h30m)." in repeat.text
     assert "Starting again from the top: pass 2 of 2." in repeat.text
     done = render(MessageKind.LADDER_EXHAUSTED)
@@ -351,7 +352,7 @@ def test_update_reminders_name_the_cadence() -> None:
         last_update_text="Looking at the pool",
     )
     due = render(MessageKind.UPDATE_REMINDER, state)
-    assert "P1 incidents post updates every 15 minutes." in due.text
+    assert "P1 incidents post updates every 15–30 minutes." in due.text
     assert "Last update: 14:05 UTC - Looking at the pool" in due.text
     assert 'firewatch update INC-2026-11-26-001 --by alice --message "..."' in due.text
     late = render(MessageKind.UPDATE_OVERDUE, state)
@@ -363,15 +364,15 @@ def test_stakeholder_notice() -> None:
     msg = render(MessageKind.STAKEHOLDER_NOTICE)
     assert "**Severity**: P1 - High (Sev 2)" in msg.text
     assert "**Started**: 2026-11-26 14:00 UTC" in msg.text
-    assert "**Updates**: Will provide updates every 15 minutes in #incidents" in msg.text
+    assert "**Updates**: Will provide updates every 15–30 minutes in #incidents" in msg.text
 
 
 def test_postmortem_scheduled_lists_attendees_and_agenda() -> None:
     msg = render(
         MessageKind.POSTMORTEM_SCHEDULED, resolved_state(), review_at="2026-11-27 19:00 UTC"
     )
-    assert "Post-mortem review scheduled 2026-11-27 19:00 UTC" in msg.text
-    assert "within 48h of resolution" in msg.text
+    assert "Post-mortem review scheduled for Fri 2026-11-27 19:00 UTC (14:00 EST)" in msg.text
+    assert "required for P1, within 48h of resolution." in msg.text
     assert (
         "Attendees: Alice Andersen (responder); Bob Berg (responder); "
         "Erin Eriksen (service owner, Team Lead); "
@@ -380,6 +381,254 @@ def test_postmortem_scheduled_lists_attendees_and_agenda() -> None:
     assert (
         "Agenda: Timeline review, Root cause analysis, Action item assignment, Process improvements"
     ) in msg.text
+
+
+# ---- Exact texts, with the extras the workflows pass -----------------------------------------
+
+BILLING: dict[str, Any] = {"service": "billing", "summary": "Payments failing"}  # no runbook
+ACKED: dict[str, Any] = {
+    **BILLING,
+    "status": Status.INVESTIGATING,
+    "acknowledged_at": T0 + timedelta(minutes=4),
+    "acknowledged_by": "alice",
+    "assignee": "alice",
+    "assignee_level": 0,
+    "responders": ["alice"],
+}
+HEADER = "[P1] INC-2026-11-26-001 billing: Payments failing\n"
+ATTENDEES = (
+    "Attendees: Alice Andersen (responder); Bob Berg (responder); "
+    "Erin Eriksen (service owner, Team Lead); "
+    "Frank Foss (engineering management, Engineering Manager)\n"
+    "Agenda: Timeline review, Root cause analysis, Action item assignment, Process improvements\n"
+)
+
+EXACT_TEXTS = [
+    pytest.param(
+        MessageKind.PAGE,
+        BILLING,
+        {
+            "person": "Alice Andersen",
+            "role": "Primary On-Call",
+            "level": "1",
+            "window": "15 minutes",
+        },
+        HEADER + "Paging Alice Andersen as Primary On-Call (level 1 of 4).\n"
+        "Acknowledge within 15 minutes:\n"
+        "  firewatch ack INC-2026-11-26-001 --by alice\n"
+        "Severity: P1 - High (Sev 2)\n"
+        "Opened: 14:00 UTC (12m ago), 1 alert\n",
+        id="page-level-1",
+    ),
+    pytest.param(
+        MessageKind.PAGE,
+        {**BILLING, "alert_count": 3},
+        {
+            "person": "Frank Foss",
+            "role": "Engineering Manager",
+            "level": "4",
+            "window": "60 minutes",
+        },
+        HEADER + "Paging Frank Foss as Engineering Manager (level 4 of 4).\n"
+        "Acknowledge within 60 minutes:\n"
+        "  firewatch ack INC-2026-11-26-001 --by frank\n"
+        "Severity: P1 - High (Sev 2)\n"
+        "Opened: 14:00 UTC (12m ago), 3 alerts\n",
+        id="page-level-4",
+    ),
+    pytest.param(
+        MessageKind.LADDER_REPEAT,
+        BILLING,
+        {"loop": "2", "loops": "2", "elapsed": "2:30:00"},
+        HEADER + "Nobody acknowledged after the whole escalation ladder (2h30m).\n"
+        "Starting again from the top: pass 2 of 2.\n"
+        "Acknowledge: firewatch ack INC-2026-11-26-001 --by YOUR_NAME\n",
+        id="ladder-repeat-second-pass",
+    ),
+    pytest.param(
+        MessageKind.LADDER_EXHAUSTED,
+        BILLING,
+        {"loop": "2", "loops": "2"},
+        HEADER + "ESCALATION EXHAUSTED: nobody acknowledged after 2 passes over the ladder "
+        "(Primary On-Call → Secondary On-Call → Team Lead → Engineering Manager).\n"
+        "The incident has been open and unacknowledged since 14:00 UTC (12m ago).\n"
+        "Acknowledge: firewatch ack INC-2026-11-26-001 --by YOUR_NAME\n",
+        id="ladder-exhausted",
+    ),
+    pytest.param(
+        MessageKind.ACKNOWLEDGED,
+        ACKED,
+        {"by": "Alice Andersen"},
+        HEADER + "Acknowledged by Alice Andersen at 14:04 UTC, 4m after it opened.\n"
+        "Status: Investigating\n",
+        id="acknowledged",
+    ),
+    pytest.param(
+        MessageKind.SEVERITY_CHANGED,
+        ACKED,
+        {"old": "P2", "new": "P1", "by": "bob"},
+        HEADER + "Severity changed from P2 to P1 - High (Sev 2) by Bob Berg.\n"
+        "Status: Investigating\n"
+        "Updates: Will provide updates every 15–30 minutes\n",
+        id="severity-changed-from-p2",
+    ),
+    pytest.param(
+        MessageKind.INFORM,
+        {**BILLING, "assignee": "alice"},
+        {"person": "Erin Eriksen", "role": "Team Lead"},
+        HEADER + "FYI Erin Eriksen (Team Lead): a P1 - High (Sev 2) incident is open.\n"
+        "No action needed now; the on-call ladder is handling it.\n"
+        "Status: Investigating, not acknowledged yet (paged: Alice Andersen)\n"
+        "Opened: 14:00 UTC (12m ago)\n"
+        "Follow it in #incidents.\n",
+        id="inform-unacknowledged",
+    ),
+    pytest.param(
+        MessageKind.INFORM,
+        ACKED,
+        {"person": "Frank Foss", "role": "Engineering Manager"},
+        HEADER + "FYI Frank Foss (Engineering Manager): a P1 - High (Sev 2) incident is open.\n"
+        "No action needed now; Alice Andersen is handling it.\n"
+        "Status: Investigating\n"
+        "Opened: 14:00 UTC (12m ago)\n"
+        "Follow it in #incidents.\n",
+        id="inform-acknowledged",
+    ),
+    pytest.param(
+        MessageKind.UPDATE_REMINDER,
+        ACKED,
+        {},
+        HEADER + "A status update is due. P1 incidents post updates every 15–30 minutes.\n"
+        "Last update: none since the acknowledgement at 14:04 UTC\n"
+        'Post one: firewatch update INC-2026-11-26-001 --by alice --message "..."\n',
+        id="update-reminder",
+    ),
+    pytest.param(
+        MessageKind.UPDATE_OVERDUE,
+        ACKED,
+        {"person": "Bob Berg", "role": "Secondary On-Call", "assignee": "alice"},
+        HEADER + "Status update OVERDUE from Alice Andersen: "
+        "P1 incidents post updates every 15–30 minutes.\n"
+        "Reported to you, Bob Berg (Secondary On-Call): please check in with Alice Andersen "
+        "or post the update yourself.\n"
+        "Last update: none since the acknowledgement at 14:04 UTC\n"
+        'Post one: firewatch update INC-2026-11-26-001 --by bob --message "..."\n',
+        id="update-overdue-reported-above",
+    ),
+    pytest.param(
+        MessageKind.NO_PROGRESS,
+        ACKED,
+        {"person": "Erin Eriksen", "role": "Team Lead"},
+        HEADER + "No progress for 1h: still Investigating with Alice Andersen, open for 12m.\n"
+        "Erin Eriksen (Team Lead), please check in.\n"
+        "Last update: none since the acknowledgement at 14:04 UTC\n",
+        id="no-progress",
+    ),
+    pytest.param(
+        MessageKind.STATUS_UPDATE,
+        {**ACKED, "last_update_at": NOW, "last_update_text": "Rolled back deploy 4812"},
+        {"message": "Rolled back deploy 4812"},
+        "📊 **Incident Update - 14:12 UTC** 📊\n\n"
+        "**Incident ID**: INC-2026-11-26-001\n"
+        "**Status**: Investigating\n"
+        "**Progress**: Rolled back deploy 4812\n"
+        "**Next Steps**: Next update by 14:42 UTC\n"
+        "**ETA**: Unknown\n\n"
+        "#incident #update\n",
+        id="status-update",
+    ),
+    pytest.param(
+        MessageKind.RESPONDER_ADDED,
+        {**ACKED, "responders": ["alice", "bob"]},
+        {"person": "Bob Berg", "by": "alice"},
+        HEADER + "Bob Berg joined as a responder (added by Alice Andersen).\n"
+        "Responders: Alice Andersen, Bob Berg\n"
+        "Status: Investigating\n",
+        id="responder-added",
+    ),
+    pytest.param(
+        MessageKind.P3_REVIEW,
+        {**BILLING, "severity": Severity.P3, "review_at": datetime(2026, 11, 27, 14, tzinfo=UTC)},
+        {},
+        "[P3] INC-2026-11-26-001 billing: Payments failing\n"
+        "Low-severity incident for next-business-day review at "
+        "Fri 2026-11-27 14:00 UTC (09:00 EST).\n"
+        "Status: Investigating, opened 2026-11-26 14:00 UTC\n"
+        "Ticket tracking only: no page was sent.\n",
+        id="p3-review",
+    ),
+]
+
+
+@pytest.mark.parametrize(("kind", "changes", "extra", "expected"), EXACT_TEXTS)
+def test_exact_text(
+    kind: MessageKind, changes: dict[str, Any], extra: dict[str, str], expected: str
+) -> None:
+    assert render(kind, make_state(**changes), **extra).text == expected
+
+
+def test_postmortem_notices_exact_text() -> None:
+    state = resolved_state(**BILLING)
+    extra = {"review_at": "2026-11-27 19:00 UTC"}
+    scheduled = render(MessageKind.POSTMORTEM_SCHEDULED, state, **extra)
+    assert scheduled.text == (
+        HEADER + "Post-mortem review scheduled for Fri 2026-11-27 19:00 UTC (14:00 EST): "
+        "required for P1, within 48h of resolution.\n" + ATTENDEES
+    )
+    before = render(MessageKind.POSTMORTEM_REMINDER, state, **extra, count="1")
+    assert before.text == (
+        HEADER
+        + "Reminder: post-mortem review on Fri 2026-11-27 19:00 UTC (14:00 EST).\n"
+        + ATTENDEES
+        + "Please complete the draft (timeline, root cause, action items) before the meeting.\n"
+    )
+    # The reminders come once the review time has passed and nobody marked it held.
+    later = datetime(2026, 11, 28, 19, 0, tzinfo=UTC)
+    after = render_message(
+        MessageKind.POSTMORTEM_REMINDER, state, default_policy(), later, {**extra, "count": "2"}
+    )
+    assert after.text == (
+        HEADER + "Reminder: the post-mortem review was scheduled for Fri 2026-11-27 19:00 UTC "
+        "(14:00 EST) and is not marked held yet.\n" + ATTENDEES + "Please complete the draft "
+        "(timeline, root cause, action items). Once the review has taken place:\n"
+        "  firewatch postmortem-held INC-2026-11-26-001 --by YOUR_NAME\n"
+    )
+
+
+def _cadence_policy(remind: str | None, overdue: str | None) -> SeverityPolicy:
+    return SeverityPolicy.model_validate(
+        {"title": "x", "update_reminder_after": remind, "update_overdue_after": overdue}
+    )
+
+
+@pytest.mark.parametrize(
+    ("remind", "overdue", "expected"),
+    [
+        ("15m", "30m", "every 15–30 minutes"),  # P0/P1, as the seed says it
+        ("2h", "4h", "every 2–4 hours"),  # P2
+        ("1d", "2d", "daily"),  # P3
+        ("1h", "2h", "every 1–2 hours"),
+        ("30m", "2h", "every 30 minutes to 2 hours"),
+        ("90m", "3h", "every 90 minutes to 3 hours"),
+        ("12h", "1d", "every 12–24 hours"),
+        ("2d", "4d", "every 2–4 days"),
+        ("15s", "30s", "every 15–30 seconds"),  # tests' fast policies
+        (None, None, "as needed"),
+    ],
+)
+def test_update_cadence_reads_like_the_seed(
+    remind: str | None, overdue: str | None, expected: str
+) -> None:
+    assert update_cadence(_cadence_policy(remind, overdue)) == expected
+
+
+def test_acknowledge_command_takes_the_roster_name_whichever_name_is_passed() -> None:
+    for person in ("carol", "Carol Christensen"):
+        msg = render(MessageKind.PAGE, role="primary", person=person, level="1")
+        assert "  firewatch ack INC-2026-11-26-001 --by carol\n" in msg.text
+        assert "Paging Carol Christensen as Primary On-Call (level 1 of 4)." in msg.text
+    stranger = render(MessageKind.PAGE, role="primary", person="Someone Else", level="1")
+    assert "--by YOUR_NAME" in stranger.text
 
 
 def test_naive_now_is_refused() -> None:
@@ -442,6 +691,18 @@ def test_report_of_an_open_internal_incident() -> None:
     assert "- **Primary Cause**:" in lines
     assert "3. **Permanent Fix**:" in lines
     assert "- **[14:00]** - Alert triggered" in lines  # no timeline yet: the opening
+
+
+def test_timeline_names_the_person_once() -> None:
+    state = resolved_state(
+        timeline=[
+            TimelineEntry(at=T0, kind="ack", text="Incident acknowledged by Bob Berg", by="bob"),
+            TimelineEntry(at=T0, kind="update", text="Rolled back", by="bob"),
+        ]
+    )
+    lines = render_incident_report(state, default_policy(), NOW).splitlines()
+    assert "- **[14:00]** - Incident acknowledged by Bob Berg" in lines
+    assert "- **[14:00]** - Rolled back (Bob Berg)" in lines
 
 
 def test_timeline_entries_on_a_later_day_show_the_date() -> None:
