@@ -16,6 +16,7 @@ from datetime import timedelta
 from temporalio import workflow
 from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError
+from temporalio.workflow import ActivityCancellationType
 
 with workflow.unsafe.imports_passed_through():
     from activities.models import CHANNEL_TITLES, DeliveryResult, Notification
@@ -108,6 +109,8 @@ class Deliveries:
                 schedule_to_close_timeout=KEEP_TRYING,
                 heartbeat_timeout=timedelta(seconds=10),  # a dead worker's page is retried fast
                 retry_policy=RETRY,
+                # "Withdrew" is logged once no attempt can still be talking to the provider.
+                cancellation_type=ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
             )
         except (ActivityError, asyncio.CancelledError) as err:
             if flight.dropped is not None:
