@@ -541,8 +541,10 @@ class IncidentWorkflow:
             )
         elif kind == StepKind.UPDATE_REMINDER:
             person = self._person(st.assignee)
-            self._log(kind.value, f"Status update reminder sent to {st.assignee}")
-            if person is not None:
+            if person is None:  # acknowledged by an integration: nobody on the roster owns it
+                self._log(kind.value, f"Status update due; {st.assignee} is not a person to remind")
+            else:
+                self._log(kind.value, f"Status update reminder sent to {person.label}")
                 await self._deliver(
                     _Outgoing(MessageKind.UPDATE_REMINDER, step.key, person.name, person), step.at
                 )
