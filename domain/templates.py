@@ -10,33 +10,21 @@ read well in an SMS or a phone notification.
 Templates are string constants (the domain package reads no files). Rendering is pure:
 the caller passes ``now``; nothing here looks at a clock.
 
-``extra`` keys understood by :func:`render_message` (all optional, all strings):
-
-* ``eta`` -- INITIAL_ALERT, STATUS_UPDATE, STAKEHOLDER_NOTICE (default "Unknown").
-* ``message``, ``next_steps``, ``by`` -- STATUS_UPDATE (``message`` falls back to
-  ``state.last_update_text``; ``next_steps`` to when the next update is due by the cadence).
-* ``role`` (a :class:`Role` value such as ``primary``, or a title such as "Primary On-Call")
-  and ``person`` (a roster name or display name; the display name is shown) -- PAGE,
-  INFORM, NO_PROGRESS, ESCALATED, UPDATE_OVERDUE (the person it is reported to); the roster
-  name of ``person`` fills the ``--by`` of the ack command in PAGE and ESCALATED and of
-  the update command in UPDATE_OVERDUE.
-* ``window`` (e.g. ``15 minutes``) -- PAGE: the time left to acknowledge.
-* ``level`` (PAGE) and ``loop`` (LADDER_REPEAT) -- 1-based, as shown: "level 1 of 4",
-  "pass 2 of 2" (the workflow adds one to :class:`domain.escalation.Step`'s 0-based fields).
-* ``old``, ``by`` -- SEVERITY_CHANGED (the severity before the change; the new one is the
-  state's).
-* ``reason``, ``by`` -- ESCALATED; ``person``, ``by`` -- RESPONDER_ADDED.
-* ``postmortem`` -- RESOLUTION, e.g. "Review scheduled 2026-11-28 14:00 UTC".
-* ``review_at`` -- P3_REVIEW, POSTMORTEM_SCHEDULED, POSTMORTEM_REMINDER (the workflows'
-  ``2026-11-28 19:00 UTC`` is shown with its weekday and the team's local time, other text
-  as given; P3_REVIEW falls back to ``state.review_at``).
+What each message needs besides the incident and the policy is its kind's model in
+:mod:`domain.messages` (``PageMessage``, ``ResolutionMessage``, ...): the model names the
+fields it requires, and the templates below read the same typed fields. Names in ``person``
+and ``by`` are roster names (shown as their display labels; a name that is not on the roster
+is shown as given); ``role`` is shown as its title; ``level`` and ``loop`` are 1-based, as
+shown ("level 1 of 4", "pass 2 of 2"); ``window`` reads "15 minutes" or "2 hours";
+``review_at`` is shown with its weekday and the team's local time (P3_REVIEW falls back to
+``state.review_at``). Fields a message leaves unset have defaults: ``eta`` "Unknown",
+``message`` the incident's last update, ``next_steps`` when the next update is due by the
+cadence, ``postmortem`` (when empty) "To be scheduled" or "Not required for P2".
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
-from enum import StrEnum
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -45,28 +33,8 @@ from pydantic import BaseModel
 
 from domain.durations import format_duration, format_hhmm
 from domain.incident import IncidentState, Status
+from domain.messages import MessageKind, MessageParams
 from domain.policy import ROLE_TITLES, Person, Policy, Role, SeverityPolicy
-
-
-class MessageKind(StrEnum):
-    INITIAL_ALERT = "initial_alert"
-    PAGE = "page"
-    INFORM = "inform"
-    ACKNOWLEDGED = "acknowledged"
-    STATUS_UPDATE = "status_update"
-    SEVERITY_CHANGED = "severity_changed"
-    ESCALATED = "escalated"
-    RESPONDER_ADDED = "responder_added"
-    LADDER_REPEAT = "ladder_repeat"
-    LADDER_EXHAUSTED = "ladder_exhausted"
-    NO_PROGRESS = "no_progress"
-    UPDATE_REMINDER = "update_reminder"
-    UPDATE_OVERDUE = "update_overdue"
-    STAKEHOLDER_NOTICE = "stakeholder_notice"
-    RESOLUTION = "resolution"
-    P3_REVIEW = "p3_review"
-    POSTMORTEM_SCHEDULED = "postmortem_scheduled"
-    POSTMORTEM_REMINDER = "postmortem_reminder"
 
 
 class RenderedMessage(BaseModel):
@@ -490,12 +458,10 @@ def _when(at: datetime, policy: Policy) -> str:
     return text
 
 
-def _parse_stamp(value: str) -> datetime | None:
-    """The workflows' display form ``2037-01-13 19:00 UTC`` back as a time, or None."""
-    try:
-        return datetime.strptime(value.strip(), "%Y-%m-%d %H:%M UTC").replace(tzinfo=UTC)
-    except ValueError:
-        return None
+def _window(delta: timedelta) -> str:
+    """Time left to acknowledge: ``15 minutes``, ``90 minutes``, ``2 hours`` (from 2 hours)."""
+    minutes = int(delta.total_seconds() // 60)
+    return f"{minutes} minutes" if minutes < 120 else f"{minutes // 60} hours"
 
 
 def _hours(delta: timedelta) -> str:
@@ -575,20 +541,8 @@ def _person_label(policy: Policy, name: str | None) -> str:
     return person.label if person is not None else name
 
 
-def _role_title(value: str | None) -> str:
-    if not value:
-        return ""
-    try:
-        return ROLE_TITLES[Role(value)]
-    except ValueError:
-        return value
-
-
-def _int_or_none(value: str | None) -> int | None:
-    try:
-        return int(value) if value is not None else None
-    except ValueError:
-        return None
+def _role_title(role: Role | None) -> str:
+    return ROLE_TITLES[role] if role is not None else ""
 
 
 def _timeline_lines(state: IncidentState, policy: Policy) -> list[str]:
@@ -631,16 +585,21 @@ def postmortem_attendees(state: IncidentState, policy: Policy) -> list[str]:
     return attendees
 
 
+# The fields' defaults, for the ticket and the draft (which render no message).
+_NO_PARAMS = MessageParams()
+
+
 def _context(
-    state: IncidentState, policy: Policy, now: datetime, extra: Mapping[str, str]
+    state: IncidentState, policy: Policy, now: datetime, params: MessageParams | None
 ) -> dict[str, Any]:
+    p = params if params is not None else _NO_PARAMS
     sp = policy.for_severity(state.severity)
     incident = state.incident_id or state.workflow_id
     summary_line = _one_line(state.summary)
     summary_short = _shorten(summary_line, _SUBJECT_SUMMARY_MAX)
     service_line = _one_line(state.service)
     sev = state.severity.value
-    person = extra.get("person")
+    person = p.person
     # Commands take the roster name (`--by carol`), whichever name the caller passed.
     addressee = _roster_person(policy, person)
     ack_name = addressee.name if addressee is not None else "YOUR_NAME"
@@ -650,8 +609,7 @@ def _context(
         if addressee is not None
         else state.assignee or state.acknowledged_by or "YOUR_NAME"
     )
-    level = _int_or_none(extra.get("level"))  # 1-based
-    loop = _int_or_none(extra.get("loop"))  # 1-based
+    level, loop = p.level, p.loop  # 1-based
     level_text = ""
     if level is not None and sp.ladder:
         level_text = f" (level {level} of {len(sp.ladder)})"
@@ -671,11 +629,10 @@ def _context(
     if state.false_positive:
         root_cause = f"False positive{': ' + root_cause if root_cause else ''}"
     attendees = postmortem_attendees(state, policy)
-    review_text = extra.get("review_at") or ""
-    review_time = _parse_stamp(review_text) if review_text else state.review_at
-    review_at = _when(review_time, policy) if review_time is not None else review_text
-    next_steps = extra.get("next_steps") or "To be determined"
-    if "next_steps" not in extra and sp.update_overdue_after is not None:
+    review_time = p.review_at or state.review_at
+    review_at = _when(review_time, policy) if review_time is not None else ""
+    next_steps = p.next_steps or "To be determined"
+    if p.next_steps is None and sp.update_overdue_after is not None:
         due = (state.last_update_at or now) + sp.update_overdue_after
         shown = _hhmm(due) + " UTC" if _utc(due).date() == _utc(now).date() else _stamp(due)
         next_steps = f"Next update by {shown}"
@@ -694,7 +651,7 @@ def _context(
         "header": f"[{sev}] {incident} {service_line}: {summary_short}",
         "status": status_label(state.status),
         "acknowledged": state.acknowledged_at is not None,
-        "eta": extra.get("eta") or "Unknown",
+        "eta": p.eta or "Unknown",
         "cadence": update_cadence(sp),
         "updates": f"Will provide updates {update_cadence(sp)}",
         "now_hhmm": _hhmm(now),
@@ -709,14 +666,14 @@ def _context(
         "resolved_stamp": _stamp(resolved_at) if resolved_at else "Ongoing",
         "alerts": f"{max(state.alert_count, 1)} alert{'s' if state.alert_count > 1 else ''}",
         "assignee": _person_label(policy, state.assignee),
-        "ack_label": _person_label(policy, state.acknowledged_by or extra.get("by")) or "unknown",
+        "ack_label": _person_label(policy, state.acknowledged_by or p.by) or "unknown",
         "ack_hhmm": _hhmm(state.acknowledged_at or now),
         "time_to_ack": _span(max((state.acknowledged_at or now) - state.opened_at, timedelta(0))),
         "ack_command": ACK_COMMAND.format(incident=incident, name=ack_name),
         "update_command": UPDATE_COMMAND.format(incident=incident, name=updater),
         "person_label": _person_label(policy, person),
-        "role_title": _role_title(extra.get("role")),
-        "window": extra.get("window", ""),
+        "role_title": _role_title(p.role),
+        "window": _window(p.window) if p.window is not None else "",
         "level_text": level_text,
         "pass_text": str(loop) if loop is not None else "",
         "loops": sp.loops,
@@ -727,19 +684,19 @@ def _context(
         ),
         "runbook": policy.runbooks.get(state.service),
         "channels": policy.channels,
-        "message": extra.get("message") or state.last_update_text or "No details given",
+        "message": p.message or state.last_update_text or "No details given",
         "next_steps": next_steps,
         "latest_update": state.last_update_text or "Investigation in progress",
         "last_update": last_update,
-        "old": extra.get("old", ""),
-        "by": _person_label(policy, extra.get("by")),
-        "reason": extra.get("reason", ""),
+        "old": p.old.value if p.old is not None else "",
+        "by": _person_label(policy, p.by),
+        "reason": p.reason or "",
         "responders": ", ".join(_person_label(policy, n) for n in state.responders) or "none",
         "root_cause": root_cause or "Under investigation",
         "fix": state.fix or "Not recorded",
         "root_cause_blank": root_cause,
         "fix_blank": state.fix or "",
-        "postmortem": extra.get("postmortem") or default_postmortem,
+        "postmortem": p.postmortem or default_postmortem,
         "detection": "Monitoring" if state.source in MONITORING_SOURCES else "Internal",
         "timeline": _timeline_lines(state, policy),
         "review_at": review_at,
@@ -750,7 +707,6 @@ def _context(
         "attendees_inline": "; ".join(attendees),
         "agenda": POSTMORTEM_AGENDA,
         "agenda_inline": ", ".join(POSTMORTEM_AGENDA),
-        "extra": dict(extra),
     }
 
 
@@ -758,14 +714,14 @@ def _context(
 
 
 def render_message(
-    kind: MessageKind,
-    state: IncidentState,
-    policy: Policy,
-    now: datetime,
-    extra: Mapping[str, str] | None = None,
+    params: MessageParams, state: IncidentState, policy: Policy, now: datetime
 ) -> RenderedMessage:
-    """Render one outgoing message. ``subject`` is always a single line."""
-    ctx = _context(state, policy, now, extra or {})
+    """Render one outgoing message, of the kind ``params`` is the model of.
+
+    ``subject`` is always a single line.
+    """
+    ctx = _context(state, policy, now, params)
+    kind = params.kind
     subject = _ENV.get_template(f"{kind.value}.subject").render(ctx)
     text = _ENV.get_template(kind.value).render(ctx)
     return RenderedMessage(subject=_one_line(subject), text=text)
@@ -776,14 +732,14 @@ def render_incident_report(state: IncidentState, policy: Policy, now: datetime) 
 
     Facts Firewatch knows are filled in; the rest is left blank for humans.
     """
-    return _ENV.get_template("report").render(_context(state, policy, now, {}))
+    return _ENV.get_template("report").render(_context(state, policy, now, None))
 
 
 def render_postmortem_draft(
     state: IncidentState, policy: Policy, now: datetime, review_at: datetime
 ) -> str:
     """The ticket plus a Post-Mortem Meeting section and an empty Action Items table."""
-    ctx = _context(state, policy, now, {})
+    ctx = _context(state, policy, now, None)
     ctx["review_stamp"] = _stamp(review_at)
     local = _utc(review_at).astimezone(ZoneInfo(policy.business_hours.timezone))
     ctx["review_local"] = (

@@ -23,7 +23,7 @@ with workflow.unsafe.imports_passed_through():
     from activities.notify import NotifyActivities
     from domain.delivery import moot_reason
     from domain.incident import IncidentState
-    from domain.templates import MessageKind
+    from domain.messages import MessageKind
 
 # A page that cannot go out on one channel falls back to the next within the activity
 # (activities.notify); the activity as a whole keeps trying for a while, because a page

@@ -19,8 +19,13 @@ with workflow.unsafe.imports_passed_through():
     from activities.notify import NotifyActivities
     from activities.publish import PublishActivities
     from domain.incident import IncidentState
+    from domain.messages import (
+        MessageParams,
+        PostmortemReminderMessage,
+        PostmortemScheduledMessage,
+    )
     from domain.policy import Policy
-    from domain.templates import MessageKind, render_message, render_postmortem_draft
+    from domain.templates import render_message, render_postmortem_draft
 
 _ACTIVITY = {
     "start_to_close_timeout": timedelta(seconds=60),
@@ -94,15 +99,13 @@ class PostMortemWorkflow:
             ),
         )
         when = f"{inp.review_at:%Y-%m-%d %H:%M} UTC"
-        scheduled = [
-            (MessageKind.POSTMORTEM_SCHEDULED, "pm-scheduled", name, {"review_at": when})
-            for name in st.attendees
-        ]
+        scheduled = PostmortemScheduledMessage(review_at=inp.review_at)
+        tell = [(scheduled, "pm-scheduled", name) for name in st.attendees]
         if inp.incident.local_delivery and workflow.patched(_BATCHED_DRAFT):
             published = await workflow.execute_local_activity_method(
                 PublishActivities.publish_locally,
                 PublishLocally(
-                    notifications=[self._notification(*args) for args in scheduled],
+                    notifications=[self._notification(*args) for args in tell],
                     document=draft,
                 ),
                 summary="Draft post-mortem, tell the attendees",
@@ -119,7 +122,7 @@ class PostMortemWorkflow:
                 **_ACTIVITY,
             )
             st.document_path = written.path
-            for args in scheduled:
+            for args in tell:
                 await self._notify(*args)
         deadline = inp.review_at
         while st.held_at is None:
@@ -132,38 +135,29 @@ class PostMortemWorkflow:
                 )
             except TimeoutError:
                 st.reminders_sent += 1
+                reminder = PostmortemReminderMessage(review_at=inp.review_at)
                 for name in st.attendees:
-                    extra = {"review_at": when, "count": str(st.reminders_sent)}
-                    await self._notify(
-                        MessageKind.POSTMORTEM_REMINDER,
-                        f"pm-reminder:{st.reminders_sent}",
-                        name,
-                        extra,
-                    )
+                    await self._notify(reminder, f"pm-reminder:{st.reminders_sent}", name)
                 deadline = workflow.now() + inp.policy.postmortem.reminder_every
         await workflow.wait_condition(workflow.all_handlers_finished)
         return st
 
-    async def _notify(
-        self, kind: MessageKind, step: str, recipient: str, extra: dict[str, str]
-    ) -> None:
+    async def _notify(self, params: MessageParams, step: str, recipient: str) -> None:
         await workflow.execute_activity_method(
             NotifyActivities.deliver_notification,
-            self._notification(kind, step, recipient, extra),
-            summary=f"{kind.value} → {recipient}",
+            self._notification(params, step, recipient),
+            summary=f"{params.kind.value} → {recipient}",
             **_ACTIVITY,
         )
 
-    def _notification(
-        self, kind: MessageKind, step: str, recipient: str, extra: dict[str, str]
-    ) -> Notification:
+    def _notification(self, params: MessageParams, step: str, recipient: str) -> Notification:
         inp = self._inp
-        message = render_message(kind, inp.incident, inp.policy, workflow.now(), extra)
+        message = render_message(params, inp.incident, inp.policy, workflow.now())
         return Notification(
             idempotency_key=f"{self._state.incident_id}:{step}:{recipient}:outbox",
             incident_id=self._state.incident_id,
             workflow_id=workflow.info().workflow_id,
-            kind=kind.value,
+            kind=params.kind.value,
             recipient=recipient,
             person=inp.policy.roster.person(recipient),
             subject=message.subject,

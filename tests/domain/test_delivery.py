@@ -8,8 +8,8 @@ import pytest
 
 from domain.delivery import RECORD_KINDS, moot_reason
 from domain.incident import IncidentState, LadderRun, Status
+from domain.messages import MessageKind as K
 from domain.policy import Severity
-from domain.templates import MessageKind as K
 
 T0 = datetime(2026, 11, 26, 9, 0, tzinfo=UTC)
 DUE = T0 + timedelta(minutes=15)

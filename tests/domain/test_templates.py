@@ -9,12 +9,35 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from pydantic import ValidationError
 
 from domain.incident import IncidentState, LadderRun, Status, TimelineEntry
-from domain.policy import Policy, Severity, SeverityPolicy
+from domain.messages import (
+    PARAMS,
+    AcknowledgedMessage,
+    EscalatedMessage,
+    InformMessage,
+    InitialAlertMessage,
+    LadderExhaustedMessage,
+    LadderRepeatMessage,
+    MessageKind,
+    MessageParams,
+    NoProgressMessage,
+    P3ReviewMessage,
+    PageMessage,
+    PostmortemReminderMessage,
+    PostmortemScheduledMessage,
+    ResolutionMessage,
+    ResponderAddedMessage,
+    SeverityChangedMessage,
+    StakeholderNoticeMessage,
+    StatusUpdateMessage,
+    UpdateOverdueMessage,
+    UpdateReminderMessage,
+)
+from domain.policy import Policy, Role, Severity, SeverityPolicy
 from domain.policy_file import parse_policy
 from domain.templates import (
-    MessageKind,
     RenderedMessage,
     render_incident_report,
     render_message,
@@ -25,6 +48,7 @@ from domain.templates import (
 POLICY_PATH = Path(__file__).resolve().parents[2] / "domain" / "default_policy.yaml"
 T0 = datetime(2026, 11, 26, 14, 0, tzinfo=UTC)
 NOW = T0 + timedelta(minutes=12)
+MINUTE = timedelta(minutes=1)
 INC = "INC-2026-11-26-001"
 
 # The seed's templates (shared/seed/on-call-procedures.md), verbatim but for trailing spaces.
@@ -184,15 +208,15 @@ def resolved_state(**changes: Any) -> IncidentState:
     return make_state(**values)
 
 
-def render(kind: MessageKind, state: IncidentState | None = None, **extra: str) -> RenderedMessage:
-    return render_message(kind, state or make_state(), default_policy(), NOW, extra)
+def render(params: MessageParams, state: IncidentState | None = None) -> RenderedMessage:
+    return render_message(params, state or make_state(), default_policy(), NOW)
 
 
 # ---- The seed's communication templates ------------------------------------------------------
 
 
 def test_initial_alert_follows_the_seed() -> None:
-    msg = render(MessageKind.INITIAL_ALERT)
+    msg = render(InitialAlertMessage())
     assert_follows_seed(msg.text, SEED_INITIAL_ALERT)
     lines = msg.text.splitlines()
     assert lines[0] == "🚨 **Incident Alert - P1** 🚨"
@@ -207,7 +231,7 @@ def test_initial_alert_follows_the_seed() -> None:
 
 
 def test_initial_alert_cadence_and_eta() -> None:
-    p2 = render(MessageKind.INITIAL_ALERT, make_state(severity=Severity.P2), eta="30 minutes")
+    p2 = render(InitialAlertMessage(eta="30 minutes"), make_state(severity=Severity.P2))
     assert "**Updates**: Will provide updates every 2–4 hours" in p2.text
     assert "**ETA**: 30 minutes" in p2.text
     assert p2.text.rstrip().endswith("#incident #p2")
@@ -217,16 +241,14 @@ def test_initial_alert_cadence_and_eta() -> None:
         update={"update_reminder_after": None, "update_overdue_after": None}
     )
     quiet = policy.model_copy(update={"severities": {**policy.severities, Severity.P3: p3}})
-    msg = render_message(
-        MessageKind.INITIAL_ALERT, make_state(severity=Severity.P3), quiet, NOW, None
-    )
+    msg = render_message(InitialAlertMessage(), make_state(severity=Severity.P3), quiet, NOW)
     assert "**Updates**: Will provide updates as needed" in msg.text
     assert "#incident #p3" in msg.text
 
 
 def test_status_update_follows_the_seed() -> None:
     state = make_state(status=Status.MITIGATING, acknowledged_by="alice", assignee="alice")
-    msg = render(MessageKind.STATUS_UPDATE, state, message="Rolled back deploy 4812")
+    msg = render(StatusUpdateMessage(by="alice", message="Rolled back deploy 4812"), state)
     assert_follows_seed(msg.text, SEED_UPDATE)
     lines = msg.text.splitlines()
     assert lines[0] == "📊 **Incident Update - 14:12 UTC** 📊"
@@ -236,16 +258,16 @@ def test_status_update_follows_the_seed() -> None:
     assert "**ETA**: Unknown" in lines
     assert lines[-1] == "#incident #update"
 
-    more = render(MessageKind.STATUS_UPDATE, state, message="x", next_steps="Watch p99", eta="15m")
+    more = render(
+        StatusUpdateMessage(by="alice", message="x", next_steps="Watch p99", eta="15m"), state
+    )
     assert "**Next Steps**: Watch p99" in more.text
     assert "**ETA**: 15m" in more.text
 
 
 def test_resolution_follows_the_seed() -> None:
     msg = render(
-        MessageKind.RESOLUTION,
-        resolved_state(),
-        postmortem="Review scheduled 2026-11-27 19:00 UTC",
+        ResolutionMessage(postmortem="Review scheduled 2026-11-27 19:00 UTC"), resolved_state()
     )
     assert_follows_seed(msg.text, SEED_RESOLUTION)
     lines = msg.text.splitlines()
@@ -260,9 +282,9 @@ def test_resolution_follows_the_seed() -> None:
 
 
 def test_resolution_postmortem_defaults() -> None:
-    p2 = render(MessageKind.RESOLUTION, resolved_state(severity=Severity.P2))
+    p2 = render(ResolutionMessage(postmortem=""), resolved_state(severity=Severity.P2))
     assert "**Post-Mortem**: Not required for P2" in p2.text
-    p1 = render(MessageKind.RESOLUTION, resolved_state())
+    p1 = render(ResolutionMessage(postmortem=""), resolved_state())
     assert "**Post-Mortem**: To be scheduled" in p1.text
 
 
@@ -270,12 +292,12 @@ def test_resolution_postmortem_defaults() -> None:
 
 
 def test_page_reads_well_on_a_phone() -> None:
-    msg = render(MessageKind.PAGE, role="primary", person="alice", window="15m", level="1")
+    msg = render(PageMessage(role=Role.PRIMARY, person="alice", window=15 * MINUTE, level=1))
     assert msg.subject == "[P1] INC-2026-11-26-001 api: API p99 > 5s"
     lines = msg.text.splitlines()
     assert lines[0] == "[P1] INC-2026-11-26-001 api: API p99 > 5s"
     assert lines[1] == "Paging Alice Andersen as Primary On-Call (level 1 of 4)."
-    assert lines[2] == "Acknowledge within 15m:"
+    assert lines[2] == "Acknowledge within 15 minutes:"
     assert lines[3] == "  firewatch ack INC-2026-11-26-001 --by alice"
     assert "Runbook: API Service Issues" in lines
     assert (
@@ -287,26 +309,77 @@ def test_page_reads_well_on_a_phone() -> None:
 
 def test_page_without_runbook_and_for_team_lead() -> None:
     state = make_state(service="billing", summary="Payments failing")
-    msg = render(MessageKind.PAGE, state, role="team_lead", person="erin", window="45m")
+    page = PageMessage(role=Role.TEAM_LEAD, person="erin", level=3, window=45 * MINUTE)
+    msg = render(page, state)
     assert msg.subject == "[P1] INC-2026-11-26-001 billing: Payments failing"
-    assert "Paging Erin Eriksen as Team Lead." in msg.text
+    assert "Paging Erin Eriksen as Team Lead (level 3 of 4)." in msg.text
     assert "firewatch ack INC-2026-11-26-001 --by erin" in msg.text
     assert "Runbook" not in msg.text
 
 
 def test_long_multiline_summary_keeps_subject_on_one_line() -> None:
     summary = "Checkout latency\nover 5s " + "x" * 300
-    msg = render(MessageKind.PAGE, make_state(summary=summary), role="primary", person="bob")
+    page = PageMessage(role=Role.PRIMARY, person="bob", level=1, window=15 * MINUTE)
+    msg = render(page, make_state(summary=summary))
     assert "\n" not in msg.subject
     assert len(msg.subject) < 170
     assert msg.subject.endswith("…")
     assert f"Impact: {summary}" in msg.text  # the full text is still in the body
 
 
+# A value for every field a message model may require.
+SAMPLE_FIELDS: dict[str, Any] = {
+    "person": "bob",
+    "role": Role.SECONDARY,
+    "level": 2,
+    "window": 30 * MINUTE,
+    "loop": 2,
+    "by": "alice",
+    "message": "Rolled back deploy 4812",
+    "next_steps": "Watch p99",
+    "eta": "15 minutes",
+    "old": Severity.P2,
+    "reason": "customer impact",
+    "postmortem": "Review scheduled 2026-11-27 19:00 UTC",
+    "review_at": datetime(2026, 11, 27, 19, 0, tzinfo=UTC),
+}
+
+
+def minimal(kind: MessageKind) -> MessageParams:
+    """The kind's model with its required fields only."""
+    cls = PARAMS[kind]
+    required = {name for name, field in cls.model_fields.items() if field.is_required()}
+    return cls(**{name: SAMPLE_FIELDS[name] for name in required})
+
+
+def test_every_kind_has_exactly_one_model() -> None:
+    models = MessageParams.__subclasses__()
+    assert sorted(cls.kind for cls in models) == sorted(MessageKind)  # no kind twice
+    assert set(PARAMS) == set(MessageKind)
+    for kind, cls in PARAMS.items():
+        assert cls.kind is kind
+    assert set(SAMPLE_FIELDS) == set(MessageParams.model_fields)
+
+
+@pytest.mark.parametrize("kind", list(MessageKind))
+def test_every_kind_renders_from_its_minimal_model(kind: MessageKind) -> None:
+    for state in (make_state(), resolved_state()):
+        msg = render_message(minimal(kind), state, default_policy(), NOW)
+        assert msg.subject.strip()
+        assert msg.text.strip()
+
+
+def test_models_refuse_missing_and_unknown_fields() -> None:
+    with pytest.raises(ValidationError):
+        PageMessage(person="alice", role=Role.PRIMARY, level=1)  # type: ignore[call-arg]
+    with pytest.raises(ValidationError):
+        LadderRepeatMessage(loop=2, loops=2)  # type: ignore[call-arg]
+
+
 @pytest.mark.parametrize("kind", list(MessageKind))
 def test_every_kind_renders_with_the_incident_id(kind: MessageKind) -> None:
-    for extra in ({}, {"role": "secondary", "person": "bob", "window": "30m", "by": "alice"}):
-        msg = render_message(kind, resolved_state(), default_policy(), NOW, extra)
+    for params in (minimal(kind), PARAMS[kind](**SAMPLE_FIELDS)):
+        msg = render_message(params, resolved_state(), default_policy(), NOW)
         assert msg.subject.startswith(f"[P1] {INC} ")
         assert "\n" not in msg.subject
         assert INC in msg.text
@@ -316,7 +389,7 @@ def test_every_kind_renders_with_the_incident_id(kind: MessageKind) -> None:
 
 
 def test_incident_without_human_id_uses_workflow_id() -> None:
-    msg = render(MessageKind.ACKNOWLEDGED, make_state(incident_id=None, acknowledged_by="bob"))
+    msg = render(AcknowledgedMessage(by="bob"), make_state(incident_id=None, acknowledged_by="bob"))
     assert msg.subject.startswith("[P1] incident/alertmanager/api-latency Acknowledged by Bob Berg")
 
 
@@ -326,18 +399,18 @@ def test_acknowledged_and_severity_changed() -> None:
         acknowledged_at=T0 + timedelta(minutes=4),
         acknowledged_by="bob",
     )
-    ack = render(MessageKind.ACKNOWLEDGED, state)
+    ack = render(AcknowledgedMessage(by="bob"), state)
     assert "Acknowledged by Bob Berg at 14:04 UTC, 4m after it opened." in ack.text
-    sev = render(MessageKind.SEVERITY_CHANGED, state, old="P2", new="P1", by="bob")
+    sev = render(SeverityChangedMessage(old=Severity.P2, by="bob"), state)
     assert "Severity changed from P2 to P1 - High (Sev 2) by Bob Berg." in sev.text
     assert sev.subject.startswith("[P1] INC-2026-11-26-001 Severity now P1")
 
 
 def test_ladder_messages() -> None:
-    repeat = render(MessageKind.LADDER_REPEAT, loop="2", loops="2")
+    repeat = render(LadderRepeatMessage(loop=2))
     assert "Nobody acknowledged after the whole escalation ladder (2h30m)." in repeat.text
     assert "Starting again from the top: pass 2 of 2." in repeat.text
-    done = render(MessageKind.LADDER_EXHAUSTED)
+    done = render(LadderExhaustedMessage())
     assert "ESCALATION EXHAUSTED" in done.text
     assert "Primary On-Call → Secondary On-Call → Team Lead → Engineering Manager" in done.text
     assert "firewatch ack INC-2026-11-26-001 --by YOUR_NAME" in done.text
@@ -351,26 +424,25 @@ def test_update_reminders_name_the_cadence() -> None:
         last_update_at=T0 + timedelta(minutes=5),
         last_update_text="Looking at the pool",
     )
-    due = render(MessageKind.UPDATE_REMINDER, state)
+    due = render(UpdateReminderMessage(), state)
     assert "P1 incidents post updates every 15–30 minutes." in due.text
     assert "Last update: 14:05 UTC - Looking at the pool" in due.text
     assert 'firewatch update INC-2026-11-26-001 --by alice --message "..."' in due.text
-    late = render(MessageKind.UPDATE_OVERDUE, state)
+    late = render(UpdateOverdueMessage(person="alice", role=Role.PRIMARY), state)
     assert "OVERDUE" in late.text
     assert late.subject.startswith("[P1] INC-2026-11-26-001 Update overdue")
 
 
 def test_stakeholder_notice() -> None:
-    msg = render(MessageKind.STAKEHOLDER_NOTICE)
+    msg = render(StakeholderNoticeMessage())
     assert "**Severity**: P1 - High (Sev 2)" in msg.text
     assert "**Started**: 2026-11-26 14:00 UTC" in msg.text
     assert "**Updates**: Will provide updates every 15–30 minutes in #incidents" in msg.text
 
 
 def test_postmortem_scheduled_lists_attendees_and_agenda() -> None:
-    msg = render(
-        MessageKind.POSTMORTEM_SCHEDULED, resolved_state(), review_at="2026-11-27 19:00 UTC"
-    )
+    review_at = datetime(2026, 11, 27, 19, 0, tzinfo=UTC)
+    msg = render(PostmortemScheduledMessage(review_at=review_at), resolved_state())
     assert "Post-mortem review scheduled for Fri 2026-11-27 19:00 UTC (14:00 EST)" in msg.text
     assert "required for P1, within 48h of resolution." in msg.text
     assert (
@@ -383,7 +455,7 @@ def test_postmortem_scheduled_lists_attendees_and_agenda() -> None:
     ) in msg.text
 
 
-# ---- Exact texts, with the extras the workflows pass -----------------------------------------
+# ---- Exact texts, with the models the workflows pass ------------------------------------------
 
 BILLING: dict[str, Any] = {"service": "billing", "summary": "Payments failing"}  # no runbook
 ACKED: dict[str, Any] = {
@@ -405,14 +477,8 @@ ATTENDEES = (
 
 EXACT_TEXTS = [
     pytest.param(
-        MessageKind.PAGE,
+        PageMessage(person="alice", role=Role.PRIMARY, level=1, window=15 * MINUTE),
         BILLING,
-        {
-            "person": "Alice Andersen",
-            "role": "Primary On-Call",
-            "level": "1",
-            "window": "15 minutes",
-        },
         HEADER + "Paging Alice Andersen as Primary On-Call (level 1 of 4).\n"
         "Acknowledge within 15 minutes:\n"
         "  firewatch ack INC-2026-11-26-001 --by alice\n"
@@ -421,14 +487,8 @@ EXACT_TEXTS = [
         id="page-level-1",
     ),
     pytest.param(
-        MessageKind.PAGE,
+        PageMessage(person="frank", role=Role.ENGINEERING_MANAGER, level=4, window=60 * MINUTE),
         {**BILLING, "alert_count": 3},
-        {
-            "person": "Frank Foss",
-            "role": "Engineering Manager",
-            "level": "4",
-            "window": "60 minutes",
-        },
         HEADER + "Paging Frank Foss as Engineering Manager (level 4 of 4).\n"
         "Acknowledge within 60 minutes:\n"
         "  firewatch ack INC-2026-11-26-001 --by frank\n"
@@ -437,18 +497,16 @@ EXACT_TEXTS = [
         id="page-level-4",
     ),
     pytest.param(
-        MessageKind.LADDER_REPEAT,
+        LadderRepeatMessage(loop=2),
         BILLING,
-        {"loop": "2", "loops": "2", "elapsed": "2:30:00"},
         HEADER + "Nobody acknowledged after the whole escalation ladder (2h30m).\n"
         "Starting again from the top: pass 2 of 2.\n"
         "Acknowledge: firewatch ack INC-2026-11-26-001 --by YOUR_NAME\n",
         id="ladder-repeat-second-pass",
     ),
     pytest.param(
-        MessageKind.LADDER_EXHAUSTED,
+        LadderExhaustedMessage(),
         BILLING,
-        {"loop": "2", "loops": "2"},
         HEADER + "ESCALATION EXHAUSTED: nobody acknowledged after 2 passes over the ladder "
         "(Primary On-Call → Secondary On-Call → Team Lead → Engineering Manager).\n"
         "The incident has been open and unacknowledged since 14:00 UTC (12m ago).\n"
@@ -456,26 +514,23 @@ EXACT_TEXTS = [
         id="ladder-exhausted",
     ),
     pytest.param(
-        MessageKind.ACKNOWLEDGED,
+        AcknowledgedMessage(by="alice"),
         ACKED,
-        {"by": "Alice Andersen"},
         HEADER + "Acknowledged by Alice Andersen at 14:04 UTC, 4m after it opened.\n"
         "Status: Investigating\n",
         id="acknowledged",
     ),
     pytest.param(
-        MessageKind.SEVERITY_CHANGED,
+        SeverityChangedMessage(old=Severity.P2, by="bob"),
         ACKED,
-        {"old": "P2", "new": "P1", "by": "bob"},
         HEADER + "Severity changed from P2 to P1 - High (Sev 2) by Bob Berg.\n"
         "Status: Investigating\n"
         "Updates: Will provide updates every 15–30 minutes\n",
         id="severity-changed-from-p2",
     ),
     pytest.param(
-        MessageKind.INFORM,
+        InformMessage(person="erin", role=Role.TEAM_LEAD),
         {**BILLING, "assignee": "alice"},
-        {"person": "Erin Eriksen", "role": "Team Lead"},
         HEADER + "FYI Erin Eriksen (Team Lead): a P1 - High (Sev 2) incident is open.\n"
         "No action needed now; the on-call ladder is handling it.\n"
         "Status: Investigating, not acknowledged yet (paged: Alice Andersen)\n"
@@ -484,9 +539,8 @@ EXACT_TEXTS = [
         id="inform-unacknowledged",
     ),
     pytest.param(
-        MessageKind.INFORM,
+        InformMessage(person="frank", role=Role.ENGINEERING_MANAGER),
         ACKED,
-        {"person": "Frank Foss", "role": "Engineering Manager"},
         HEADER + "FYI Frank Foss (Engineering Manager): a P1 - High (Sev 2) incident is open.\n"
         "No action needed now; Alice Andersen is handling it.\n"
         "Status: Investigating\n"
@@ -495,18 +549,16 @@ EXACT_TEXTS = [
         id="inform-acknowledged",
     ),
     pytest.param(
-        MessageKind.UPDATE_REMINDER,
+        UpdateReminderMessage(),
         ACKED,
-        {},
         HEADER + "A status update is due. P1 incidents post updates every 15–30 minutes.\n"
         "Last update: none since the acknowledgement at 14:04 UTC\n"
         'Post one: firewatch update INC-2026-11-26-001 --by alice --message "..."\n',
         id="update-reminder",
     ),
     pytest.param(
-        MessageKind.UPDATE_OVERDUE,
+        UpdateOverdueMessage(person="bob", role=Role.SECONDARY),
         ACKED,
-        {"person": "Bob Berg", "role": "Secondary On-Call", "assignee": "alice"},
         HEADER + "Status update OVERDUE from Alice Andersen: "
         "P1 incidents post updates every 15–30 minutes.\n"
         "Reported to you, Bob Berg (Secondary On-Call): please check in with Alice Andersen "
@@ -516,18 +568,16 @@ EXACT_TEXTS = [
         id="update-overdue-reported-above",
     ),
     pytest.param(
-        MessageKind.NO_PROGRESS,
+        NoProgressMessage(person="erin", role=Role.TEAM_LEAD),
         ACKED,
-        {"person": "Erin Eriksen", "role": "Team Lead"},
         HEADER + "No progress for 1h: still Investigating with Alice Andersen, open for 12m.\n"
         "Erin Eriksen (Team Lead), please check in.\n"
         "Last update: none since the acknowledgement at 14:04 UTC\n",
         id="no-progress",
     ),
     pytest.param(
-        MessageKind.STATUS_UPDATE,
+        StatusUpdateMessage(by="alice", message="Rolled back deploy 4812"),
         {**ACKED, "last_update_at": NOW, "last_update_text": "Rolled back deploy 4812"},
-        {"message": "Rolled back deploy 4812"},
         "📊 **Incident Update - 14:12 UTC** 📊\n\n"
         "**Incident ID**: INC-2026-11-26-001\n"
         "**Status**: Investigating\n"
@@ -538,18 +588,25 @@ EXACT_TEXTS = [
         id="status-update",
     ),
     pytest.param(
-        MessageKind.RESPONDER_ADDED,
+        ResponderAddedMessage(person="bob", by="alice"),
         {**ACKED, "responders": ["alice", "bob"]},
-        {"person": "Bob Berg", "by": "alice"},
         HEADER + "Bob Berg joined as a responder (added by Alice Andersen).\n"
         "Responders: Alice Andersen, Bob Berg\n"
         "Status: Investigating\n",
         id="responder-added",
     ),
     pytest.param(
-        MessageKind.P3_REVIEW,
+        EscalatedMessage(person="erin", role=Role.TEAM_LEAD, by="alice", reason="customer impact"),
+        BILLING,
+        HEADER + "Escalated by Alice Andersen: customer impact.\n"
+        "Paging Erin Eriksen as Team Lead.\n"
+        "Status: Investigating, open for 12m\n"
+        "Acknowledge: firewatch ack INC-2026-11-26-001 --by erin\n",
+        id="escalated",
+    ),
+    pytest.param(
+        P3ReviewMessage(),
         {**BILLING, "severity": Severity.P3, "review_at": datetime(2026, 11, 27, 14, tzinfo=UTC)},
-        {},
         "[P3] INC-2026-11-26-001 billing: Payments failing\n"
         "Low-severity incident for next-business-day review at "
         "Fri 2026-11-27 14:00 UTC (09:00 EST).\n"
@@ -560,22 +617,20 @@ EXACT_TEXTS = [
 ]
 
 
-@pytest.mark.parametrize(("kind", "changes", "extra", "expected"), EXACT_TEXTS)
-def test_exact_text(
-    kind: MessageKind, changes: dict[str, Any], extra: dict[str, str], expected: str
-) -> None:
-    assert render(kind, make_state(**changes), **extra).text == expected
+@pytest.mark.parametrize(("params", "changes", "expected"), EXACT_TEXTS)
+def test_exact_text(params: MessageParams, changes: dict[str, Any], expected: str) -> None:
+    assert render(params, make_state(**changes)).text == expected
 
 
 def test_postmortem_notices_exact_text() -> None:
     state = resolved_state(**BILLING)
-    extra = {"review_at": "2026-11-27 19:00 UTC"}
-    scheduled = render(MessageKind.POSTMORTEM_SCHEDULED, state, **extra)
+    review_at = datetime(2026, 11, 27, 19, 0, tzinfo=UTC)
+    scheduled = render(PostmortemScheduledMessage(review_at=review_at), state)
     assert scheduled.text == (
         HEADER + "Post-mortem review scheduled for Fri 2026-11-27 19:00 UTC (14:00 EST): "
         "required for P1, within 48h of resolution.\n" + ATTENDEES
     )
-    before = render(MessageKind.POSTMORTEM_REMINDER, state, **extra, count="1")
+    before = render(PostmortemReminderMessage(review_at=review_at), state)
     assert before.text == (
         HEADER
         + "Reminder: post-mortem review on Fri 2026-11-27 19:00 UTC (14:00 EST).\n"
@@ -585,7 +640,7 @@ def test_postmortem_notices_exact_text() -> None:
     # The reminders come once the review time has passed and nobody marked it held.
     later = datetime(2026, 11, 28, 19, 0, tzinfo=UTC)
     after = render_message(
-        MessageKind.POSTMORTEM_REMINDER, state, default_policy(), later, {**extra, "count": "2"}
+        PostmortemReminderMessage(review_at=review_at), state, default_policy(), later
     )
     assert after.text == (
         HEADER + "Reminder: the post-mortem review was scheduled for Fri 2026-11-27 19:00 UTC "
@@ -624,16 +679,18 @@ def test_update_cadence_reads_like_the_seed(
 
 def test_acknowledge_command_takes_the_roster_name_whichever_name_is_passed() -> None:
     for person in ("carol", "Carol Christensen"):
-        msg = render(MessageKind.PAGE, role="primary", person=person, level="1")
+        msg = render(PageMessage(role=Role.PRIMARY, person=person, level=1, window=15 * MINUTE))
         assert "  firewatch ack INC-2026-11-26-001 --by carol\n" in msg.text
         assert "Paging Carol Christensen as Primary On-Call (level 1 of 4)." in msg.text
-    stranger = render(MessageKind.PAGE, role="primary", person="Someone Else", level="1")
+    stranger = render(
+        PageMessage(role=Role.PRIMARY, person="Someone Else", level=1, window=15 * MINUTE)
+    )
     assert "--by YOUR_NAME" in stranger.text
 
 
 def test_naive_now_is_refused() -> None:
     with pytest.raises(ValueError, match="timezone-aware"):
-        render_message(MessageKind.PAGE, make_state(), default_policy(), datetime(2026, 1, 1))
+        render_message(InitialAlertMessage(), make_state(), default_policy(), datetime(2026, 1, 1))
 
 
 # ---- The incident ticket ---------------------------------------------------------------------

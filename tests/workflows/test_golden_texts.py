@@ -41,8 +41,8 @@ from domain.incident import (
     Status,
     StatusUpdateRequest,
 )
+from domain.messages import MessageKind
 from domain.policy import Severity
-from domain.templates import MessageKind
 from tests.workflows.helpers import open_incident, wait_until
 from workflows.incident import IncidentWorkflow
 from workflows.postmortem import PostMortemWorkflow
