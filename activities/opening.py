@@ -10,7 +10,7 @@ from temporalio import activity
 
 from activities.channels.settings import ChannelSettings
 from activities.incident_ids import IncidentIdActivities
-from activities.models import AllocateIncidentId, OpenedIncident, OpenIncident
+from activities.models import OpenedIncident, OpenIncident
 from activities.policy import PolicyActivities
 from domain import rotation
 
@@ -28,11 +28,9 @@ class OpeningActivities:
         enabled = self._channels.enabled_channels()
         policy = self._policies.load_policy_snapshot() if request.with_policy else None
         return OpenedIncident(
-            incident_id=self._ids.allocate_incident_id(
-                AllocateIncidentId(
-                    workflow_id=request.workflow_id, run_id=request.run_id, day=request.day
-                )
-            ),
+            # Recorded with its summary, service and severity: the id -> run mapping that
+            # lookups by INC id use, and what the incident list shows.
+            incident_id=self._ids.allocate_for(request),
             policy=policy,
             slack_message="slack" in enabled,
             local_delivery=not enabled,

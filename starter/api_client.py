@@ -252,9 +252,22 @@ class FirewatchClient:
         return result
 
     def list_incidents(
-        self, *, status: str | None = None, severity: str | None = None, service: str | None = None
+        self,
+        *,
+        status: str | None = None,
+        severity: str | None = None,
+        service: str | None = None,
+        sort: str | None = None,
+        limit: int | None = None,
     ) -> list[IncidentRow]:
-        params = {"status": status, "severity": severity, "service": service}
+        """Newest first unless ``sort`` says otherwise (-opened, opened, severity, status)."""
+        params = {
+            "status": status,
+            "severity": severity,
+            "service": service,
+            "sort": sort,
+            "limit": limit,
+        }
         rows: list[IncidentRow] = _items(
             self._request("GET", "/incidents", params=params), "incidents"
         )

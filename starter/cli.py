@@ -42,6 +42,7 @@ from starter.api_client import (
 SEVERITIES = ("P0", "P1", "P2", "P3")
 STATUSES = ("Triggered", "Investigating", "Mitigating", "Resolved")
 UPDATE_STATUSES = ("Investigating", "Mitigating")
+SORTS = ("-opened", "opened", "severity", "status")  # incident list orders, default first
 _INCIDENT_ID = re.compile(r"^INC-\d{4}-\d{2}-\d{2}-\d{3,}$")
 
 EXIT_API = 1
@@ -424,6 +425,17 @@ def incidents(
     status: Annotated[str | None, typer.Option(help="/".join(STATUSES))] = None,
     severity: Annotated[str | None, typer.Option(metavar="P0-P3")] = None,
     service: Annotated[str | None, typer.Option()] = None,
+    sort: Annotated[
+        str,
+        typer.Option(
+            metavar="|".join(SORTS),
+            help="-opened: newest first (default); opened: oldest first; severity: P0 first; "
+            "status: Triggered first (these two then newest first)",
+        ),
+    ] = "-opened",
+    limit: Annotated[
+        int | None, typer.Option(min=1, max=1000, help="At most N (the API's default: 100).")
+    ] = None,
     api: ApiOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
@@ -433,8 +445,13 @@ def incidents(
         "severity": _severity(severity) if severity else None,
         "service": service.strip() if service else None,
     }
+    order = _choice(sort, SORTS, "sort")
     with _client(ctx, api) as client:
-        rows = client.list_incidents(**filters)
+        rows = client.list_incidents(
+            **filters,
+            sort=None if order == SORTS[0] else order,  # the default is not sent
+            limit=limit,
+        )
     if as_json:
         _echo_json({"incidents": rows})
         return
@@ -443,9 +460,7 @@ def incidents(
         return
     table = []
     for r in rows:
-        summary = str(r.get("summary") or "")
-        prefix = f"{r.get('severity')} · {r.get('service')} · "  # the workflow's static summary
-        summary = summary.removeprefix(prefix)
+        summary = str(r.get("summary") or "-")
         opened = _parse_time(r.get("opened_at"))
         table.append(
             [

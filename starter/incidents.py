@@ -6,19 +6,24 @@ point has the same durability (a 2xx only after Temporal accepted) and the same 
 
 from __future__ import annotations
 
+import asyncio
 from collections import OrderedDict
 from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
 from typing import Any
 
 from temporalio.client import (
     Client,
     WithStartWorkflowOperation,
+    WorkflowExecution,
     WorkflowHandle,
     WorkflowUpdateFailedError,
 )
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.service import RPCError, RPCStatusCode
 
+from activities.store import IncidentEntry, Store
 from domain.ids import incident_workflow_id, parse_incident_id
 from domain.incident import (
     AcknowledgeRequest,
@@ -31,8 +36,10 @@ from domain.incident import (
     IncidentState,
     ResolveRequest,
     SeverityChangeRequest,
+    Status,
     StatusUpdateRequest,
 )
+from domain.policy import Severity
 from starter.connection import TASK_QUEUE
 from workflows.incident import IncidentWorkflow
 from workflows.postmortem import MarkReviewHeld, PostMortemState, PostMortemWorkflow
@@ -178,21 +185,84 @@ async def acknowledge_from_source(client: Client, request: AlertAcknowledgeReque
     return True
 
 
-async def handle_for(client: Client, incident_id: str) -> WorkflowHandle[Any, Any]:
-    """Find the workflow of an incident by its INC id (visibility), newest run first."""
+async def handle_for(
+    client: Client, incident_id: str, *, store: Store | None = None
+) -> WorkflowHandle[Any, Any]:
+    """The workflow run of an incident, by its INC id.
+
+    Through ``store``'s id -> run mapping (written when the id is allocated, so it works
+    the moment ``trigger`` returns), with the run pinned: a later incident on the same
+    workflow id (the same dedup key after resolution) is never acted on by mistake.
+    Visibility (eventually consistent) only when the mapping has no row for the id.
+    """
     if parse_incident_id(incident_id) is None:
         raise IncidentNotFound(f"{incident_id!r} is not an incident id (INC-YYYY-MM-DD-###)")
-    query = f"WorkflowType = 'IncidentWorkflow' AND IncidentId = '{incident_id}'"
+    entry = await asyncio.to_thread(store.incident, incident_id) if store is not None else None
+    if entry is not None:
+        assert store is not None
+        handle = await _mapped_run(client, store, entry)
+        if handle is not None:
+            return handle
+    handle = await _visible_run(client, f"IncidentId = '{incident_id}'")
+    if handle is None:
+        raise IncidentNotFound(f"no incident {incident_id}")
+    return handle
+
+
+async def _mapped_run(
+    client: Client, store: Store, entry: IncidentEntry
+) -> WorkflowHandle[Any, Any] | None:
+    try:  # describe reads the workflow's own state: no visibility lag
+        latest = await client.get_workflow_handle(entry.workflow_id).describe()
+    except RPCError as err:
+        if err.status == RPCStatusCode.NOT_FOUND:
+            return None  # gone (retention): visibility has the last word
+        raise
+    if latest.run_id == entry.run_id or await _continues(store, entry, latest):
+        return client.get_workflow_handle(entry.workflow_id, run_id=latest.run_id)
+    # The latest run is the next incident on this workflow id: ours has closed. Its last
+    # run (it may have continued as new before resolution), else the run that opened it.
+    closed = await _visible_run(
+        client,
+        f"WorkflowId = '{_quote(entry.workflow_id)}' AND IncidentId = '{entry.incident_id}'"
+        " AND ExecutionStatus != 'Running'",
+    )
+    return closed or client.get_workflow_handle(entry.workflow_id, run_id=entry.run_id)
+
+
+async def _continues(store: Store, entry: IncidentEntry, latest: WorkflowExecution) -> bool:
+    """Whether a later run of the workflow is the same incident, continued as new.
+
+    Continue-as-new carries the search attributes over, so the next incident's run also
+    starts with the old IncidentId; but the old one was resolved before that run started,
+    and the next incident allocates an id of its own.
+    """
+    attrs = latest.typed_search_attributes
+    if _raw_attr(attrs, "IncidentId") != entry.incident_id:
+        return False
+    resolved_at = _raw_attr(attrs, "IncidentResolvedAt")
+    if isinstance(resolved_at, datetime) and resolved_at <= latest.start_time:
+        return False
+    return await asyncio.to_thread(store.incident_for_run, entry.workflow_id, latest.run_id) is None
+
+
+async def _visible_run(client: Client, condition: str) -> WorkflowHandle[Any, Any] | None:
+    # Open runs come first, then closed ones by closing time: an incident's last run.
+    query = f"WorkflowType = 'IncidentWorkflow' AND {condition}"
     async for execution in client.list_workflows(query, limit=1):
         return client.get_workflow_handle(execution.id, run_id=execution.run_id)
-    raise IncidentNotFound(f"no incident {incident_id}")
+    return None
 
 
-async def get_state(client: Client, incident_id: str) -> IncidentState:
-    handle = await handle_for(client, incident_id)
-    state = await handle.query(IncidentWorkflow.state)
+async def get_state(
+    client: Client, incident_id: str, *, store: Store | None = None
+) -> IncidentState:
+    handle = await handle_for(client, incident_id, store=store)
+    state: IncidentState | None = await handle.query(IncidentWorkflow.state)
     if state is None:
         raise IncidentNotFound(f"{incident_id} has not opened yet")
+    if state.incident_id != incident_id:  # a run that has not allocated its own id yet
+        raise IncidentNotFound(f"no incident {incident_id}")
     return state
 
 
@@ -214,47 +284,83 @@ async def run_update(
 
 
 async def acknowledge(
-    client: Client, incident_id: str, request: AcknowledgeRequest
+    client: Client, incident_id: str, request: AcknowledgeRequest, *, store: Store | None = None
 ) -> IncidentState:
-    return await run_update(
-        await handle_for(client, incident_id), IncidentWorkflow.acknowledge, request
-    )
+    handle = await handle_for(client, incident_id, store=store)
+    return await run_update(handle, IncidentWorkflow.acknowledge, request)
 
 
 async def post_update(
-    client: Client, incident_id: str, request: StatusUpdateRequest
+    client: Client, incident_id: str, request: StatusUpdateRequest, *, store: Store | None = None
 ) -> IncidentState:
-    return await run_update(
-        await handle_for(client, incident_id), IncidentWorkflow.post_update, request
-    )
+    handle = await handle_for(client, incident_id, store=store)
+    return await run_update(handle, IncidentWorkflow.post_update, request)
 
 
 async def change_severity(
-    client: Client, incident_id: str, request: SeverityChangeRequest
+    client: Client, incident_id: str, request: SeverityChangeRequest, *, store: Store | None = None
 ) -> IncidentState:
-    return await run_update(
-        await handle_for(client, incident_id), IncidentWorkflow.change_severity, request
-    )
+    handle = await handle_for(client, incident_id, store=store)
+    return await run_update(handle, IncidentWorkflow.change_severity, request)
 
 
-async def escalate(client: Client, incident_id: str, request: EscalateRequest) -> IncidentState:
-    return await run_update(
-        await handle_for(client, incident_id), IncidentWorkflow.escalate, request
-    )
+async def escalate(
+    client: Client, incident_id: str, request: EscalateRequest, *, store: Store | None = None
+) -> IncidentState:
+    handle = await handle_for(client, incident_id, store=store)
+    return await run_update(handle, IncidentWorkflow.escalate, request)
 
 
 async def add_responder(
-    client: Client, incident_id: str, request: AddResponderRequest
+    client: Client, incident_id: str, request: AddResponderRequest, *, store: Store | None = None
 ) -> IncidentState:
-    return await run_update(
-        await handle_for(client, incident_id), IncidentWorkflow.add_responder, request
-    )
+    handle = await handle_for(client, incident_id, store=store)
+    return await run_update(handle, IncidentWorkflow.add_responder, request)
 
 
-async def resolve(client: Client, incident_id: str, request: ResolveRequest) -> IncidentState:
-    return await run_update(
-        await handle_for(client, incident_id), IncidentWorkflow.resolve, request
-    )
+async def resolve(
+    client: Client, incident_id: str, request: ResolveRequest, *, store: Store | None = None
+) -> IncidentState:
+    handle = await handle_for(client, incident_id, store=store)
+    return await run_update(handle, IncidentWorkflow.resolve, request)
+
+
+# Sort orders of the incident list; "-opened" (newest first) is the default.
+SORTS = ("-opened", "opened", "severity", "status")
+_SEVERITY_RANK = {s.value: rank for rank, s in enumerate(Severity)}  # P0 first
+_STATUS_RANK = {s.value: rank for rank, s in enumerate(Status)}  # Triggered first
+
+
+@dataclass
+class _Listed:
+    """One incident as visibility shows it (its latest run)."""
+
+    incident_id: str
+    severity: str | None
+    status: str | None
+    service: str | None
+    assignee: str | None
+    opened_at: datetime | None
+    workflow_id: str
+    started: datetime
+
+    def order(self) -> tuple[float, date, int]:
+        """Opening time, then id: a total order, oldest first."""
+        day, number = parse_incident_id(self.incident_id) or (date.min, 0)
+        at = self.opened_at.timestamp() if self.opened_at else float("-inf")
+        return at, day, number
+
+    def as_row(self, entry: IncidentEntry | None) -> dict[str, Any]:
+        return {
+            "incident_id": self.incident_id,
+            "severity": self.severity,
+            "status": self.status,
+            "service": self.service,
+            "assignee": self.assignee,
+            "opened_at": self.opened_at.isoformat() if self.opened_at else None,
+            "workflow_id": self.workflow_id,
+            "summary": entry.summary if entry is not None else None,
+        }
 
 
 async def list_incidents(
@@ -263,9 +369,20 @@ async def list_incidents(
     status: str | None = None,
     severity: str | None = None,
     service: str | None = None,
+    sort: str = "-opened",
     limit: int = 100,
+    store: Store | None = None,
 ) -> list[dict[str, Any]]:
-    """Incidents from Temporal visibility, newest first (no workflow is woken)."""
+    """Incidents matching the filters, in ``sort`` order (no workflow is woken).
+
+    Status, severity and assignee come from visibility (they change); the summary from
+    ``store`` (written with the id). Visibility cannot order by opening time, so for
+    "-opened"/"opened" the store picks a time window holding the ``limit`` newest (oldest)
+    incidents, widened until enough match the filters; "severity" and "status" read every
+    matching incident.
+    """
+    if sort not in SORTS:
+        raise ValueError(f"sort must be one of {', '.join(SORTS)}, not {sort!r}")
     clauses = ["WorkflowType = 'IncidentWorkflow'", "IncidentId IS NOT NULL"]
     for name, value in (
         ("IncidentStatus", status),
@@ -274,24 +391,67 @@ async def list_incidents(
     ):
         if value:
             clauses.append(f"{name} = '{_quote(value)}'")
-    rows: list[dict[str, Any]] = []
-    async for execution in client.list_workflows(" AND ".join(clauses), limit=limit):
-        attrs = execution.typed_search_attributes
-        rows.append(
-            {
-                "incident_id": _attr(attrs, "IncidentId"),
-                "severity": _attr(attrs, "IncidentSeverity"),
-                "status": _attr(attrs, "IncidentStatus"),
-                "service": _attr(attrs, "IncidentService"),
-                "assignee": _attr(attrs, "IncidentAssignee"),
-                "opened_at": _attr(attrs, "IncidentOpenedAt"),
-                "workflow_id": execution.id,
-                "summary": execution.static_summary
-                if hasattr(execution, "static_summary")
-                else None,
-            }
+    query = " AND ".join(clauses)
+    if sort in ("-opened", "opened") and store is not None:
+        found = await _opened_window(client, store, query, newest=sort == "-opened", limit=limit)
+    else:
+        found = await _visible_incidents(client, query)
+    listed = sorted(found, key=_Listed.order, reverse=sort != "opened")  # newest first
+    if sort == "severity":
+        listed.sort(key=lambda r: _SEVERITY_RANK.get(r.severity or "", len(_SEVERITY_RANK)))
+    elif sort == "status":
+        listed.sort(key=lambda r: _STATUS_RANK.get(r.status or "", len(_STATUS_RANK)))
+    listed = listed[:limit]
+    entries: dict[str, IncidentEntry] = {}
+    if store is not None and listed:
+        entries = await asyncio.to_thread(store.incidents, [r.incident_id for r in listed])
+    return [r.as_row(entries.get(r.incident_id)) for r in listed]
+
+
+async def _opened_window(
+    client: Client, store: Store, query: str, *, newest: bool, limit: int
+) -> list[_Listed]:
+    """Every matching incident opened within a window that holds at least ``limit`` of
+    them, or all of them. Whatever the store holds, the result is right: an incident left
+    out was opened before (after) every one returned."""
+    window = limit
+    while True:
+        bound = await asyncio.to_thread(store.opened_bound, window, newest=newest)
+        if bound is None:  # the window would hold every incident the store knows
+            return await _visible_incidents(client, query)
+        at = bound.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        found = await _visible_incidents(
+            client, f"{query} AND IncidentOpenedAt {'>=' if newest else '<='} '{at}'"
         )
-    return rows
+        if len(found) >= limit:
+            return found
+        window *= 4
+
+
+async def _visible_incidents(client: Client, query: str) -> list[_Listed]:
+    """Visibility rows, one per incident: an incident that continued as new has a row per
+    run, and its latest run is the current one."""
+    latest: dict[str, _Listed] = {}
+    async for execution in client.list_workflows(query, page_size=1000):
+        attrs = execution.typed_search_attributes
+        incident_id = _raw_attr(attrs, "IncidentId")
+        if not isinstance(incident_id, str):
+            continue
+        opened_at = _raw_attr(attrs, "IncidentOpenedAt")
+        row = _Listed(
+            incident_id=incident_id,
+            severity=_raw_attr(attrs, "IncidentSeverity"),
+            status=_raw_attr(attrs, "IncidentStatus"),
+            service=_raw_attr(attrs, "IncidentService"),
+            assignee=_raw_attr(attrs, "IncidentAssignee"),
+            opened_at=opened_at if isinstance(opened_at, datetime) else None,
+            workflow_id=execution.id,
+            started=execution.start_time,
+        )
+        seen = latest.get(incident_id)
+        if seen is None or row.started > seen.started:
+            latest[incident_id] = row
+    return list(latest.values())
 
 
 async def mark_review_held(
@@ -315,9 +475,13 @@ def _quote(value: str) -> str:
     return value.replace("\\", "\\\\").replace("'", "\\'")
 
 
-def _attr(attrs: Sequence[Any] | Any, name: str) -> Any:
+def _raw_attr(attrs: Sequence[Any] | Any, name: str) -> Any:
     for pair in attrs:
         if pair.key.name == name:
-            value = pair.value
-            return value.isoformat() if hasattr(value, "isoformat") else value
+            return pair.value
     return None
+
+
+def _attr(attrs: Sequence[Any] | Any, name: str) -> Any:
+    value = _raw_attr(attrs, name)
+    return value.isoformat() if hasattr(value, "isoformat") else value

@@ -6,7 +6,6 @@ the incident's workflow.
 
 from __future__ import annotations
 
-import asyncio
 from datetime import datetime, timedelta
 
 from pydantic import BaseModel, Field
@@ -28,8 +27,12 @@ with workflow.unsafe.imports_passed_through():
     from domain.policy import Policy
     from domain.templates import render_message, render_postmortem_draft
 
-_TIMEOUT = timedelta(seconds=60)
-_RETRY = RetryPolicy(maximum_interval=timedelta(minutes=1))
+_ACTIVITY = {
+    "start_to_close_timeout": timedelta(seconds=60),
+    "retry_policy": RetryPolicy(maximum_interval=timedelta(minutes=1)),
+}
+# Patch: outbox-only incidents write the draft and notify attendees in one local activity.
+_BATCHED_DRAFT = "batched-draft"
 
 
 class PostMortemInput(BaseModel):
@@ -98,7 +101,7 @@ class PostMortemWorkflow:
         when = f"{inp.review_at:%Y-%m-%d %H:%M} UTC"
         scheduled = PostmortemScheduledMessage(review_at=inp.review_at)
         tell = [(scheduled, "pm-scheduled", name) for name in st.attendees]
-        if inp.incident.local_delivery:  # outbox only: one local write
+        if inp.incident.local_delivery and workflow.patched(_BATCHED_DRAFT):
             published = await workflow.execute_local_activity_method(
                 PublishActivities.publish_locally,
                 PublishLocally(
@@ -116,11 +119,11 @@ class PostMortemWorkflow:
                 DocumentActivities.write_document,
                 draft,
                 summary="Draft post-mortem",
-                start_to_close_timeout=_TIMEOUT,
-                retry_policy=_RETRY,
+                **_ACTIVITY,
             )
             st.document_path = written.path
-            await asyncio.gather(*(self._notify(*args) for args in tell))
+            for args in tell:
+                await self._notify(*args)
         deadline = inp.review_at
         while st.held_at is None:
             try:
@@ -133,8 +136,8 @@ class PostMortemWorkflow:
             except TimeoutError:
                 st.reminders_sent += 1
                 reminder = PostmortemReminderMessage(review_at=inp.review_at)
-                step = f"pm-reminder:{st.reminders_sent}"
-                await asyncio.gather(*(self._notify(reminder, step, n) for n in st.attendees))
+                for name in st.attendees:
+                    await self._notify(reminder, f"pm-reminder:{st.reminders_sent}", name)
                 deadline = workflow.now() + inp.policy.postmortem.reminder_every
         await workflow.wait_condition(workflow.all_handlers_finished)
         return st
@@ -144,8 +147,7 @@ class PostMortemWorkflow:
             NotifyActivities.deliver_notification,
             self._notification(params, step, recipient),
             summary=f"{params.kind.value} → {recipient}",
-            start_to_close_timeout=_TIMEOUT,
-            retry_policy=_RETRY,
+            **_ACTIVITY,
         )
 
     def _notification(self, params: MessageParams, step: str, recipient: str) -> Notification:

@@ -92,23 +92,35 @@ class IncidentRow(BaseModel):
     workflow_id: str
     summary: str | None = None
 
+IncidentSort = Literal["-opened", "opened", "severity", "status"]  # fw.SORTS (a test checks)
+
+
 
 @router.get(
-    "/incidents", response_model=list[IncidentRow], summary="List incidents (Temporal visibility)"
+    "/incidents",
+    response_model=list[IncidentRow],
+    summary="List incidents, newest first (Temporal visibility; summaries from the id store)",
 )
 async def list_incidents(
     request: Request,
     status: Status | None = None,
     severity: Severity | None = None,
+    sort: IncidentSort = Query(
+        default="-opened",
+        description="-opened: newest first; opened: oldest first; severity: P0 first; "
+        "status: Triggered first (these two then newest first)",
+    ),
     service: str | None = Query(default=None, min_length=1, max_length=200, pattern=PRINTABLE),
     limit: int = Query(default=100, ge=1, le=1000),
 ) -> list[dict[str, Any]]:
-    client = await get_ctx(request).client()
+    ctx = get_ctx(request)
     return await fw.list_incidents(
-        client,
+        await ctx.client(),
         status=status.value if status else None,
         severity=severity.value if severity else None,
+        sort=sort,
         service=service,
+        store=ctx.store(),
         limit=limit,
     )
 
@@ -121,7 +133,7 @@ async def list_incidents(
 )
 async def show(request: Request, incident_id: str = IncidentIdPath) -> IncidentState:
     ctx = get_ctx(request)
-    return await _with_worker(ctx, fw.get_state(await ctx.client(), incident_id))
+    return await _with_worker(ctx, fw.get_state(await ctx.client(), incident_id, store=ctx.store()))
 
 
 class TriggerRequest(BaseModel):
@@ -194,7 +206,8 @@ async def acknowledge(
     body: AcknowledgeRequest, request: Request, incident_id: str = IncidentIdPath
 ) -> IncidentState:
     ctx = get_ctx(request)
-    return await _with_worker(ctx, fw.acknowledge(await ctx.client(), incident_id, body))
+    client = await ctx.client()
+    return await _with_worker(ctx, fw.acknowledge(client, incident_id, body, store=ctx.store()))
 
 
 @router.post("/incidents/{incident_id}/updates", response_model=IncidentState, responses=_ACTION)
@@ -202,7 +215,8 @@ async def post_update(
     body: StatusUpdateRequest, request: Request, incident_id: str = IncidentIdPath
 ) -> IncidentState:
     ctx = get_ctx(request)
-    return await _with_worker(ctx, fw.post_update(await ctx.client(), incident_id, body))
+    client = await ctx.client()
+    return await _with_worker(ctx, fw.post_update(client, incident_id, body, store=ctx.store()))
 
 
 @router.post("/incidents/{incident_id}/severity", response_model=IncidentState, responses=_ACTION)
@@ -210,7 +224,8 @@ async def change_severity(
     body: SeverityChangeRequest, request: Request, incident_id: str = IncidentIdPath
 ) -> IncidentState:
     ctx = get_ctx(request)
-    return await _with_worker(ctx, fw.change_severity(await ctx.client(), incident_id, body))
+    client = await ctx.client()
+    return await _with_worker(ctx, fw.change_severity(client, incident_id, body, store=ctx.store()))
 
 
 @router.post("/incidents/{incident_id}/escalate", response_model=IncidentState, responses=_ACTION)
@@ -218,7 +233,8 @@ async def escalate(
     body: EscalateRequest, request: Request, incident_id: str = IncidentIdPath
 ) -> IncidentState:
     ctx = get_ctx(request)
-    return await _with_worker(ctx, fw.escalate(await ctx.client(), incident_id, body))
+    client = await ctx.client()
+    return await _with_worker(ctx, fw.escalate(client, incident_id, body, store=ctx.store()))
 
 
 @router.post("/incidents/{incident_id}/responders", response_model=IncidentState, responses=_ACTION)
@@ -226,7 +242,8 @@ async def add_responder(
     body: AddResponderRequest, request: Request, incident_id: str = IncidentIdPath
 ) -> IncidentState:
     ctx = get_ctx(request)
-    return await _with_worker(ctx, fw.add_responder(await ctx.client(), incident_id, body))
+    client = await ctx.client()
+    return await _with_worker(ctx, fw.add_responder(client, incident_id, body, store=ctx.store()))
 
 
 class ResolveBody(ResolveRequest):
@@ -239,7 +256,8 @@ async def resolve(
     body: ResolveBody, request: Request, incident_id: str = IncidentIdPath
 ) -> IncidentState:
     ctx = get_ctx(request)
-    return await _with_worker(ctx, fw.resolve(await ctx.client(), incident_id, body))
+    client = await ctx.client()
+    return await _with_worker(ctx, fw.resolve(client, incident_id, body, store=ctx.store()))
 
 
 @router.post(

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from temporalio.client import WorkflowExecutionStatus
 
 from domain.ids import incident_workflow_id
 from starter.api.context import ApiSettings
@@ -41,8 +42,9 @@ async def test_lifecycle_through_the_api(
     inc = state["incident_id"]
     assert (state["status"], state["severity"], state["source"]) == ("Triggered", "P1", "cli")
 
-    # Lookups by INC id go through visibility, which lags the workflow by a moment.
-    shown = await eventually(lambda: show(http, api_headers, inc))
+    # Lookups by INC id go through the id store: no waiting for visibility.
+    shown = await show(http, api_headers, inc)
+    assert shown is not None
     assert shown["incident_id"] == inc and shown["timeline"][0]["kind"] == "opened"
 
     async def listed() -> list[dict[str, Any]]:
@@ -108,6 +110,152 @@ async def test_same_dedup_key_joins(http: httpx.AsyncClient, api_headers: dict[s
     )
     assert response.status_code == 409
     assert "no escalation ladder" in response.json()["detail"]
+
+
+async def test_lookups_work_the_moment_trigger_returns(
+    http: httpx.AsyncClient, api_headers: dict[str, str]
+) -> None:
+    """No sleep, no retry: the id -> run mapping is written before the id is handed out."""
+    for n in range(5):
+        state = await trigger(
+            http, api_headers, service=unique("now"), severity="P2", summary=f"right away {n}"
+        )
+        inc = state["incident_id"]
+        shown = await http.get(f"/incidents/{inc}", headers=api_headers)
+        assert shown.status_code == 200, shown.text
+        assert (shown.json()["incident_id"], shown.json()["summary"]) == (inc, f"right away {n}")
+        ack = await http.post(
+            f"/incidents/{inc}/acknowledge", json={"by": "alice"}, headers=api_headers
+        )
+        assert ack.status_code == 200, ack.text
+        assert (ack.json()["incident_id"], ack.json()["status"]) == (inc, "Investigating")
+
+
+async def test_an_earlier_incident_of_the_same_workflow_keeps_its_run(
+    api_env: ApiEnv, http: httpx.AsyncClient, api_headers: dict[str, str]
+) -> None:
+    """The same dedup key after resolution opens a new incident in a new run of the same
+    workflow id; each INC id still reaches its own run, at once."""
+    key = unique("again")
+    first = await trigger(http, api_headers, dedup_key=key, severity="P2", summary="first")
+    resolution = {"by": "alice", "root_cause": "full disk", "fix": "rotated logs"}
+    response = await http.post(
+        f"/incidents/{first['incident_id']}/resolve", json=resolution, headers=api_headers
+    )
+    assert response.status_code == 200, response.text
+    handle = api_env.client.get_workflow_handle(first["workflow_id"])
+
+    async def completed() -> bool:
+        return (await handle.describe()).status == WorkflowExecutionStatus.COMPLETED
+
+    await eventually(completed)
+    second = await trigger(http, api_headers, dedup_key=key, severity="P2", summary="second")
+    assert second["workflow_id"] == first["workflow_id"]
+    assert second["incident_id"] != first["incident_id"]
+
+    old = await show(http, api_headers, first["incident_id"])
+    new = await show(http, api_headers, second["incident_id"])
+    assert old is not None and new is not None
+    assert (old["incident_id"], old["summary"], old["status"]) == (
+        first["incident_id"],
+        "first",
+        "Resolved",
+    )
+    assert (new["incident_id"], new["summary"], new["status"]) == (
+        second["incident_id"],
+        "second",
+        "Triggered",
+    )
+    # Acting on the closed one never touches the new one.
+    stale = await http.post(
+        f"/incidents/{first['incident_id']}/acknowledge", json={"by": "bob"}, headers=api_headers
+    )
+    assert stale.status_code == 409, stale.text
+    ack = await http.post(
+        f"/incidents/{second['incident_id']}/acknowledge", json={"by": "bob"}, headers=api_headers
+    )
+    assert ack.status_code == 200 and ack.json()["assignee"] == "bob"
+
+
+async def test_list_is_newest_first_with_summaries(
+    http: httpx.AsyncClient, api_headers: dict[str, str]
+) -> None:
+    service = unique("listing")
+    opened = [
+        await trigger(http, api_headers, service=service, severity=severity, summary=summary)
+        for severity, summary in (
+            ("P3", "disk 80% on db-1"),
+            ("P2", "queue backlog"),
+            ("P2", "cache misses"),
+            ("P3", "certificate expires in 20 days"),
+        )
+    ]
+    a, b, c, d = (s["incident_id"] for s in opened)
+    # C closes before A: Temporal's own order (open ones first, then closed ones by
+    # closing time: D B A C) differs from the opening order at every position.
+    for inc in (c, a):
+        resolution = {"by": "alice", "root_cause": "noise", "fix": "none needed"}
+        response = await http.post(
+            f"/incidents/{inc}/resolve", json=resolution, headers=api_headers
+        )
+        assert response.status_code == 200, response.text
+    statuses = {a: "Resolved", b: "Triggered", c: "Resolved", d: "Triggered"}
+
+    async def listed(**params: Any) -> list[dict[str, Any]]:
+        response = await http.get(
+            "/incidents", params={"service": service, **params}, headers=api_headers
+        )
+        assert response.status_code == 200, response.text
+        rows: list[dict[str, Any]] = response.json()
+        return rows
+
+    async def settled() -> list[dict[str, Any]] | None:  # visibility lags a moment
+        rows = await listed()
+        return rows if {r["incident_id"]: r["status"] for r in rows} == statuses else None
+
+    rows = await eventually(settled)
+    assert [(r["incident_id"], r["summary"]) for r in rows] == [
+        (d, "certificate expires in 20 days"),
+        (c, "cache misses"),
+        (b, "queue backlog"),
+        (a, "disk 80% on db-1"),
+    ]
+    times = [r["opened_at"] for r in rows]
+    assert times == sorted(times, reverse=True)
+
+    def ids(rows: list[dict[str, Any]]) -> list[str]:
+        return [r["incident_id"] for r in rows]
+
+    assert ids(await listed(sort="-opened")) == [d, c, b, a]
+    assert ids(await listed(sort="opened")) == [a, b, c, d]
+    assert ids(await listed(sort="severity")) == [c, b, d, a]  # P2s, then P3s, newest first
+    assert ids(await listed(sort="status")) == [d, b, c, a]  # Triggered, then Resolved
+    assert ids(await listed(limit=2)) == [d, c]
+    assert ids(await listed(sort="opened", limit=3)) == [a, b, c]
+    # Filters still apply, in every order and with a limit smaller than the matches.
+    assert ids(await listed(status="Resolved")) == [c, a]
+    assert ids(await listed(status="Resolved", limit=2)) == [c, a]
+    assert ids(await listed(status="Triggered", sort="opened", limit=1)) == [b]
+    assert ids(await listed(severity="P3", sort="status")) == [d, a]
+    assert ids(await listed(status="Triggered", severity="P2")) == [b]
+
+
+async def test_bad_sort_is_a_clear_422(
+    http: httpx.AsyncClient, api_headers: dict[str, str]
+) -> None:
+    for bad in ("newest", "opened_at", ""):
+        response = await http.get("/incidents", params={"sort": bad}, headers=api_headers)
+        assert response.status_code == 422, response.text
+        assert response.json() == {
+            "detail": "invalid request",
+            "errors": [
+                {
+                    "loc": "query.sort",
+                    "msg": "Input should be '-opened', 'opened', 'severity' or 'status'",
+                    "type": "literal_error",
+                }
+            ],
+        }
 
 
 async def test_unknown_incidents_are_404(

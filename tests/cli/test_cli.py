@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 import pytest
@@ -27,6 +27,8 @@ from typer.testing import CliRunner, Result
 from domain.incident import IncidentState, LadderRun, Page, Status, TimelineEntry
 from domain.policy import Role, Severity
 from starter import cli
+from starter import incidents as fw
+from starter.api.incidents import IncidentSort
 from starter.api_client import ApiError, ApiUnreachable, FirewatchClient, format_detail
 
 TOKEN = "s3cret-test-token-4f9a"
@@ -221,7 +223,7 @@ class FakeApi:
                 "assignee": s.assignee,
                 "opened_at": s.opened_at.isoformat(),
                 "workflow_id": s.workflow_id,
-                "summary": f"{s.severity.value} · {s.service} · {s.summary}",
+                "summary": s.summary,  # as the opening call recorded it
             }
             for s in (*self.incidents.values(), second)
         ]
@@ -513,6 +515,36 @@ def test_incidents_rejects_unknown_status(run: Run, api: FakeApi) -> None:
         "not 'open'"
     )
     assert api.requests == []
+
+
+def test_incidents_sort_and_limit_are_sent_as_query(run: Run, api: FakeApi) -> None:
+    assert run("incidents", "--sort", "Severity", "--limit", "5").exit_code == 0
+    assert api.last.query == {"sort": "severity", "limit": "5"}
+    assert run("incidents", "--sort", "-opened").exit_code == 0  # the default: not sent
+    assert api.last.query == {}
+    assert run("incidents", "--sort=opened", "--status", "Resolved").exit_code == 0
+    assert api.last.query == {"sort": "opened", "status": "Resolved"}
+
+
+def test_incidents_rejects_an_unknown_sort(run: Run, api: FakeApi) -> None:
+    result = run("incidents", "--sort", "newest")
+    assert result.exit_code == 2
+    assert error(result) == (
+        "firewatch: sort must be one of -opened, opened, severity, status, not 'newest'"
+    )
+    assert api.requests == []
+
+
+def test_incidents_summary_column_is_truncated(run: Run, api: FakeApi) -> None:
+    rows = api.handle(_get("/incidents"))[1]["incidents"]
+    rows[0]["summary"] = "Checkout p99 above 5s for EU customers;\nretries exhausted " + "x" * 60
+    rows[1]["summary"] = None  # an incident opened before summaries were recorded
+    api.respond("GET", "/incidents", 200, rows)
+    table = lines(run("incidents"))
+    summary_at = table[0].index("SUMMARY")
+    assert table[1][summary_at:] == ("Checkout p99 above 5s for EU customers; retries exhausted x…")
+    assert len(table[1][summary_at:]) == cli.SUMMARY_WIDTH
+    assert table[2][summary_at:] == "-"
 
 
 def test_show_header_and_timeline(run: Run, api: FakeApi) -> None:
@@ -1043,6 +1075,7 @@ def test_format_detail() -> None:
 def test_cli_constants_match_the_domain() -> None:
     assert tuple(s.value for s in Severity) == cli.SEVERITIES
     assert tuple(s.value for s in Status) == cli.STATUSES
+    assert cli.SORTS == fw.SORTS == get_args(IncidentSort)
 
 
 def test_installed_entry_point(api: FakeApi, tmp_path: Path) -> None:

@@ -1,0 +1,159 @@
+"""``firewatch`` against the real stack: HTTP API, worker and Temporal dev server.
+
+test_cli.py checks the CLI's requests and output against a contract-shaped fake; these
+check the same commands end to end, where lookups and the incident list really happen.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+import uuid
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import pytest
+from temporalio.testing import WorkflowEnvironment
+from typer.testing import CliRunner, Result
+
+from domain.policy import Policy
+from starter import cli
+from starter.api.context import ApiSettings
+from tests.api.api_support import ApiStack, api_policy, register_namespace, unique
+
+T = TypeVar("T")
+
+
+@pytest.fixture(scope="module")
+async def stack(
+    dev_env: WorkflowEnvironment, default_policy: Policy, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[ApiStack]:
+    namespace = f"fw-cli-{uuid.uuid4().hex[:8]}"
+    await register_namespace(dev_env, namespace)
+    api = ApiStack(
+        target=dev_env.client.service_client.config.target_host,
+        namespace=namespace,
+        policy=api_policy(default_policy),
+        data=tmp_path_factory.mktemp("cli-data"),
+        settings=ApiSettings(task_queue=f"fw-cli-{uuid.uuid4().hex[:8]}", worker_timeout_s=15),
+    )
+    await asyncio.to_thread(api.start)
+    try:
+        yield api
+    finally:
+        await asyncio.to_thread(api.stop)
+
+
+Run = Callable[..., Result]
+
+
+@pytest.fixture
+def firewatch(stack: ApiStack, tmp_path: Path) -> Run:
+    runner = CliRunner()
+    env = {
+        "FIREWATCH_API_URL": stack.url,
+        "FIREWATCH_API_TOKEN": stack.secrets().api_token,
+        "FIREWATCH_DATA_DIR": str(tmp_path),
+        "FIREWATCH_USER": None,
+    }
+
+    def invoke(*args: str) -> Result:
+        result = runner.invoke(cli.app, list(args), env=env)
+        assert result.exception is None or isinstance(result.exception, SystemExit)
+        return result
+
+    return invoke
+
+
+def until(probe: Callable[[], T | None], *, timeout: float = 20, every: float = 0.2) -> T:
+    """Poll until ``probe`` returns something truthy (the list reads visibility, which lags)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        last = probe()
+        if last:
+            return last
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met within {timeout} s (last: {last!r})")
+        time.sleep(every)
+
+
+def trigger(firewatch: Run, service: str, severity: str, summary: str) -> str:
+    result = firewatch(
+        "trigger", "--service", service, "--severity", severity, "--summary", summary
+    )
+    assert result.exit_code == 0, result.output
+    incident_id = result.stdout.strip()
+    assert incident_id.startswith("INC-"), result.stdout
+    return incident_id
+
+
+def test_show_and_act_right_after_trigger(firewatch: Run) -> None:
+    """No sleep, no retry between the commands."""
+    for n in range(3):
+        service = unique("cli-now")
+        inc = trigger(firewatch, service, "P2", f"payments slow {n}")
+        shown = firewatch("show", inc)
+        assert shown.exit_code == 0, shown.output
+        assert shown.stdout.splitlines()[:2] == [
+            f"{inc}  P2  Triggered  {service}",
+            f"summary          payments slow {n}",
+        ]
+        as_json = json.loads(firewatch("show", inc, "--json").stdout)
+        assert (as_json["incident_id"], as_json["summary"]) == (inc, f"payments slow {n}")
+        ack = firewatch("ack", inc, "--by", "alice")
+        assert ack.exit_code == 0, ack.output
+    missing = firewatch("show", "INC-1999-12-31-001")
+    assert missing.exit_code == 1
+    assert missing.stderr == "firewatch: no incident INC-1999-12-31-001 (HTTP 404)\n"
+
+
+def test_incidents_newest_first_with_summaries(firewatch: Run) -> None:
+    service = unique("cli-list")
+    first = trigger(firewatch, service, "P3", "disk 80% on db-1")
+    second = trigger(firewatch, service, "P2", "queue backlog growing")
+    third = trigger(firewatch, service, "P3", "certificate expires in 20 days")
+    resolved = firewatch(
+        "resolve", second, "--by", "alice", "--root-cause", "slow consumer", "--fix", "scaled"
+    )
+    assert resolved.exit_code == 0, resolved.output
+    statuses = {first: "Triggered", second: "Resolved", third: "Triggered"}
+
+    def listed(*args: str) -> list[dict[str, Any]]:
+        result = firewatch("incidents", "--service", service, "--json", *args)
+        assert result.exit_code == 0, result.output
+        rows: list[dict[str, Any]] = json.loads(result.stdout)["incidents"]
+        return rows
+
+    def settled() -> list[dict[str, Any]] | None:
+        rows = listed()
+        return rows if {r["incident_id"]: r["status"] for r in rows} == statuses else None
+
+    rows = until(settled)
+    assert [(r["incident_id"], r["summary"]) for r in rows] == [
+        (third, "certificate expires in 20 days"),
+        (second, "queue backlog growing"),
+        (first, "disk 80% on db-1"),
+    ]
+    table = firewatch("incidents", "--service", service).stdout.splitlines()
+    assert table[0].split() == [
+        *("ID", "SEV", "STATUS", "SERVICE", "ASSIGNEE", "OPENED", "(UTC)", "SUMMARY")
+    ]
+    summary_at = table[0].index("SUMMARY")
+    assert [(line.split()[0], line[summary_at:]) for line in table[1:]] == [
+        (third, "certificate expires in 20 days"),
+        (second, "queue backlog growing"),
+        (first, "disk 80% on db-1"),
+    ]
+    assert [r["incident_id"] for r in listed("--sort", "opened")] == [first, second, third]
+    assert [r["incident_id"] for r in listed("--sort", "severity")] == [second, third, first]
+    assert [r["incident_id"] for r in listed("--sort", "status", "--limit", "2")] == [
+        third,
+        first,
+    ]
+    bad = firewatch("incidents", "--sort", "priority")
+    assert bad.exit_code == 2
+    assert bad.stderr == (
+        "firewatch: sort must be one of -opened, opened, severity, status, not 'priority'\n"
+    )
