@@ -92,8 +92,8 @@ class IncidentRow(BaseModel):
     workflow_id: str
     summary: str | None = None
 
-IncidentSort = Literal["-opened", "opened", "severity", "status"]  # fw.SORTS (a test checks)
 
+IncidentSort = Literal["-opened", "opened", "severity", "status"]  # fw.SORTS (a test checks)
 
 
 @router.get(
@@ -105,12 +105,12 @@ async def list_incidents(
     request: Request,
     status: Status | None = None,
     severity: Severity | None = None,
+    service: str | None = Query(default=None, min_length=1, max_length=200, pattern=PRINTABLE),
     sort: IncidentSort = Query(
         default="-opened",
         description="-opened: newest first; opened: oldest first; severity: P0 first; "
         "status: Triggered first (these two then newest first)",
     ),
-    service: str | None = Query(default=None, min_length=1, max_length=200, pattern=PRINTABLE),
     limit: int = Query(default=100, ge=1, le=1000),
 ) -> list[dict[str, Any]]:
     ctx = get_ctx(request)
@@ -118,10 +118,10 @@ async def list_incidents(
         await ctx.client(),
         status=status.value if status else None,
         severity=severity.value if severity else None,
-        sort=sort,
         service=service,
-        store=ctx.store(),
+        sort=sort,
         limit=limit,
+        store=ctx.store(),
     )
 
 
