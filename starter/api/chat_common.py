@@ -77,10 +77,11 @@ def spawn(coro: Coroutine[Any, Any, Any]) -> None:
 async def incident_handle(
     ctx: ApiContext, incident_id: str, workflow_id: str | None = None
 ) -> WorkflowHandle[Any, Any]:
-    """The incident's workflow: by INC id (visibility), else the workflow id we were given."""
+    """The incident's workflow: by INC id (the durable id mapping, then visibility), else the
+    workflow id we were given."""
     client = await ctx.client()
     try:
-        return await fw.handle_for(client, incident_id)
+        return await fw.handle_for(client, incident_id, store=ctx.store())
     except fw.IncidentNotFound:
         if workflow_id is None:
             raise
