@@ -289,7 +289,7 @@ def _echo_change(verb: str, state: IncidentJson) -> None:
     lines = [f"{verb} {_state_line(state)}"]
     nxt = _next_step(state, _now())
     if nxt and state.get("status") != "Resolved":
-        lines.append(f"Next escalation: {nxt}")
+        lines.append(f"Next step: {nxt}")
     _echo_lines(lines)
 
 

@@ -650,7 +650,7 @@ def test_show_json_is_the_api_state(run: Run, api: FakeApi) -> None:
             {"by": "alice"},
             [
                 f"Acknowledged {INC} · P1 · Investigating · assignee alice",
-                "Next escalation: update reminder at 02:48:07 UTC (in 29m)",
+                "Next step: update reminder at 02:48:07 UTC (in 29m)",
             ],
         ),
         (
@@ -659,7 +659,7 @@ def test_show_json_is_the_api_state(run: Run, api: FakeApi) -> None:
             {"by": "alice", "message": "Rolling back", "status": "Mitigating"},
             [
                 f"Posted update to {INC} · P1 · Mitigating · unassigned",
-                "Next escalation: page Secondary On-Call at 02:29:07 UTC (in 10m)",
+                "Next step: page Secondary On-Call at 02:29:07 UTC (in 10m)",
             ],
         ),
         (
@@ -668,7 +668,7 @@ def test_show_json_is_the_api_state(run: Run, api: FakeApi) -> None:
             {"by": "alice", "message": "Still looking"},
             [
                 f"Posted update to {INC} · P1 · Triggered · unassigned",
-                "Next escalation: page Secondary On-Call at 02:29:07 UTC (in 10m)",
+                "Next step: page Secondary On-Call at 02:29:07 UTC (in 10m)",
             ],
         ),
         (
@@ -677,7 +677,7 @@ def test_show_json_is_the_api_state(run: Run, api: FakeApi) -> None:
             {"by": "alice", "severity": "P0"},
             [
                 f"Changed severity of {INC} · P0 · Triggered · unassigned",
-                "Next escalation: page Secondary On-Call at 02:29:07 UTC (in 10m)",
+                "Next step: page Secondary On-Call at 02:29:07 UTC (in 10m)",
             ],
         ),
         (
@@ -686,7 +686,7 @@ def test_show_json_is_the_api_state(run: Run, api: FakeApi) -> None:
             {},
             [
                 f"Escalated {INC} · P1 · Triggered · unassigned",
-                "Next escalation: page Team Lead at 02:48:07 UTC (in 29m)",
+                "Next step: page Team Lead at 02:48:07 UTC (in 29m)",
             ],
         ),
         (
@@ -695,7 +695,7 @@ def test_show_json_is_the_api_state(run: Run, api: FakeApi) -> None:
             {"by": "bob", "reason": "alice unreachable"},
             [
                 f"Escalated {INC} · P1 · Triggered · unassigned",
-                "Next escalation: page Team Lead at 02:48:07 UTC (in 29m)",
+                "Next step: page Team Lead at 02:48:07 UTC (in 29m)",
             ],
         ),
         (
@@ -704,7 +704,7 @@ def test_show_json_is_the_api_state(run: Run, api: FakeApi) -> None:
             {"person": "bob", "by": "alice"},
             [
                 f"Added bob to {INC} · P1 · Triggered · unassigned",
-                "Next escalation: page Secondary On-Call at 02:29:07 UTC (in 10m)",
+                "Next step: page Secondary On-Call at 02:29:07 UTC (in 10m)",
             ],
         ),
         (
@@ -713,7 +713,7 @@ def test_show_json_is_the_api_state(run: Run, api: FakeApi) -> None:
             {"person": "erin"},
             [
                 f"Added erin to {INC} · P1 · Triggered · unassigned",
-                "Next escalation: page Secondary On-Call at 02:29:07 UTC (in 10m)",
+                "Next step: page Secondary On-Call at 02:29:07 UTC (in 10m)",
             ],
         ),
         (
