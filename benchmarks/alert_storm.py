@@ -146,7 +146,15 @@ async def terminate(client: Any, workflow_ids: list[str]) -> None:
 class ApiProcess:
     """``uvicorn starter.api.app:app`` in a subprocess, configured through the environment."""
 
-    def __init__(self, target: str, namespace: str, data: Path, queue: str, log: Path) -> None:
+    def __init__(
+        self,
+        target: str,
+        namespace: str,
+        data: Path,
+        queue: str,
+        log: Path,
+        app: str = "starter.api.app:app",
+    ) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = log.open("wb")
@@ -155,7 +163,7 @@ class ApiProcess:
                 sys.executable,
                 "-m",
                 "uvicorn",
-                "starter.api.app:app",
+                app,
                 "--host",
                 "127.0.0.1",
                 "--port",
@@ -315,7 +323,7 @@ class Sender:
 
 
 async def bench_api(
-    client: Any, args: argparse.Namespace, work: Path
+    client: Any, args: argparse.Namespace, work: Path, app: str = "starter.api.app:app"
 ) -> tuple[Result | None, Result, StormCheck]:
     from activities.config import PolicyStore
     from domain.ids import incident_workflow_id
@@ -329,7 +337,7 @@ async def bench_api(
     routing_key = ensure_secrets(data, policy.get()).for_integration("pagerduty")
     assert routing_key is not None, "the default policy has a pagerduty integration"
     target = client.service_client.config.target_host
-    api = ApiProcess(target, client.namespace, data, queue, work / "api.log")
+    api = ApiProcess(target, client.namespace, data, queue, work / "api.log", app)
     ingest: Result | None = None
     families = ["storm"]
     try:
@@ -391,6 +399,16 @@ async def bench_api(
     finally:
         api.stop()
     return ingest, result, StormCheck(incidents, single, recorded, expected, drained)
+
+
+async def bench_plain(
+    client: Any, args: argparse.Namespace, tmp: Path, n: int
+) -> tuple[Result, StormCheck]:
+    print(f"(c) API without the fast lane: {n} POST /v2/enqueue", flush=True)
+    work = tmp / "plain"
+    work.mkdir()
+    _, plain, check = await bench_api(client, args, work, "benchmarks.api_without_fast_lane:app")
+    return plain, check
 
 
 def print_report(
@@ -456,6 +474,11 @@ async def main() -> int:
         help="bare then Firewatch, this many times: the median ratio resists the machine's noise",
     )
     parser.add_argument(
+        "--compare-fast-lane",
+        action="store_true",
+        help="each round also runs the API without its fast lane (api_without_fast_lane.py)",
+    )
+    parser.add_argument(
         "--ingest-only",
         action="store_true",
         help="also measure the API before any worker polls (separates API from worker cost)",
@@ -467,6 +490,7 @@ async def main() -> int:
     n, k, c = args.alerts, args.keys, args.concurrency
     ok = True
     ratios: list[float] = []
+    plain_ratios: list[float] = []
     try:
         for round_no in range(1, args.rounds + 1):
             with tempfile.TemporaryDirectory(prefix="fw-storm-") as tmp:
@@ -476,13 +500,24 @@ async def main() -> int:
                     flush=True,
                 )
                 bare = await bench_bare(env.client, n, k, c)
+                plain = None
+                # With --compare-fast-lane the two API runs swap places every round.
+                lane_last = args.compare_fast_lane and round_no % 2 == 0
+                if lane_last:
+                    plain, plain_check = await bench_plain(env.client, args, Path(tmp), n)
                 print(
                     f"(b) API: {n} POST /v2/enqueue over {k} dedup keys, concurrency {c}",
                     flush=True,
                 )
                 ingest, api, check = await bench_api(env.client, args, Path(tmp))
+                if args.compare_fast_lane and not lane_last:
+                    plain, plain_check = await bench_plain(env.client, args, Path(tmp), n)
             ok = print_report(bare, ingest, api, check, k) and ok
             ratios.append(api.rate / bare.rate)
+            if plain is not None:
+                ok = print_report(bare, None, plain, plain_check, k) and ok
+                plain_ratios.append(plain.rate / bare.rate)
+                print(f"fast lane / no fast lane: {api.rate / plain.rate:.2f}×")
             print(flush=True)
     finally:
         await env.shutdown()
@@ -491,6 +526,14 @@ async def main() -> int:
         f"ratio per round: {', '.join(f'{r:.2f}×' for r in ratios)}; median {median:.2f}×"
         f" (target ≥ {TARGET_RATIO}×: {'met' if median >= TARGET_RATIO else 'NOT met'})"
     )
+    if plain_ratios:
+        gains = [r / p for r, p in zip(ratios, plain_ratios, strict=True)]
+        print(
+            f"without the fast lane: {', '.join(f'{r:.2f}×' for r in plain_ratios)};"
+            f" median {statistics.median(plain_ratios):.2f}× bare."
+            f" Fast lane gain per round: {', '.join(f'{g:.2f}×' for g in gains)};"
+            f" median {statistics.median(gains):.2f}×"
+        )
     return 0 if ok else 1
 
 
