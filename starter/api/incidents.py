@@ -8,7 +8,6 @@ Every action goes through ``starter.incidents`` and returns the incident's new s
 from __future__ import annotations
 
 import asyncio
-import uuid
 from collections.abc import Awaitable
 from datetime import UTC, datetime
 from typing import Any, Literal, TypeVar
@@ -41,7 +40,7 @@ from starter.api.errors import (
     ErrorBody,
     ServiceUnavailable,
 )
-from starter.api.ingest_common import build_alert, open_alert
+from starter.api.ingest_common import build_alert, new_dedup_key, open_alert
 from starter.incidents import IncidentNotFound
 from workflows.incident import IncidentWorkflow
 from workflows.postmortem import MarkReviewHeld, PostMortemState
@@ -171,14 +170,15 @@ class TriggerPending(BaseModel):
 )
 async def trigger(body: TriggerRequest, request: Request) -> Any:
     ctx = get_ctx(request)
-    key = body.dedup_key or uuid.uuid4().hex
+    now = datetime.now(UTC)
+    key = body.dedup_key or new_dedup_key(body.service, body.summary, now)
     alert = build_alert(
         source=body.source,
         dedup_key=key,
         summary=body.summary,
         service=body.service,
         severity=body.severity,
-        received_at=datetime.now(UTC),
+        received_at=now,
         details=body.details,
     )
     await open_alert(ctx, alert)  # durable from here on

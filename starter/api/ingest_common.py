@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import asyncio
 import re
+import secrets
 from collections.abc import Awaitable, Iterable
 from datetime import datetime, timedelta
 from typing import Annotated, Any, Literal, TypeVar
 
 from pydantic import AwareDatetime, BeforeValidator, ValidationError
 
+from domain.ids import readable_dedup_key
 from domain.incident import Alert, AlertAcknowledgeRequest, AlertResolveRequest, AlertSource
 from domain.policy import Integration, Policy, Severity, SeverityMapping
 from starter.api.context import ApiContext
@@ -75,6 +77,12 @@ def map_severity(
 ) -> Severity:
     scalars = {k: str(v) for k, v in fields.items() if isinstance(v, str | int | float)}
     return severity_mapping(policy, integration).map(alert_severity, scalars)
+
+
+def new_dedup_key(service: str, summary: str, at: datetime) -> str:
+    """The key of an alert sent without one: an incident of its own, whose workflow id names
+    it in the Temporal UI (``incident/direct/api-2026-11-28T0915Z-api-p99-5s-3f9c2a17``)."""
+    return readable_dedup_key(service, summary, nonce=secrets.token_hex(4), at=at)
 
 
 def build_alert(prefix: tuple[str, ...] = (), **fields: Any) -> Alert:

@@ -7,7 +7,6 @@
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any, Literal
@@ -32,6 +31,7 @@ from starter.api.ingest_common import (
     build_alert,
     detection_time,
     map_severity,
+    new_dedup_key,
     open_alert,
     resolve_alert,
 )
@@ -110,13 +110,14 @@ async def process_alert(
         )
     if body.summary is None:
         raise _missing("summary", "to trigger")
-    key = body.dedup_key or uuid.uuid4().hex
     now = datetime.now(UTC)
+    service = body.service or integration.service
+    key = body.dedup_key or new_dedup_key(service, body.summary, now)
     alert = build_alert(
         source="api",
         dedup_key=key,
         summary=body.summary,
-        service=body.service or integration.service,
+        service=service,
         severity=map_severity(
             ctx.policy(), integration, body.severity, {**body.labels, **body.details}
         ),

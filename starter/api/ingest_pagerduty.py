@@ -11,7 +11,6 @@ for the key, as PagerDuty does. Every 202 follows Temporal's durable write.
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any, Literal
@@ -35,6 +34,7 @@ from starter.api.ingest_common import (
     build_alert,
     detection_time,
     map_severity,
+    new_dedup_key,
     open_alert,
     resolve_alert,
 )
@@ -149,7 +149,9 @@ async def process_event(
 ) -> tuple[int, bytes]:
     """Carry out an authenticated event: (status, JSON body) of the answer."""
     if event.event_action == "trigger":
-        dedup_key = event.dedup_key or uuid.uuid4().hex
+        summary = event.payload.summary if event.payload is not None else ""
+        now = datetime.now(UTC)
+        dedup_key = event.dedup_key or new_dedup_key(integration.service, summary, now)
         await _trigger(ctx, integration, event, dedup_key)
         return _accepted(dedup_key)
     if event.dedup_key is None:

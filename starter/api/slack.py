@@ -43,7 +43,7 @@ from activities.channels.slack import (
     slack_call,
     slack_client,
 )
-from domain.ids import parse_incident_id
+from domain.ids import parse_incident_id, readable_dedup_key
 from domain.incident import (
     AcknowledgeRequest,
     Alert,
@@ -423,8 +423,10 @@ async def _declare(
     if len(words) < 3 or words[0].upper() not in Severity.__members__:
         return ephemeral(f'⚠️ `/incident declare <P0-P3> <service> "summary"`\n{USAGE}')
     severity, service, summary = Severity(words[0].upper()), words[1], " ".join(words[2:]).strip()
-    # The trigger id keys the incident: Slack retrying this command joins the same one.
-    key = f"slack-{form.get('trigger_id') or uuid.uuid4().hex}"[:255]
+    # The trigger id keys the incident: Slack retrying this command joins the same one. The
+    # service and summary make its workflow id read in the Temporal UI.
+    trigger_id = form.get("trigger_id") or uuid.uuid4().hex
+    key = "slack-" + readable_dedup_key(service, summary, nonce=trigger_id)[:249]
     alert = Alert(
         source="slack",
         dedup_key=key,

@@ -99,7 +99,8 @@ async def test_trigger_repeat_acknowledge_resolve(api_env: ApiEnv) -> None:
 async def test_generated_dedup_key(api_env: ApiEnv) -> None:
     client = pd_client(api_env)
     key = await asyncio.to_thread(client.trigger, "Disk 91% full", "db-02", severity="warning")
-    assert re.fullmatch(r"[0-9a-f]{32}", key)
+    # Readable in the Temporal UI: service, UTC minute, summary, a random suffix.
+    assert re.fullmatch(r"[a-z0-9-]+-\d{4}-\d{2}-\d{2}T\d{4}Z-disk-91-full-[0-9a-f]{8}", key)
     state = await opened(api_env, incident_workflow_id(key, "pagerduty"))
     assert (state.dedup_key, state.severity) == (key, "P3")
 
