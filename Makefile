@@ -38,16 +38,21 @@ $(STAMP): pyproject.toml | $(PY)
 up: venv
 	$(PY) -m starter.up
 
-# Real peers the tests run against (Prometheus Alertmanager from Debian).
+# Real peers the tests run against, from Debian: Prometheus Alertmanager, and Chromium for the
+# browser test of the Temporal UI (driven by Playwright from PyPI; never `playwright install`,
+# which downloads a browser build of its own).
 test-deps:
-	@if command -v prometheus-alertmanager >/dev/null 2>&1; then exit 0; fi; \
+	@missing=""; \
+	command -v prometheus-alertmanager >/dev/null 2>&1 || missing="$$missing prometheus-alertmanager"; \
+	[ -x /usr/bin/chromium ] || missing="$$missing chromium"; \
+	if [ -z "$$missing" ]; then exit 0; fi; \
 	if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
-		echo "installing prometheus-alertmanager (apt)"; \
+		echo "installing$$missing (apt)"; \
 		apt-get update -qq >/dev/null; \
-		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq prometheus-alertmanager >/dev/null; \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
 	else \
-		echo "!!! WARNING: prometheus-alertmanager is not installed and we are not root." >&2; \
-		echo "!!!          Alertmanager tests will fail: sudo apt-get install prometheus-alertmanager" >&2; \
+		echo "!!! WARNING: not installed and we are not root:$$missing" >&2; \
+		echo "!!!          their tests will fail: sudo apt-get install$$missing" >&2; \
 	fi
 
 test: venv test-deps
