@@ -100,19 +100,28 @@ def child_env(target: str, namespace: str, data: Path, queue: str) -> dict[str, 
 
 
 async def start_worker_process(
-    client: Any, data: Path, queue: str, log: Path
+    client: Any, data: Path, queue: str, log: Path, extra_env: dict[str, str] | None = None
 ) -> subprocess.Popen[bytes]:
-    """``python worker.py`` as under ``make up``; returns once it polls ``queue``."""
+    """``python worker.py`` as under ``make up``; returns once it polls ``queue``.
+
+    ``extra_env`` adds settings (``FIREWATCH_POLICY``, channel credentials, ...)."""
+    target = client.service_client.config.target_host
+    env = {**child_env(target, client.namespace, data, queue), **(extra_env or {})}
+    return await start_polling_process(
+        client, [sys.executable, str(project_root() / "worker.py")], env, queue, log
+    )
+
+
+async def start_polling_process(
+    client: Any, argv: list[str], env: dict[str, str], queue: str, log: Path
+) -> subprocess.Popen[bytes]:
+    """Any worker process (``argv``, run from the project root); returns once it polls
+    ``queue`` for workflow tasks (found by its pid in the pollers' identities)."""
     from starter.temporal_setup import workflow_pollers
 
-    target = client.service_client.config.target_host
     with log.open("wb") as out:  # the child keeps its own descriptor
         proc = subprocess.Popen(
-            [sys.executable, str(project_root() / "worker.py")],
-            cwd=project_root(),
-            env=child_env(target, client.namespace, data, queue),
-            stdout=out,
-            stderr=subprocess.STDOUT,
+            argv, cwd=project_root(), env=env, stdout=out, stderr=subprocess.STDOUT
         )
     deadline = time.monotonic() + 60
     while not any(

@@ -4,10 +4,16 @@ Subclasses implement ``route``; this base gives them request parsing (query, for
 JSON), call recording, fault injection and "holds" (do the work, then keep the
 response back until the test releases it: the window where a worker can die after the
 provider acted but before the activity completed).
+
+Outages: ``fake.answer_everything(reply)`` answers every call with ``reply`` and does
+nothing (a provider answering 500 to everything), until ``answer_everything(None)``;
+``fake.stop()`` then ``fake.start()`` takes it off its port and back (connection refused
+meanwhile); :class:`BlackHole` holds a port and never answers (a provider that hangs).
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import socket
 import threading
@@ -98,6 +104,7 @@ class FakeHttpServer(ABC):
         self.faults: list[Fault] = []
         self.holds: list[Hold] = []
         self.lock = threading.RLock()
+        self.down: Reply | None = None  # see answer_everything
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
 
@@ -137,6 +144,12 @@ class FakeHttpServer(ABC):
             self.holds.append(hold)
         return hold
 
+    def answer_everything(self, reply: Reply | None) -> None:
+        """An outage: every call is recorded and answered with ``reply``, and nothing is done.
+        ``None`` ends it."""
+        with self.lock:
+            self.down = reply
+
     def calls_to(self, name: str, ok_only: bool = False) -> list[Call]:
         with self.lock:
             return [
@@ -174,6 +187,10 @@ class FakeHttpServer(ABC):
         call = Call(name, request)
         with self.lock:
             self.calls.append(call)
+            down = self.down
+        if down is not None:
+            call.status, call.response = down.status, down.body
+            return down
         fault = self._take_fault(name, request)
         if fault is not None and not fault.after_effect:
             reply = fault.reply
@@ -249,6 +266,69 @@ class FakeHttpServer(ABC):
             self._server = None
 
     def __enter__(self) -> FakeHttpServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+class BlackHole:
+    """A provider that hangs: a loopback port that accepts connections and never answers.
+
+    Requests are left unread and unanswered until the caller's own timeout; ``stop`` closes
+    the port and every connection it accepted, so a fake can take the port over (``start``
+    after ``stop``: the provider is back). ``connections`` counts what it swallowed.
+    """
+
+    def __init__(self, port: int | None = None) -> None:
+        self.port = port or free_port()
+        self.connections = 0
+        self._accepted: list[socket.socket] = []
+        self._listener: socket.socket | None = None
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> BlackHole:
+        listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.bind(("127.0.0.1", self.port))
+        listener.listen(128)
+        listener.settimeout(0.2)
+        self._listener = listener
+        self._thread = threading.Thread(target=self._accept, args=(listener,), daemon=True)
+        self._thread.start()
+        return self
+
+    def _accept(self, listener: socket.socket) -> None:
+        while self._listener is listener:
+            try:
+                conn, _ = listener.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return  # closed by stop()
+            with self._lock:
+                self._accepted.append(conn)
+                self.connections += 1
+
+    def stop(self) -> None:
+        listener, self._listener = self._listener, None
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+            self._thread = None
+        if listener is not None:
+            listener.close()
+        with self._lock:
+            for conn in self._accepted:
+                with contextlib.suppress(OSError):
+                    conn.close()
+            self._accepted.clear()
+
+    def __enter__(self) -> BlackHole:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:
