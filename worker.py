@@ -10,8 +10,10 @@ import logging
 import os
 import signal
 import sys
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 from temporalio.client import Client
 from temporalio.worker import UnsandboxedWorkflowRunner, Worker, WorkflowRunner
@@ -73,7 +75,7 @@ def build_worker(
     ids = IncidentIdActivities(store)
     notify = NotifyActivities(store, channels)
     documents = DocumentActivities(data)
-    activities = [
+    activities: list[Callable[..., Any]] = [
         OpeningActivities(policies, ids, channels).open_incident,
         PublishActivities(notify, documents).publish_locally,
         notify.deliver_notification,

@@ -29,7 +29,7 @@ import functools
 import logging
 from collections.abc import Awaitable
 from datetime import UTC, datetime, timedelta
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
@@ -203,7 +203,9 @@ class NotifyActivities:
                     DeliveryAttempt(channel=channel, status="failed", detail=outcome.detail)
                 )
                 continue
-            status = "duplicate" if outcome.status == "duplicate" else "sent"
+            status: Literal["duplicate", "sent"] = (
+                "duplicate" if outcome.status == "duplicate" else "sent"
+            )
             attempts.append(DeliveryAttempt(channel=channel, status=status, detail=outcome.detail))
             log.info("%s: %s -> %s: %s", channel, note.kind, note.recipient, note.subject)
             return DeliveryResult(

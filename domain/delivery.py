@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from domain.incident import IncidentState
-from domain.templates import MessageKind
+from domain.messages import MessageKind
 
 # The channel's record of the incident: late is better than never.
 RECORD_KINDS = frozenset(
@@ -20,7 +20,6 @@ RECORD_KINDS = frozenset(
         MessageKind.ACKNOWLEDGED,
         MessageKind.STATUS_UPDATE,
         MessageKind.SEVERITY_CHANGED,
-        MessageKind.ESCALATED,
         MessageKind.RESOLUTION,
         MessageKind.POSTMORTEM_SCHEDULED,
         MessageKind.POSTMORTEM_REMINDER,

@@ -6,6 +6,7 @@ the incident's workflow.
 
 from __future__ import annotations
 
+import asyncio
 from datetime import datetime, timedelta
 
 from pydantic import BaseModel, Field
@@ -27,12 +28,8 @@ with workflow.unsafe.imports_passed_through():
     from domain.policy import Policy
     from domain.templates import render_message, render_postmortem_draft
 
-_ACTIVITY = {
-    "start_to_close_timeout": timedelta(seconds=60),
-    "retry_policy": RetryPolicy(maximum_interval=timedelta(minutes=1)),
-}
-# Patch: outbox-only incidents write the draft and notify attendees in one local activity.
-_BATCHED_DRAFT = "batched-draft"
+_TIMEOUT = timedelta(seconds=60)
+_RETRY = RetryPolicy(maximum_interval=timedelta(minutes=1))
 
 
 class PostMortemInput(BaseModel):
@@ -101,7 +98,7 @@ class PostMortemWorkflow:
         when = f"{inp.review_at:%Y-%m-%d %H:%M} UTC"
         scheduled = PostmortemScheduledMessage(review_at=inp.review_at)
         tell = [(scheduled, "pm-scheduled", name) for name in st.attendees]
-        if inp.incident.local_delivery and workflow.patched(_BATCHED_DRAFT):
+        if inp.incident.local_delivery:  # outbox only: one local write
             published = await workflow.execute_local_activity_method(
                 PublishActivities.publish_locally,
                 PublishLocally(
@@ -119,11 +116,11 @@ class PostMortemWorkflow:
                 DocumentActivities.write_document,
                 draft,
                 summary="Draft post-mortem",
-                **_ACTIVITY,
+                start_to_close_timeout=_TIMEOUT,
+                retry_policy=_RETRY,
             )
             st.document_path = written.path
-            for args in tell:
-                await self._notify(*args)
+            await asyncio.gather(*(self._notify(*args) for args in tell))
         deadline = inp.review_at
         while st.held_at is None:
             try:
@@ -136,8 +133,8 @@ class PostMortemWorkflow:
             except TimeoutError:
                 st.reminders_sent += 1
                 reminder = PostmortemReminderMessage(review_at=inp.review_at)
-                for name in st.attendees:
-                    await self._notify(reminder, f"pm-reminder:{st.reminders_sent}", name)
+                step = f"pm-reminder:{st.reminders_sent}"
+                await asyncio.gather(*(self._notify(reminder, step, n) for n in st.attendees))
                 deadline = workflow.now() + inp.policy.postmortem.reminder_every
         await workflow.wait_condition(workflow.all_handlers_finished)
         return st
@@ -147,7 +144,8 @@ class PostMortemWorkflow:
             NotifyActivities.deliver_notification,
             self._notification(params, step, recipient),
             summary=f"{params.kind.value} → {recipient}",
-            **_ACTIVITY,
+            start_to_close_timeout=_TIMEOUT,
+            retry_policy=_RETRY,
         )
 
     def _notification(self, params: MessageParams, step: str, recipient: str) -> Notification:

@@ -86,7 +86,7 @@ class _Throttle:
 THROTTLE = _Throttle()
 
 
-class _CapturingHttpClient(TwilioHttpClient):
+class _CapturingHttpClient(TwilioHttpClient):  # type: ignore[misc]  # twilio is untyped
     """Keeps the last response so a 429's Retry-After header can be read."""
 
     captured: Response | None = None

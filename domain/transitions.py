@@ -1,0 +1,416 @@
+"""How an incident moves: every action and every escalation step as pure code.
+
+Each function takes the incident (the workflow's one copy, changed in place), the policy,
+the request and ``now``, and returns the :class:`Effects` for the workflow to carry out:
+messages to send, direct pages, and whether the ticket or the review date need refreshing.
+A refused action raises :class:`InvalidTransition` before anything has changed.
+
+People lookups (who is on call) are I/O: the workflow resolves them in an activity and
+passes the :class:`Person` in (see :func:`person_needed`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from domain.escalation import Step, StepKind, next_level_after
+from domain.incident import (
+    AcknowledgeRequest,
+    AddResponderRequest,
+    EscalateRequest,
+    IncidentState,
+    LadderRun,
+    Page,
+    ResolveRequest,
+    SeverityChangeRequest,
+    Status,
+    StatusUpdateRequest,
+    TimelineEntry,
+)
+from domain.messages import (
+    AcknowledgedMessage,
+    EscalatedMessage,
+    InformMessage,
+    InitialAlertMessage,
+    LadderExhaustedMessage,
+    LadderRepeatMessage,
+    MessageParams,
+    NoProgressMessage,
+    P3ReviewMessage,
+    PageMessage,
+    ResolutionMessage,
+    ResponderAddedMessage,
+    SeverityChangedMessage,
+    StakeholderNoticeMessage,
+    StatusUpdateMessage,
+    UpdateOverdueMessage,
+    UpdateReminderMessage,
+)
+from domain.policy import ROLE_TITLES, Person, Policy, Role, SeverityPolicy
+
+
+class InvalidTransition(ValueError):
+    """The action is not allowed now (resolved already, not on the roster, ...)."""
+
+
+@dataclass(frozen=True)
+class Outgoing:
+    """A message decided: ``step`` makes its idempotency key, ``due`` is when it was due."""
+
+    step: str
+    recipient: str  # a roster name, or a channel such as #incidents
+    params: MessageParams
+    person: Person | None = None
+    due: datetime | None = None  # None: now
+
+
+@dataclass(frozen=True)
+class DirectPage:
+    """Escalate-now on an acknowledged incident: page the next level at once."""
+
+    key: str
+    role: Role
+    level: int
+    by: str | None
+    reason: str | None
+
+
+@dataclass
+class Effects:
+    messages: list[Outgoing] = field(default_factory=list)
+    pages: list[DirectPage] = field(default_factory=list)
+    ticket: bool = False  # the incident ticket must be re-rendered
+    review: bool = False  # a P3's next-business-day review date must be looked up
+
+    def __iadd__(self, other: Effects) -> Effects:
+        self.messages += other.messages
+        self.pages += other.pages
+        self.ticket |= other.ticket
+        self.review |= other.review
+        return self
+
+
+# ---- checks ----------------------------------------------------------------------------
+
+
+def check_open(state: IncidentState) -> None:
+    if not state.is_open:
+        raise InvalidTransition(f"{state.incident_id or 'the incident'} is already resolved")
+
+
+def check_person(policy: Policy, name: str) -> Person:
+    person = policy.roster.person(name)
+    if person is None:
+        raise InvalidTransition(f"{name!r} is not on the roster")
+    return person
+
+
+def check_actor(state: IncidentState, policy: Policy, by: str | None) -> None:
+    """Only people on the roster act, and only on an open incident."""
+    check_open(state)
+    if by is not None:
+        check_person(policy, by)
+
+
+# ---- people's actions ------------------------------------------------------------------
+
+
+def open_incident(state: IncidentState, policy: Policy, now: datetime) -> Effects:
+    alert = state.alerts[-1] if state.alerts else None
+    source = f" ({alert.source})" if alert is not None else ""
+    _log(state, now, "opened", f"Alert triggered: {state.summary}{source}")
+    return Effects(
+        messages=[Outgoing("initial", policy.channels.incidents, InitialAlertMessage())],
+        ticket=True,
+        review=policy.for_severity(state.severity).next_business_day_review,
+    )
+
+
+def acknowledge(
+    state: IncidentState, policy: Policy, req: AcknowledgeRequest, now: datetime
+) -> Effects:
+    """The first acknowledgement owns the incident; a second one changes nothing."""
+    check_actor(state, policy, req.by)
+    return _acknowledge(state, policy, req.by, now)
+
+
+def acknowledge_from_source(
+    state: IncidentState, policy: Policy, who: str, now: datetime
+) -> Effects:
+    """PagerDuty-style: the monitoring tool acknowledged, attributed to the integration."""
+    if not state.is_open:
+        return Effects()
+    return _acknowledge(state, policy, who, now)
+
+
+def _acknowledge(state: IncidentState, policy: Policy, by: str, now: datetime) -> Effects:
+    if state.acknowledged_at is not None:
+        return Effects()
+    state.acknowledged_at = now
+    state.acknowledged_by = by
+    state.assignee = by
+    levels = [page.level for page in state.pages if page.person == by]
+    state.assignee_level = max(levels) if levels else None
+    _add_responder(state, policy, by)
+    _set_status(
+        state, now, Status.INVESTIGATING, by, f"Incident acknowledged by {_label(policy, by)}"
+    )
+    message = Outgoing("ack", policy.channels.incidents, AcknowledgedMessage(by=by))
+    return Effects(messages=[message], ticket=True)
+
+
+def post_update(
+    state: IncidentState, policy: Policy, req: StatusUpdateRequest, now: datetime
+) -> Effects:
+    """A status update is progress; the first one also acknowledges."""
+    check_actor(state, policy, req.by)
+    effects = _acknowledge(state, policy, req.by, now)
+    state.last_update_at = now
+    state.last_update_text = req.message
+    _add_responder(state, policy, req.by)
+    if req.status is not None and req.status != state.status:
+        if req.status == Status.MITIGATING and state.mitigated_at is None:
+            state.mitigated_at = now
+            _log(state, now, "mitigation", "Mitigation implemented", req.by)
+        _set_status(state, now, req.status, req.by)
+    _log(state, now, "update", req.message, req.by)
+    step = f"update:{len(state.timeline)}"
+    update = StatusUpdateMessage(by=req.by, message=req.message)
+    effects.messages.append(Outgoing(step, policy.channels.incidents, update))
+    if policy.for_severity(state.severity).stakeholder_deadline is not None:
+        # A human update to stakeholders meets their deadline: no templated notice needed.
+        state.stakeholders_informed_at = state.stakeholders_informed_at or now
+        effects.messages.append(Outgoing(step, policy.channels.stakeholders, update))
+    effects.ticket = True
+    return effects
+
+
+def change_severity(
+    state: IncidentState, policy: Policy, req: SeverityChangeRequest, now: datetime
+) -> Effects:
+    """Every timer is re-planned from now under the new severity's rules."""
+    check_actor(state, policy, req.by)
+    if req.severity == state.severity:
+        return Effects()
+    old = state.severity
+    state.severity = req.severity
+    state.replanned_at = now
+    state.ladder = LadderRun(epoch=state.ladder.epoch + 1, anchor=now, start_level=0)
+    state.review_at = None
+    _add_responder(state, policy, req.by)
+    _log(state, now, "severity", f"Severity changed {old.value} → {req.severity.value}", req.by)
+    changed = SeverityChangedMessage(old=old, by=req.by)
+    return Effects(
+        messages=[Outgoing(f"severity:{len(state.timeline)}", policy.channels.incidents, changed)],
+        ticket=True,
+        review=policy.for_severity(req.severity).next_business_day_review,
+    )
+
+
+def escalate(state: IncidentState, policy: Policy, req: EscalateRequest, now: datetime) -> Effects:
+    """Unacknowledged: restart the ladder at the next level now. Acknowledged: page the level
+    above the assignee at once, without touching the ladder."""
+    check_actor(state, policy, req.by)
+    sp = policy.for_severity(state.severity)
+    if not sp.ladder:
+        raise InvalidTransition(
+            f"{state.severity.value} has no escalation ladder; raise the severity first"
+        )
+    reason = f": {req.reason}" if req.reason else ""
+    if state.status == Status.TRIGGERED:
+        current = state.pages[-1].level if state.pages else -1
+        following = current + 1 if current + 1 < len(sp.ladder) else 0
+        state.ladder = LadderRun(epoch=state.ladder.epoch + 1, anchor=now, start_level=following)
+        title = ROLE_TITLES[sp.ladder[following].target]
+        _log(state, now, "escalate", f"Escalated now to {title}{reason}", req.by)
+        return Effects()
+    level = next_level_after(sp, state.assignee_level)
+    assert level is not None  # the ladder is not empty
+    role = sp.ladder[level].target
+    _log(state, now, "escalate", f"Escalated to {ROLE_TITLES[role]}{reason}", req.by)
+    page = DirectPage(f"escalate:{len(state.timeline)}", role, level, req.by, req.reason)
+    return Effects(pages=[page])
+
+
+def add_responder(
+    state: IncidentState, policy: Policy, req: AddResponderRequest, now: datetime
+) -> Effects:
+    check_actor(state, policy, req.by)
+    person = check_person(policy, req.person)
+    if person.name in state.responders:
+        return Effects()
+    _add_responder(state, policy, person.name)
+    _log(state, now, "responder", f"{person.label} added as responder", req.by)
+    added = ResponderAddedMessage(person=person.name, by=req.by or "Firewatch")
+    return Effects(messages=[Outgoing(f"responder:{person.name}", person.name, added, person)])
+
+
+def resolve(state: IncidentState, policy: Policy, req: ResolveRequest, now: datetime) -> Effects:
+    check_actor(state, policy, req.by)
+    _add_responder(state, policy, req.by)
+    state.resolved_at = now
+    state.resolved_by = req.by
+    state.root_cause = req.root_cause
+    state.fix = req.fix
+    state.false_positive = req.false_positive
+    suffix = " (false positive)" if req.false_positive else ""
+    _set_status(
+        state, now, Status.RESOLVED, req.by, f"Issue resolved by {_label(policy, req.by)}{suffix}"
+    )
+    return Effects(ticket=True)
+
+
+def resolve_from_source(state: IncidentState, policy: Policy, who: str, now: datetime) -> Effects:
+    """The monitoring tool says the alert cleared (auto-resolve)."""
+    if not state.is_open:
+        return Effects()
+    state.resolved_at = now
+    state.resolved_by = who
+    state.root_cause = "Alert cleared at the source (auto-resolve)"
+    state.fix = "Recovered without intervention"
+    _set_status(state, now, Status.RESOLVED, who, f"Issue resolved by {who}")
+    return Effects(ticket=True)
+
+
+def resolution(state: IncidentState, policy: Policy, postmortem: str) -> Effects:
+    """The resolution notice (with the post-mortem's date or why there is none)."""
+    notice = ResolutionMessage(postmortem=postmortem)
+    messages = [Outgoing("resolved", policy.channels.incidents, notice)]
+    if policy.for_severity(state.severity).stakeholder_deadline is not None:
+        messages.append(Outgoing("resolved", policy.channels.stakeholders, notice))
+    return Effects(messages=messages, ticket=True)
+
+
+# ---- escalation steps ------------------------------------------------------------------
+
+
+def person_needed(step: Step, state: IncidentState, policy: Policy) -> Role | None:
+    """The role whose holder must be looked up before ``step`` can be carried out."""
+    if step.kind in (StepKind.PAGE, StepKind.INFORM, StepKind.NO_PROGRESS):
+        return step.role
+    if step.kind == StepKind.UPDATE_OVERDUE:
+        return overdue_role(state, policy.for_severity(state.severity))
+    return None
+
+
+def overdue_role(state: IncidentState, sp: SeverityPolicy) -> Role:
+    """An overdue update is reported one level above the assignee (the team lead without one)."""
+    level = next_level_after(sp, state.assignee_level)
+    return sp.ladder[level].target if level is not None else Role.TEAM_LEAD
+
+
+def carry_out(step: Step, state: IncidentState, policy: Policy, person: Person | None) -> Effects:
+    """What a due step does. ``person`` holds ``person_needed(step, ...)`` at ``step.at``."""
+    sp = policy.for_severity(state.severity)
+    at = step.at
+    channels = policy.channels
+    if step.kind == StepKind.PAGE:
+        assert person is not None and step.role is not None and step.level is not None
+        return _page(state, sp, step.key, step.role, step.level, at, person)
+    if step.kind in (StepKind.INFORM, StepKind.NO_PROGRESS):
+        assert person is not None and step.role is not None
+        inform = step.kind == StepKind.INFORM
+        verb = "Informed" if inform else "No progress: paged"
+        _log(state, at, step.kind.value, f"{verb} {person.label} ({ROLE_TITLES[step.role]})")
+        model = InformMessage if inform else NoProgressMessage
+        params = model(person=person.name, role=step.role)
+        return _to(step, person.name, params, person)
+    if step.kind == StepKind.LADDER_REPEAT:
+        loop = (step.loop or 0) + 1
+        text = f"repeating the escalation ladder (pass {loop} of {sp.loops})"
+        _log(state, at, step.kind.value, f"Nobody has acknowledged: {text}")
+        return _to(step, channels.incidents, LadderRepeatMessage(loop=loop))
+    if step.kind == StepKind.LADDER_EXHAUSTED:
+        text = "Nobody has acknowledged: the escalation ladder is exhausted"
+        _log(state, at, step.kind.value, text)
+        return _to(step, channels.incidents, LadderExhaustedMessage())
+    if step.kind == StepKind.UPDATE_REMINDER:
+        assignee = policy.roster.person(state.assignee) if state.assignee else None
+        if assignee is None:  # acknowledged by an integration: nobody on the roster owns it
+            _log(state, at, step.kind.value, f"Status update due; {state.assignee} has no pager")
+            return Effects()
+        _log(state, at, step.kind.value, f"Status update reminder sent to {assignee.label}")
+        return _to(step, assignee.name, UpdateReminderMessage(), assignee)
+    if step.kind == StepKind.UPDATE_OVERDUE:
+        assert person is not None
+        role = overdue_role(state, sp)
+        text = f"Status update overdue: reported to {person.label} ({ROLE_TITLES[role]})"
+        _log(state, at, step.kind.value, text)
+        return _to(step, person.name, UpdateOverdueMessage(person=person.name, role=role), person)
+    if step.kind == StepKind.STAKEHOLDER_NOTICE:
+        state.stakeholders_informed_at = at
+        _log(state, at, step.kind.value, "Stakeholders informed (templated notice at the deadline)")
+        return _to(step, channels.stakeholders, StakeholderNoticeMessage())
+    assert step.kind == StepKind.P3_REVIEW
+    _log(state, at, step.kind.value, "Next-business-day review is due")
+    return _to(step, channels.incidents, P3ReviewMessage())
+
+
+def direct_page(
+    state: IncidentState, policy: Policy, page: DirectPage, person: Person, now: datetime
+) -> Effects:
+    """Carry out an escalate-now on an acknowledged incident."""
+    state.pages.append(
+        Page(at=now, person=person.name, role=page.role, level=page.level, step=page.key)
+    )
+    _log(
+        state,
+        now,
+        "page",
+        f"Paged {person.label} ({ROLE_TITLES[page.role]}, level {page.level + 1})",
+    )
+    params = EscalatedMessage(person=person.name, role=page.role, by=page.by, reason=page.reason)
+    return Effects(messages=[Outgoing(page.key, person.name, params, person, now)])
+
+
+# ---- small helpers ---------------------------------------------------------------------
+
+
+def _page(
+    state: IncidentState,
+    sp: SeverityPolicy,
+    key: str,
+    role: Role,
+    level: int,
+    at: datetime,
+    person: Person,
+) -> Effects:
+    _record_page(state, key, role, level, at, person)
+    if state.status == Status.TRIGGERED:
+        state.assignee = person.name  # PagerDuty-style: the paged person holds it until acked
+    window: timedelta = sp.ladder[level].window
+    params = PageMessage(person=person.name, role=role, level=level + 1, window=window)
+    return Effects(messages=[Outgoing(key, person.name, params, person, at)])
+
+
+def _record_page(
+    state: IncidentState, key: str, role: Role, level: int, at: datetime, person: Person
+) -> None:
+    state.pages.append(Page(at=at, person=person.name, role=role, level=level, step=key))
+    _log(state, at, "page", f"Paged {person.label} ({ROLE_TITLES[role]}, level {level + 1})")
+
+
+def _to(step: Step, recipient: str, params: MessageParams, person: Person | None = None) -> Effects:
+    return Effects(messages=[Outgoing(step.key, recipient, params, person, step.at)])
+
+
+def _log(state: IncidentState, at: datetime, kind: str, text: str, by: str | None = None) -> None:
+    state.timeline.append(TimelineEntry(at=at, kind=kind, text=text, by=by))
+
+
+def _set_status(
+    state: IncidentState, now: datetime, status: Status, by: str | None, text: str | None = None
+) -> None:
+    state.status = status
+    _log(state, now, "status", text or f"Status → {status.value}", by)
+
+
+def _add_responder(state: IncidentState, policy: Policy, name: str) -> None:
+    if policy.roster.person(name) is not None and name not in state.responders:
+        state.responders.append(name)
+
+
+def _label(policy: Policy, name: str) -> str:
+    person = policy.roster.person(name)
+    return person.label if person is not None else name

@@ -1,0 +1,262 @@
+"""Incident transitions without Temporal: each action's new state and effects, and refusals."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from functools import cache
+from pathlib import Path
+
+import pytest
+
+from domain import transitions as t
+from domain.escalation import Step, StepKind, plan
+from domain.incident import (
+    AcknowledgeRequest,
+    AddResponderRequest,
+    EscalateRequest,
+    IncidentState,
+    LadderRun,
+    ResolveRequest,
+    SeverityChangeRequest,
+    Status,
+    StatusUpdateRequest,
+)
+from domain.messages import (
+    AcknowledgedMessage,
+    EscalatedMessage,
+    MessageKind,
+    PageMessage,
+    SeverityChangedMessage,
+    StatusUpdateMessage,
+)
+from domain.policy import Person, Policy, Role, Severity
+from domain.policy_file import parse_policy
+
+POLICY_PATH = Path(__file__).resolve().parents[2] / "domain" / "default_policy.yaml"
+T0 = datetime(2026, 11, 26, 9, 0, tzinfo=UTC)
+
+
+@cache
+def policy() -> Policy:
+    return parse_policy(POLICY_PATH.read_text(), "default_policy.yaml")
+
+
+def person(name: str) -> Person:
+    found = policy().roster.person(name)
+    assert found is not None
+    return found
+
+
+def m(minutes: float) -> timedelta:
+    return timedelta(minutes=minutes)
+
+
+def opened(severity: str = "P1") -> IncidentState:
+    state = IncidentState(
+        workflow_id="incident/direct/t",
+        incident_id="INC-2026-11-26-001",
+        dedup_key="t",
+        service="api",
+        summary="API p99 > 5s",
+        severity=Severity(severity),
+        opened_at=T0,
+        ladder=LadderRun(anchor=T0),
+        replanned_at=T0,
+    )
+    t.open_incident(state, policy(), T0)
+    return state
+
+
+def paged(state: IncidentState, name: str, level: int, at: datetime) -> None:
+    step = Step(
+        key=f"page:e0:l0:{level}",
+        at=at,
+        kind=StepKind.PAGE,
+        role=policy().for_severity(state.severity).ladder[level].target,
+        level=level,
+        loop=0,
+    )
+    t.carry_out(step, state, policy(), person(name))
+
+
+def test_opening_posts_the_initial_alert_and_writes_the_ticket() -> None:
+    state = IncidentState(
+        workflow_id="w",
+        incident_id="INC-2026-11-26-001",
+        dedup_key="k",
+        service="api",
+        summary="down",
+        severity=Severity.P3,
+        opened_at=T0,
+        ladder=LadderRun(anchor=T0),
+        replanned_at=T0,
+    )
+    fx = t.open_incident(state, policy(), T0)
+    assert [(o.recipient, o.params.kind) for o in fx.messages] == [
+        ("#incidents", MessageKind.INITIAL_ALERT)
+    ]
+    assert fx.ticket and fx.review  # P3: the next-business-day review needs a date
+    assert [e.kind for e in state.timeline] == ["opened"]
+
+
+def test_a_page_records_the_page_and_makes_the_paged_person_the_assignee() -> None:
+    state = opened("P1")
+    step = Step(key="page:e0:l0:1", at=T0 + m(15), kind=StepKind.PAGE, role=Role.SECONDARY, level=1)
+    fx = t.carry_out(step, state, policy(), person("dave"))
+    [out] = fx.messages
+    assert out.params == PageMessage(person="dave", role=Role.SECONDARY, level=2, window=m(30))
+    assert (out.recipient, out.due, out.step) == ("dave", T0 + m(15), "page:e0:l0:1")
+    assert state.assignee == "dave" and [p.person for p in state.pages] == ["dave"]
+    assert state.timeline[-1].text == "Paged Dave Dahl (Secondary On-Call, level 2)"
+
+
+def test_acknowledge_owns_the_incident_once() -> None:
+    state = opened("P1")
+    paged(state, "carol", 0, T0)
+    fx = t.acknowledge(state, policy(), AcknowledgeRequest(by="carol"), T0 + m(3))
+    assert state.status == Status.INVESTIGATING
+    assert (state.acknowledged_by, state.assignee, state.assignee_level) == ("carol", "carol", 0)
+    assert state.responders == ["carol"]
+    assert [o.params for o in fx.messages] == [AcknowledgedMessage(by="carol")]
+    assert fx.ticket
+    # A second click changes nothing and says nothing.
+    again = t.acknowledge(state, policy(), AcknowledgeRequest(by="dave"), T0 + m(4))
+    assert again.messages == [] and state.acknowledged_by == "carol"
+    # Acknowledged: the ladder pages nobody else.
+    assert [
+        s
+        for s in plan(state, policy().for_severity(Severity.P1), T0 + m(200)).due
+        if s.kind == StepKind.PAGE
+    ] == []
+
+
+def test_first_update_acknowledges_mitigates_and_informs_stakeholders() -> None:
+    state = opened("P1")
+    req = StatusUpdateRequest(by="carol", message="Rolled back 412", status=Status.MITIGATING)
+    fx = t.post_update(state, policy(), req, T0 + m(10))
+    assert state.status == Status.MITIGATING and state.acknowledged_by == "carol"
+    assert state.mitigated_at == state.last_update_at == T0 + m(10)
+    assert state.stakeholders_informed_at == T0 + m(10)  # a human update meets the deadline
+    update = StatusUpdateMessage(by="carol", message="Rolled back 412")
+    assert [(o.recipient, o.params) for o in fx.messages] == [
+        ("#incidents", AcknowledgedMessage(by="carol")),
+        ("#incidents", update),
+        ("#stakeholders", update),
+    ]
+    kinds = [e.kind for e in state.timeline]
+    assert kinds[-4:] == ["status", "mitigation", "status", "update"]
+
+
+def test_severity_change_replans_from_now_under_a_new_epoch() -> None:
+    state = opened("P2")
+    fx = t.change_severity(
+        state, policy(), SeverityChangeRequest(by="carol", severity=Severity.P0), T0 + m(20)
+    )
+    assert state.severity == Severity.P0 and state.replanned_at == T0 + m(20)
+    assert state.ladder == LadderRun(epoch=1, anchor=T0 + m(20), start_level=0)
+    assert [o.params for o in fx.messages] == [SeverityChangedMessage(old=Severity.P2, by="carol")]
+    assert not t.change_severity(
+        state, policy(), SeverityChangeRequest(by="carol", severity=Severity.P0), T0
+    ).messages
+
+
+def test_escalate_unacknowledged_restarts_the_ladder_at_the_next_level() -> None:
+    state = opened("P1")
+    paged(state, "carol", 0, T0)
+    fx = t.escalate(state, policy(), EscalateRequest(by="carol", reason="need a DBA"), T0 + m(5))
+    assert fx.pages == [] and state.ladder == LadderRun(epoch=1, anchor=T0 + m(5), start_level=1)
+    assert state.timeline[-1].text == "Escalated now to Secondary On-Call: need a DBA"
+
+
+def test_escalate_acknowledged_pages_the_level_above_the_assignee() -> None:
+    state = opened("P1")
+    paged(state, "carol", 0, T0)
+    t.acknowledge(state, policy(), AcknowledgeRequest(by="carol"), T0 + m(2))
+    fx = t.escalate(state, policy(), EscalateRequest(by="carol", reason="need a DBA"), T0 + m(5))
+    [page] = fx.pages
+    assert (page.role, page.level, page.by, page.reason) == (
+        Role.SECONDARY,
+        1,
+        "carol",
+        "need a DBA",
+    )
+    done = t.direct_page(state, policy(), page, person("dave"), T0 + m(5))
+    assert [o.params for o in done.messages] == [
+        EscalatedMessage(person="dave", role=Role.SECONDARY, by="carol", reason="need a DBA")
+    ]
+    assert state.assignee == "carol"  # escalating adds help; it does not hand the incident over
+
+
+def test_add_responder_tells_them_once() -> None:
+    state = opened("P1")
+    fx = t.add_responder(state, policy(), AddResponderRequest(by="carol", person="dave"), T0)
+    assert [(o.recipient, o.params.kind) for o in fx.messages] == [
+        ("dave", MessageKind.RESPONDER_ADDED)
+    ]
+    assert not t.add_responder(
+        state, policy(), AddResponderRequest(by="carol", person="dave"), T0
+    ).messages
+
+
+def test_resolve_and_then_nothing_more() -> None:
+    state = opened("P1")
+    req = ResolveRequest(
+        by="carol", root_cause="Pool exhausted", fix="Raised it", false_positive=True
+    )
+    fx = t.resolve(state, policy(), req, T0 + m(30))
+    assert fx.ticket and not state.is_open and state.false_positive
+    assert state.timeline[-1].text == "Issue resolved by Carol Christensen (false positive)"
+    with pytest.raises(t.InvalidTransition, match="already resolved"):
+        t.acknowledge(state, policy(), AcknowledgeRequest(by="carol"), T0 + m(31))
+    assert t.resolve_from_source(state, policy(), "grafana", T0 + m(32)).messages == []
+
+
+@pytest.mark.parametrize(
+    "action",
+    [
+        lambda s: t.acknowledge(s, policy(), AcknowledgeRequest(by="mallory"), T0),
+        lambda s: t.post_update(s, policy(), StatusUpdateRequest(by="mallory", message="hi"), T0),
+        lambda s: t.resolve(s, policy(), ResolveRequest(by="mallory", root_cause="x", fix="y"), T0),
+        lambda s: t.add_responder(
+            s, policy(), AddResponderRequest(by="carol", person="mallory"), T0
+        ),
+    ],
+)
+def test_only_roster_people_act_and_a_refusal_changes_nothing(
+    action: Callable[[IncidentState], t.Effects],
+) -> None:
+    state = opened("P1")
+    before = state.model_copy(deep=True)
+    with pytest.raises(t.InvalidTransition, match="'mallory' is not on the roster"):
+        action(state)
+    assert state == before
+
+
+def test_p3_has_no_ladder_to_escalate() -> None:
+    state = opened("P3")
+    with pytest.raises(t.InvalidTransition, match="P3 has no escalation ladder"):
+        t.escalate(state, policy(), EscalateRequest(by="carol"), T0)
+
+
+def test_source_acknowledgement_is_attributed_to_the_integration() -> None:
+    state = opened("P1")
+    fx = t.acknowledge_from_source(state, policy(), "pagerduty-api", T0 + m(1))
+    assert state.acknowledged_by == "pagerduty-api" and state.status == Status.INVESTIGATING
+    assert state.responders == []  # an integration is nobody to page
+    assert [o.params for o in fx.messages] == [AcknowledgedMessage(by="pagerduty-api")]
+    # Nobody on the roster owns it: the cadence reminder has no one to remind.
+    reminder = Step(key="remind:x:0", at=T0 + m(16), kind=StepKind.UPDATE_REMINDER)
+    assert t.carry_out(reminder, state, policy(), None).messages == []
+
+
+def test_overdue_updates_go_one_level_above_the_assignee() -> None:
+    state = opened("P1")
+    paged(state, "carol", 0, T0)
+    t.acknowledge(state, policy(), AcknowledgeRequest(by="carol"), T0 + m(1))
+    step = Step(key="overdue:x:0", at=T0 + m(31), kind=StepKind.UPDATE_OVERDUE)
+    assert t.person_needed(step, state, policy()) == Role.SECONDARY
+    fx = t.carry_out(step, state, policy(), person("dave"))
+    assert [(o.recipient, o.params.kind) for o in fx.messages] == [
+        ("dave", MessageKind.UPDATE_OVERDUE)
+    ]
