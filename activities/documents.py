@@ -21,7 +21,7 @@ class DocumentActivities:
         folder = "tickets" if kind == "ticket" else "postmortems"
         return self._root / folder / f"{incident_id}.md"
 
-    @activity.defn
+    @activity.defn(name="Write document")
     def write_document(self, request: WriteDocument) -> DocumentWritten:
         path = self.path_for(request.kind, request.incident_id)
         path.parent.mkdir(parents=True, exist_ok=True)

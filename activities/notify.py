@@ -96,7 +96,7 @@ class NotifyActivities:
 
     # ---- the activity ------------------------------------------------------------------
 
-    @activity.defn
+    @activity.defn(name="Notify")
     async def deliver_notification(self, note: Notification) -> DeliveryResult:
         route = self._route(note)
         if not any(address for _, address in route):

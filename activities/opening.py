@@ -23,7 +23,7 @@ class OpeningActivities:
         self._ids = ids
         self._channels = channels
 
-    @activity.defn
+    @activity.defn(name="Open incident")
     def open_incident(self, request: OpenIncident) -> OpenedIncident:
         enabled = self._channels.enabled_channels()
         policy = self._policies.load_policy_snapshot() if request.with_policy else None

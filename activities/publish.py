@@ -21,7 +21,7 @@ class PublishActivities:
         self._notify = notify
         self._documents = documents
 
-    @activity.defn
+    @activity.defn(name="Notify and write ticket")
     async def publish_locally(self, batch: PublishLocally) -> Published:
         # In order, each idempotent by its key: a retried batch never notifies twice.
         if not self._notify.settings.enabled_channels():

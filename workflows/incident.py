@@ -270,7 +270,12 @@ class IncidentWorkflow:
             await workflow.wait_condition(workflow.all_handlers_finished)
             if not self._wake:  # nothing arrived meanwhile that this run must handle
                 workflow.continue_as_new(IncidentInput(state=st, policy=self._policy))
-        label = f"Next: {_label(upcoming)}" if upcoming else "Wait for people"
+        # Timer summaries are what the Temporal UI's Timeline shows of an open incident.
+        label = (
+            f"{self._incident_id} · Next: {_label(upcoming)} at {upcoming.at:%H:%M} UTC"
+            if upcoming
+            else f"{self._incident_id} · Wait for people"
+        )
         await self._timer.wait(upcoming.at if upcoming else None, label, lambda: self._wake)
 
     async def _close(self, st: IncidentState) -> None:

@@ -162,7 +162,7 @@ class SlackActivities:
         self._ledger = Ledger(store.path) if self._settings.slack_enabled else None
         self._lease_s = self._settings.http_timeout + 5.0
 
-    @activity.defn
+    @activity.defn(name="Sync Slack message")
     async def sync_incident_message(self, snapshot: IncidentSnapshot) -> SlackSyncResult | None:
         """Post or edit the incident's message; start the war room. No-op without Slack."""
         if self._ledger is None:

@@ -210,7 +210,7 @@ async def deliveries(
     async for event in handle.fetch_history_events():
         if event.HasField("activity_task_scheduled_event_attributes"):
             attrs = event.activity_task_scheduled_event_attributes
-            if attrs.activity_type.name == "deliver_notification":
+            if attrs.activity_type.name == "Notify":
                 [note] = converter.from_payloads(attrs.input.payloads, [Notification])
                 scheduled[event.event_id] = note
         elif event.HasField("activity_task_completed_event_attributes"):
@@ -223,7 +223,7 @@ async def deliveries(
             if marker.marker_name != "core_local_activity" or "result" not in marker.details:
                 continue
             [data] = converter.from_payloads(marker.details["data"].payloads, [dict])
-            if data["activity_type"] == "publish_locally":
+            if data["activity_type"] == "Notify and write ticket":
                 [batch] = converter.from_payloads(marker.details["result"].payloads, [Published])
                 published.extend((r.idempotency_key, r) for r in batch.deliveries)
     sent = [(note.idempotency_key, results.get(event_id)) for event_id, note in scheduled.items()]

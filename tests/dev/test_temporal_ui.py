@@ -238,12 +238,6 @@ async def test_workflow_page_reads_as_the_incident(
     await screenshot(page, shots, "3-user-metadata")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="UI 2.54 shows the static summary and current details (with the INC id) only "
-    "under User Metadata; the INC id reaches the default page once the workflow puts it in "
-    "the next-step timer's summary (see the lead's change for issue 10)",
-)
 async def test_workflow_page_shows_the_inc_id_without_a_click(
     up: Up, incident: Incident, page: Page, shots: Path
 ) -> None:
