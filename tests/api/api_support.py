@@ -196,6 +196,23 @@ class ApiEnv:
     async def runs(self, workflow_id: str) -> int:
         return await self.count(f"WorkflowId = '{workflow_id}'")
 
+    async def settled_count(self) -> int:
+        """``count()`` once everything started before this call is visible.
+
+        Visibility lags the start; a barrier workflow (another type, on a queue nobody polls)
+        started now is recorded after every earlier start (one history shard on the dev
+        server, whose visibility tasks are processed in order), so once it is visible the
+        count is settled. No fixed sleep.
+        """
+        barrier = f"visibility-barrier-{uuid.uuid4().hex[:12]}"
+        handle = await self.client.start_workflow(
+            "VisibilityBarrier", id=barrier, task_queue=f"nobody-{barrier}"
+        )
+        await handle.terminate("barrier reached")
+        query = f"WorkflowId = '{barrier}' AND ExecutionStatus = 'Terminated'"
+        await eventually(lambda: self.count(query))
+        return await self.count()
+
 
 async def eventually(
     probe: Callable[[], Awaitable[T | None]], *, timeout: float = 20, every: float = 0.2
