@@ -17,7 +17,7 @@ help:
 	@echo "make venv       create .venv and install firewatch[dev]"
 	@echo "make up         run Temporal dev server + worker + API (Ctrl-C stops)"
 	@echo "make test       run the test suite"
-	@echo "make lint       ruff check, ruff format --check, mypy domain"
+	@echo "make lint       ruff check, ruff format --check, mypy --strict (every package)"
 	@echo "make bench      run the benchmarks"
 	@echo "make clean      remove caches and build output (keeps .venv and .data)"
 	@echo "make distclean  clean + remove .venv"
@@ -61,11 +61,12 @@ test: venv test-deps
 lint: venv
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
-	$(VENV)/bin/mypy domain
+	$(VENV)/bin/mypy
 
 bench: venv
 	$(PY) benchmarks/lifecycle.py
-	$(PY) benchmarks/alert_storm.py
+	$(PY) benchmarks/alert_storm.py --compare-fast-lane
+	$(PY) benchmarks/escalation_skew.py
 
 clean:
 	rm -rf build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache .hypothesis
