@@ -7,8 +7,8 @@ from datetime import date, datetime
 from temporalio import activity
 
 from activities.models import AllocateIncidentId, OpenIncident
-from activities.store import Store
 from domain.ids import format_incident_id
+from storage.store import Store
 
 
 class IncidentIdActivities:

@@ -430,6 +430,7 @@ class Supervisor:
         say(f"Temporal is up ({client.service_client.config.target_host}, ns {client.namespace})")
         await self.guarded(self.prepare_temporal(client))
         await self.guarded(ensure_secrets(s.data_dir))
+        await self.guarded(migrate_database(s.data_dir))  # before the worker and API open it
         if setup_only:
             return 0
 
@@ -567,6 +568,19 @@ async def ensure_secrets(data_dir: Path) -> None:
     result = module.ensure_secrets(data_dir)
     if inspect.isawaitable(result):
         await result
+
+
+async def migrate_database(data_dir: Path) -> None:
+    """Bring Firewatch's database to the newest schema (storage.migrate; safe beside others)."""
+    from storage.database import Database, database_url
+    from storage.migrate import upgrade
+
+    db = Database(database_url(data_dir))
+    try:
+        changed = await asyncio.to_thread(upgrade, db)
+    finally:
+        db.close()
+    say(f"database {db.describe()}: {'migrated' if changed else 'schema up to date'}")
 
 
 def cli_hint(s: Settings) -> str:

@@ -202,7 +202,7 @@ async def test_worker_dying_mid_call_is_not_sent_twice(
     with pytest.raises(asyncio.CancelledError):
         await attempt
     hold.release()
-    assert Ledger(Store(tmp_path).path).get(key).status == "pending"  # type: ignore[union-attr]
+    assert Ledger(Store(tmp_path).database).get(key).status == "pending"  # type: ignore[union-attr]
 
     with pytest.raises(ApplicationError, match="in flight") as caught:
         await run(acts, note, attempt=2)
@@ -213,7 +213,7 @@ async def test_worker_dying_mid_call_is_not_sent_twice(
     assert result.delivered and statuses(result) == [("slack", "sent")]
     assert len(fake_slack.posts_with_key(key)) == 1
     assert fake_slack.calls_to("conversations.history")
-    row = Ledger(Store(tmp_path).path).get(key)
+    row = Ledger(Store(tmp_path).database).get(key)
     assert row is not None and row.status == "sent" and row.provider_id
 
 

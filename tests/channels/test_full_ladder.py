@@ -68,7 +68,7 @@ def each_delivery_once(
     data: Path, incident_id: str, slack: FakeSlack, twilio: FakeTwilio
 ) -> list[LedgerRow]:
     """Every ledger 'sent' is exactly one message at its peer; the peers hold nothing else."""
-    rows = Ledger(Store(data).path).rows(incident_id)
+    rows = Ledger(Store(data).database).rows(incident_id)
     assert all(r.status in ("sent", "failed") for r in rows), [
         (r.idempotency_key, r.status) for r in rows
     ]

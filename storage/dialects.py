@@ -1,0 +1,113 @@
+"""Everything that differs between SQLite and PostgreSQL, in one place.
+
+* Engine set-up. SQLite: WAL (readers such as the API never block the worker), a 30 s busy
+  timeout, foreign keys on, and transactions begun by us (``BEGIN`` / ``BEGIN IMMEDIATE``)
+  instead of by the sqlite3 module, which begins them late and commits DDL on its own.
+* Write transactions (``Database.write``). SQLite has one writer at a time: every write
+  transaction is ``BEGIN IMMEDIATE``, which takes the write lock up front, so writers queue
+  (busy timeout) instead of one failing on a lock upgrade, and a named lock needs nothing
+  more. PostgreSQL: a named lock is ``pg_advisory_xact_lock``, held until the transaction
+  ends; other writes run concurrently under row locks.
+* ``INSERT ... ON CONFLICT``: both speak it, through their dialect's ``insert``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from sqlalchemy import Connection, Engine, event, func, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import URL
+from sqlalchemy.sql.dml import Insert
+from sqlalchemy.sql.elements import ColumnElement
+from sqlalchemy.sql.schema import Table
+
+SQLITE_BUSY_TIMEOUT_S = 30
+SUPPORTED = ("sqlite", "postgresql")
+
+# Connection execution option: this connection's transactions write.
+WRITE_OPTION = "firewatch_write"
+
+
+def engine_options(url: URL) -> dict[str, Any]:
+    if url.get_backend_name() == "sqlite":
+        # Every activity thread may need a connection at once; SQLite itself serialises writes.
+        return {
+            "connect_args": {"timeout": SQLITE_BUSY_TIMEOUT_S},
+            "pool_size": 8,
+            "max_overflow": 40,
+        }
+    if url.get_backend_name() == "postgresql":
+        return {"pool_size": 8, "max_overflow": 24, "pool_pre_ping": True}
+    raise ValueError(
+        f"unsupported database {url.get_backend_name()!r} (Firewatch runs on {SUPPORTED})"
+    )
+
+
+def configure(engine: Engine) -> None:
+    if engine.dialect.name != "sqlite":
+        return
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None  # no implicit BEGIN/COMMIT by sqlite3
+        cursor = dbapi_connection.cursor()
+        try:
+            cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_S * 1000}")
+            cursor.execute("PRAGMA journal_mode=WAL")  # persistent; a no-op once set
+            cursor.execute("PRAGMA foreign_keys=ON")
+        finally:
+            cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Connection) -> None:
+        # A write takes the write lock at BEGIN: a deferred transaction that reads and then
+        # writes fails at once (SQLITE_BUSY) if another writer committed in between.
+        write = bool(conn.get_execution_options().get(WRITE_OPTION))
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+
+
+def lock(conn: Connection, name: str) -> None:
+    """Serialise this transaction against every other one holding ``name``."""
+    if conn.dialect.name == "postgresql":
+        conn.execute(select(func.pg_advisory_xact_lock(lock_key(name))))
+    # SQLite: BEGIN IMMEDIATE (see configure) already holds the database's write lock.
+
+
+def lock_key(name: str) -> int:
+    """A stable signed 64-bit key for ``pg_advisory_xact_lock``."""
+    return int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "big", signed=True)
+
+
+def _insert(conn: Connection, table: Table) -> sqlite.Insert | postgresql.Insert:
+    if conn.dialect.name == "postgresql":
+        return postgresql.insert(table)
+    return sqlite.insert(table)
+
+
+def insert_ignoring_conflict(
+    conn: Connection, table: Table, values: Mapping[str, Any], key: Sequence[str]
+) -> Insert:
+    """INSERT that does nothing when a row with the same ``key`` exists (rowcount 0)."""
+    return _insert(conn, table).values(dict(values)).on_conflict_do_nothing(index_elements=key)
+
+
+def upsert(
+    conn: Connection,
+    table: Table,
+    values: Mapping[str, Any],
+    key: Sequence[str],
+    update: Mapping[str, Any],
+    *,
+    where: ColumnElement[bool] | None = None,
+) -> Insert:
+    """INSERT, or UPDATE ``update`` (``excluded`` holds the new row) when ``key`` exists.
+
+    ``update`` values may be callables taking the ``excluded`` row.
+    """
+    stmt = _insert(conn, table).values(dict(values))
+    excluded = stmt.excluded
+    set_ = {name: value(excluded) if callable(value) else value for name, value in update.items()}
+    return stmt.on_conflict_do_update(index_elements=key, set_=set_, where=where)

@@ -1,0 +1,99 @@
+"""Every table Firewatch keeps, defined once.
+
+Migrations (``storage/migrations/versions``) create and change them; the code reads and
+writes them through SQLAlchemy Core. Portable types only (TEXT, INTEGER): the same tables
+run on SQLite (the embedded default) and on PostgreSQL (``FIREWATCH_DATABASE_URL``).
+
+Conventions for the tables to come (runbooks and changes, schedules and overrides, action
+items, incident records): the incident is referred to by its INC id (``incident_id`` TEXT,
+as below), times are UTC ISO-8601 text with microseconds (they sort as text), and
+indexes and constraints take their names from ``NAMING_CONVENTION`` so that a later
+migration can drop them by name on both databases. (Unique constraints are the exception:
+the tables below carried unnamed ones before migrations existed, and a SQLite table cannot
+rename them, so name a new one explicitly, ``UniqueConstraint(..., name="uq_<table>_<cols>")``.)
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    Column,
+    Index,
+    Integer,
+    MetaData,
+    PrimaryKeyConstraint,
+    Table,
+    Text,
+    text,
+)
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_N_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+# The durable outbox: every notification, once per idempotency key.
+outbox = Table(
+    "outbox",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("idempotency_key", Text, nullable=False, unique=True),
+    Column("incident_id", Text, nullable=False),
+    Column("workflow_id", Text, nullable=False),
+    Column("kind", Text, nullable=False),
+    Column("recipient", Text, nullable=False),
+    Column("channel", Text, nullable=False),
+    Column("subject", Text, nullable=False),
+    Column("text", Text, nullable=False),
+    Column("scheduled_at", Text, nullable=False),
+    Column("recorded_at", Text, nullable=False),
+    Column("status", Text, nullable=False, server_default="sent"),
+    Column("detail", Text),
+    Index("outbox_incident", "incident_id"),
+    sqlite_autoincrement=True,  # ids never reused: "newest first" stays true
+)
+
+# INC-YYYY-MM-DD-### allocation, and the INC id -> opening workflow run mapping.
+incident_numbers = Table(
+    "incident_numbers",
+    metadata,
+    Column("day", Text, nullable=False),  # UTC date, YYYY-MM-DD
+    Column("sequence", Integer, nullable=False, autoincrement=False),
+    # "<workflow id>#<run id>" of the opening run: one number per run, whatever retries.
+    Column("workflow_key", Text, nullable=False, unique=True),
+    Column("opened_at", Text),  # listing fields, written with the number
+    Column("summary", Text),
+    Column("service", Text),
+    Column("severity", Text),  # at opening
+    PrimaryKeyConstraint("day", "sequence"),
+    Index("incident_numbers_opened", "opened_at"),
+)
+
+# The delivery ledger: one row per channel delivery key (see storage.ledger).
+channel_deliveries = Table(
+    "channel_deliveries",
+    metadata,
+    Column("idempotency_key", Text, primary_key=True),
+    Column("incident_id", Text, nullable=False),
+    Column("channel", Text, nullable=False),
+    Column("address", Text, nullable=False),
+    Column("status", Text, nullable=False),
+    Column("provider_id", Text),
+    Column("detail", Text),
+    Column("tries", Integer, nullable=False, server_default=text("0")),
+    Column("created_at", Text, nullable=False),
+    Column("updated_at", Text, nullable=False),
+    Index("channel_deliveries_incident", "incident_id"),
+)
+
+# Small facts about incidents on the providers (Slack message ts, war room, cached ids).
+channel_state = Table(
+    "channel_state",
+    metadata,
+    Column("name", Text, primary_key=True),
+    Column("value", Text, nullable=False),  # JSON
+    Column("updated_at", Text, nullable=False),
+)

@@ -1,0 +1,226 @@
+"""Incident numbers (with the INC id -> workflow run mapping) and the outbox.
+
+``incident_numbers`` is the durable INC id -> workflow run mapping: the API reads it to
+find an incident the moment its id is handed out, and to list summaries.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import func, insert, select, tuple_
+from sqlalchemy.engine import URL
+
+from domain.ids import format_incident_id, parse_incident_id
+from storage import dialects
+from storage.database import Database, database_url
+from storage.schema import incident_numbers, outbox
+
+SUMMARY_CHARS = 1024
+# Allocations are serialised on this lock (SQLite: the write lock; PostgreSQL: advisory),
+# so the number is gapless per day and a run's retry finds the number it was given.
+ALLOCATION_LOCK = "firewatch:incident_numbers"
+
+
+@dataclass(frozen=True)
+class IncidentEntry:
+    """One incident as recorded when its id was allocated (listing fields None before)."""
+
+    incident_id: str
+    workflow_id: str
+    run_id: str  # the run that opened it (later runs of the same incident: continue-as-new)
+    opened_at: datetime | None
+    summary: str | None
+    service: str | None
+    severity: str | None
+
+
+@dataclass(frozen=True)
+class OutboxRow:
+    id: int
+    idempotency_key: str
+    incident_id: str
+    kind: str
+    recipient: str
+    channel: str
+    subject: str
+    text: str
+    scheduled_at: datetime
+    recorded_at: datetime
+    status: str
+
+    def as_dict(self) -> dict[str, Any]:
+        data = self.__dict__.copy()
+        data["scheduled_at"] = self.scheduled_at.isoformat()
+        data["recorded_at"] = self.recorded_at.isoformat()
+        return data
+
+
+def _timestamp(at: datetime) -> str:
+    return at.astimezone(UTC).isoformat(timespec="microseconds")
+
+
+_n = incident_numbers.c
+_ENTRY = (_n.day, _n.sequence, _n.workflow_key, _n.opened_at, _n.summary, _n.service, _n.severity)
+_o = outbox.c
+_OUTBOX = (
+    _o.id,
+    _o.idempotency_key,
+    _o.incident_id,
+    _o.kind,
+    _o.recipient,
+    _o.channel,
+    _o.subject,
+    _o.text,
+    _o.scheduled_at,
+    _o.recorded_at,
+    _o.status,
+)
+
+
+def _entry(row: Sequence[Any]) -> IncidentEntry:
+    day, sequence, workflow_key, opened_at, summary, service, severity = row
+    workflow_id, _, run_id = str(workflow_key).rpartition("#")  # run ids hold no '#'
+    return IncidentEntry(
+        incident_id=format_incident_id(date.fromisoformat(day), int(sequence)),
+        workflow_id=workflow_id,
+        run_id=run_id,
+        opened_at=datetime.fromisoformat(opened_at) if opened_at else None,
+        summary=summary,
+        service=service,
+        severity=severity,
+    )
+
+
+class Store:
+    """Incident numbers and the outbox in Firewatch's database.
+
+    ``where``: a data dir (its database: ``FIREWATCH_DATABASE_URL``, else its
+    ``firewatch.db``), a database URL, or an open ``Database``.
+    Opening migrates the database to the newest schema. Every method is synchronous and
+    short: the worker calls them from activity threads, the API through ``asyncio.to_thread``.
+    """
+
+    def __init__(self, where: Path | str | URL | Database) -> None:
+        if isinstance(where, Database):
+            self.database = where
+        else:
+            self.database = Database.open(database_url(where) if isinstance(where, Path) else where)
+
+    @property
+    def path(self) -> Path:
+        """The SQLite file (for ``Ledger(store.path)``; prefer ``Ledger(store.database)``)."""
+        path = self.database.sqlite_path
+        if path is None:
+            raise ValueError(f"{self.database.describe()} is not an SQLite file")
+        return path
+
+    # ---- incident numbers -------------------------------------------------------------
+
+    def allocate_incident_number(
+        self,
+        day: date,
+        workflow_key: str,
+        *,
+        opened_at: datetime | None = None,
+        summary: str = "",
+        service: str = "",
+        severity: str = "",
+    ) -> int:
+        """Next number for ``day``; the same ``workflow_key`` always gets the same number.
+
+        The listing fields are written with the number, in the same transaction.
+        """
+        with self.database.write(lock=ALLOCATION_LOCK) as db:
+            found = db.scalar(select(_n.sequence).where(_n.workflow_key == workflow_key))
+            if found is not None:
+                return int(found)
+            last = db.scalar(
+                select(func.coalesce(func.max(_n.sequence), 0)).where(_n.day == day.isoformat())
+            )
+            number = int(last or 0) + 1
+            db.execute(
+                insert(incident_numbers).values(
+                    day=day.isoformat(),
+                    sequence=number,
+                    workflow_key=workflow_key,
+                    opened_at=_timestamp(opened_at) if opened_at else None,
+                    summary=summary[:SUMMARY_CHARS] or None,
+                    service=service or None,
+                    severity=severity or None,
+                )
+            )
+        return number
+
+    def incident(self, incident_id: str) -> IncidentEntry | None:
+        """The run that opened ``incident_id`` (None: not allocated in this database)."""
+        return self.incidents([incident_id]).get(incident_id)
+
+    def incidents(self, incident_ids: Iterable[str]) -> dict[str, IncidentEntry]:
+        """Several incidents at once (one query), by INC id; unknown ids are left out."""
+        keys = {p for p in map(parse_incident_id, incident_ids) if p is not None}
+        if not keys:
+            return {}
+        match = tuple_(_n.day, _n.sequence).in_([(d.isoformat(), s) for d, s in keys])
+        with self.database.read() as db:
+            rows = db.execute(select(*_ENTRY).where(match)).all()
+        return {entry.incident_id: entry for entry in map(_entry, rows)}
+
+    def incident_for_run(self, workflow_id: str, run_id: str) -> str | None:
+        """The INC id a run opened (None: the run opened none, e.g. it continued one)."""
+        with self.database.read() as db:
+            row = db.execute(
+                select(_n.day, _n.sequence).where(_n.workflow_key == f"{workflow_id}#{run_id}")
+            ).first()
+        return format_incident_id(date.fromisoformat(row[0]), int(row[1])) if row else None
+
+    def opened_bound(self, count: int, *, newest: bool = True) -> datetime | None:
+        """Opening time of the ``count``-th newest (or oldest) incident; None if fewer."""
+        order = _n.opened_at.desc() if newest else _n.opened_at.asc()
+        with self.database.read() as db:
+            value = db.scalar(
+                select(_n.opened_at)
+                .where(_n.opened_at.is_not(None))
+                .order_by(order)
+                .limit(1)
+                .offset(max(count, 1) - 1)
+            )
+        return datetime.fromisoformat(value) if value else None
+
+    # ---- outbox -----------------------------------------------------------------------
+
+    def record_notification(self, fields: dict[str, Any]) -> bool:
+        """Insert once per idempotency key. Returns False when the key was already there."""
+        with self.database.write() as db:
+            result = db.execute(
+                dialects.insert_ignoring_conflict(db, outbox, fields, ["idempotency_key"])
+            )
+            return result.rowcount == 1
+
+    def notifications(self, incident_id: str | None = None, limit: int = 200) -> list[OutboxRow]:
+        """The newest ``limit`` notifications (of one incident), oldest first."""
+        query = select(*_OUTBOX).order_by(_o.id.desc()).limit(limit)
+        if incident_id:
+            query = query.where(_o.incident_id == incident_id)
+        with self.database.read() as db:
+            rows = db.execute(query).all()
+        return [
+            OutboxRow(
+                id=r[0],
+                idempotency_key=r[1],
+                incident_id=r[2],
+                kind=r[3],
+                recipient=r[4],
+                channel=r[5],
+                subject=r[6],
+                text=r[7],
+                scheduled_at=datetime.fromisoformat(r[8]),
+                recorded_at=datetime.fromisoformat(r[9]),
+                status=r[10],
+            )
+            for r in reversed(rows)
+        ]
