@@ -85,7 +85,7 @@ class NotifyActivities:
         self._store = store
         self._settings = settings if settings is not None else settings_from_env()
         self._enabled = self._settings.enabled_channels()
-        self._ledger = Ledger(store.path) if self._enabled else None
+        self._ledger = Ledger(store.database) if self._enabled else None
         # Leave time for the slowest call (HTTP timeout + our throttle) before a pending
         # record is taken to mean "that attempt died".
         self._lease_s = self._settings.http_timeout + MAX_LOCAL_WAIT_S + 5.0

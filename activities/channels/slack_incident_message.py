@@ -159,7 +159,7 @@ def _section(text: str) -> dict[str, Any]:
 class SlackActivities:
     def __init__(self, store: Store, settings: ChannelSettings | None = None) -> None:
         self._settings = settings if settings is not None else settings_from_env()
-        self._ledger = Ledger(store.path) if self._settings.slack_enabled else None
+        self._ledger = Ledger(store.database) if self._settings.slack_enabled else None
         self._lease_s = self._settings.http_timeout + 5.0
 
     @activity.defn(name="Sync Slack message")
