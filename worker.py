@@ -1,13 +1,15 @@
 """The Firewatch worker: runs incident and post-mortem workflows and their activities.
 
 python worker.py          # uses TEMPORAL_ADDRESS / profile / 127.0.0.1:7233
+
+Settings (task queue, data dir, policy, channels, sandbox, cache size) come from
+``activities.settings``.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import signal
 import sys
 from collections.abc import Callable
@@ -29,12 +31,13 @@ from activities.opening import OpeningActivities
 from activities.people import next_business_day, postmortem_review_slot, resolve_oncall
 from activities.policy import PolicyActivities
 from activities.publish import PublishActivities
+from activities.settings import DEFAULT_TASK_QUEUE, SettingsError, get_settings
 from activities.store import Store
 from domain.policy_file import PolicyError
 from workflows.incident import IncidentWorkflow
 from workflows.postmortem import PostMortemWorkflow
 
-TASK_QUEUE = "firewatch"
+TASK_QUEUE = DEFAULT_TASK_QUEUE
 ACTIVITY_THREADS = 32
 WORKFLOWS = [IncidentWorkflow, PostMortemWorkflow]
 # Our pure domain code and the libraries it renders with are deterministic; passing them
@@ -53,7 +56,7 @@ def workflow_runner() -> WorkflowRunner:
     tests/conftest.py) and the replay tests guard determinism; production runs without it
     unless FIREWATCH_WORKFLOW_SANDBOX=1.
     """
-    if os.environ.get("FIREWATCH_WORKFLOW_SANDBOX", "0") == "1":
+    if get_settings().workflow_sandbox:
         return SANDBOXED_RUNNER
     return UnsandboxedWorkflowRunner()
 
@@ -100,7 +103,7 @@ def build_worker(
         # (about 300 KiB per cached incident); evicted ones are replayed when a timer fires.
         max_cached_workflows=max_cached_workflows
         if max_cached_workflows is not None
-        else int(os.environ.get("FIREWATCH_MAX_CACHED_WORKFLOWS", "1000")),
+        else get_settings().max_cached_workflows,
     )
 
 
@@ -111,19 +114,24 @@ async def main() -> int:
     from starter.connection import connect
 
     try:
+        settings = get_settings()
+    except SettingsError as exc:
+        print(f"firewatch worker: invalid setting: {exc}", file=sys.stderr)
+        return 2
+    try:
         policy = policy_store_from_env()
     except PolicyError as exc:
         print(f"firewatch worker: invalid policy: {exc}", file=sys.stderr)
         return 2
     client = await connect()
-    queue = os.environ.get("FIREWATCH_TASK_QUEUE", TASK_QUEUE)
+    queue = settings.task_queue
     worker = build_worker(client, policy=policy, data=data_dir(), task_queue=queue)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     logging.info("worker polling task queue %r with policy %s", queue, policy.source)
-    logging.info("delivery %s", settings_from_env().describe())
+    logging.info("delivery %s", settings.describe())
     async with worker:
         await stop.wait()
     return 0

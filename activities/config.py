@@ -1,23 +1,23 @@
-"""Where the worker and API find their policy and data. Read from the environment."""
+"""Where the worker and API find their policy and data (``activities.settings``)."""
 
 from __future__ import annotations
 
-import os
 import threading
 from importlib import resources
 from pathlib import Path
 
+from activities.settings import get_settings
 from domain.policy import Policy
 from domain.policy_file import PolicyError, parse_policy
 
 
 def data_dir() -> Path:
-    return Path(os.environ.get("FIREWATCH_DATA_DIR", ".data")).resolve()
+    return get_settings().data_dir.resolve()
 
 
 def policy_path() -> Path | None:
-    value = os.environ.get("FIREWATCH_POLICY")
-    return Path(value).resolve() if value else None
+    value = get_settings().policy
+    return value.resolve() if value else None
 
 
 def default_policy_text() -> str:

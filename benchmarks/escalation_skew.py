@@ -134,6 +134,7 @@ async def bare_worker_main() -> int:
     from temporalio.contrib.pydantic import pydantic_data_converter
     from temporalio.worker import Worker
 
+    from activities.settings import get_settings
     from benchmarks import escalation_skew as module
     from worker import ACTIVITY_THREADS, workflow_runner
 
@@ -147,14 +148,15 @@ async def bare_worker_main() -> int:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     # Firewatch's worker settings: same runner, activity slots and cache.
+    settings = get_settings()
     async with Worker(
         client,
-        task_queue=os.environ["FIREWATCH_TASK_QUEUE"],
+        task_queue=settings.task_queue,
         workflows=[module.BareLadder],
         activities=[module.bare_page],
         workflow_runner=workflow_runner(),
         max_concurrent_activities=ACTIVITY_THREADS,
-        max_cached_workflows=int(os.environ.get("FIREWATCH_MAX_CACHED_WORKFLOWS", "1000")),
+        max_cached_workflows=settings.max_cached_workflows,
     ):
         await stop.wait()
     return 0

@@ -4,6 +4,9 @@ API URL: ``--api`` (before or after the command), else ``FIREWATCH_API_URL``, el
 http://127.0.0.1:8000. Token: ``FIREWATCH_API_TOKEN``, else ``api_token`` in
 ``$FIREWATCH_DATA_DIR/secrets.json`` (data dir ``.data`` by default). ``--by`` defaults
 to ``FIREWATCH_USER``. Times are shown in UTC, like the incident timeline and tickets.
+The variables are read by ``activities.settings`` (imported when a command runs, so ``--help``
+stays quick), except ``FIREWATCH_USER``, which the option parser reads for ``--by`` (it is
+declared in the settings model too, for the documentation).
 
 Exit codes: 0 ok, 1 the API refused or failed, 2 bad usage, 3 the API is unreachable.
 Every failure is one line on stderr: ``firewatch: <reason>``.
@@ -12,16 +15,18 @@ Every failure is one line on stderr: ``firewatch: <reason>``.
 from __future__ import annotations
 
 import json
-import os
 import re
 import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
 from typer.core import TyperGroup
+
+if TYPE_CHECKING:  # imported when a command runs: pydantic costs --help 0.1 s
+    from activities.settings import Settings
 
 try:  # typer >= 0.2x vendors click as typer._click; older ones use click itself
     from typer import _click as _click
@@ -122,13 +127,23 @@ app = typer.Typer(
 # ---- configuration ----------------------------------------------------------------------
 
 
+def _settings() -> Settings:
+    from activities.settings import SettingsError, get_settings
+
+    try:
+        return get_settings()
+    except SettingsError as exc:
+        raise CliError(f"invalid setting: {exc}") from exc
+
+
 def _secrets_path() -> Path:
-    return Path(os.environ.get("FIREWATCH_DATA_DIR") or ".data") / "secrets.json"
+    return _settings().data_dir / "secrets.json"
 
 
 def load_token() -> str | None:
     """``FIREWATCH_API_TOKEN``, else ``api_token`` from the data dir's secrets.json."""
-    token = os.environ.get("FIREWATCH_API_TOKEN", "").strip()
+    secret = _settings().api_token
+    token = secret.get_secret_value().strip() if secret else ""
     if token:
         return token
     path = _secrets_path()
@@ -156,7 +171,7 @@ def _explain(err: ApiError) -> str:
 
 def _client(ctx: typer.Context, api: str | None) -> FirewatchClient:
     root = ctx.find_root().obj or {}
-    url = api or root.get("api") or os.environ.get("FIREWATCH_API_URL") or DEFAULT_API_URL
+    url = api or root.get("api") or _settings().api_url
     token = load_token()
     try:
         return FirewatchClient(url, token, timeout=DEFAULT_TIMEOUT)

@@ -10,6 +10,10 @@ Resolution order for the target and namespace:
 
 TLS, API key and gRPC metadata come from the env-config machinery whenever an
 external Temporal is configured, so Temporal Cloud works without code changes.
+
+These ``TEMPORAL_*`` variables are the Temporal SDK's own (env config), read here and by
+the SDK; they are not part of Firewatch's settings model (``activities.settings``), which
+holds every ``FIREWATCH_*`` variable.
 """
 
 from __future__ import annotations
@@ -24,10 +28,11 @@ from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.envconfig import ClientConfigProfile
 
-TASK_QUEUE = "firewatch"
+from activities.settings import DEFAULT_TASK_QUEUE, get_settings
+
+TASK_QUEUE = DEFAULT_TASK_QUEUE
 DEFAULT_ADDRESS = "127.0.0.1:7233"
 DEFAULT_NAMESPACE = "default"
-DEFAULT_UI_URL = "http://localhost:8233"
 
 # Variables that point at (or authenticate to) a Temporal outside this process tree.
 # The supervisor strips them from its children when it runs its own dev server.
@@ -121,4 +126,4 @@ async def connect(*, address: str | None = None, namespace: str | None = None) -
 
 def temporal_ui_url() -> str:
     """Base URL of the Temporal Web UI, for links in notifications and the banner."""
-    return os.environ.get("FIREWATCH_TEMPORAL_UI_URL", DEFAULT_UI_URL).rstrip("/")
+    return get_settings().temporal_ui_url.rstrip("/")

@@ -29,11 +29,11 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from activities.settings import get_settings
 from domain.policy import Integration, IntegrationKind, Policy
 
 SECRETS_FILE = "secrets.json"
 ADDED_FILE = "integrations.json"
-API_TOKEN_ENV = "FIREWATCH_API_TOKEN"
 
 log = logging.getLogger(__name__)
 
@@ -123,8 +123,10 @@ def _locked(data_dir: Path) -> Iterator[None]:
 
 
 def _with_env(value: Secrets) -> Secrets:
-    token = os.environ.get(API_TOKEN_ENV)
-    return value.model_copy(update={"api_token": token}) if token else value
+    token = get_settings().api_token  # FIREWATCH_API_TOKEN
+    if token is None:
+        return value
+    return value.model_copy(update={"api_token": token.get_secret_value()})
 
 
 def _integrations(policy: Policy | None) -> tuple[Integration, ...]:

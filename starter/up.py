@@ -13,9 +13,9 @@
 ``python -m starter.up --setup-only`` does the preparation against the
 configured Temporal and exits (used by docker-compose's setup job).
 
-Environment: FIREWATCH_DATA_DIR (default ./.data), FIREWATCH_TEMPORAL_PORT
-(7233), FIREWATCH_UI_PORT (8233), FIREWATCH_API_HOST (127.0.0.1),
-FIREWATCH_API_PORT (8000).
+Settings (``activities.settings``): FIREWATCH_DATA_DIR (default ./.data),
+FIREWATCH_TEMPORAL_PORT (7233), FIREWATCH_UI_PORT (8233), FIREWATCH_API_HOST (127.0.0.1),
+FIREWATCH_API_PORT (8000), FIREWATCH_TEMPORAL_UI_URL.
 """
 
 from __future__ import annotations
@@ -45,6 +45,7 @@ from temporalio.api.workflowservice.v1 import DescribeNamespaceRequest
 from temporalio.client import Client
 from temporalio.service import RPCError
 
+from activities.settings import SettingsError, get_settings
 from starter.api_client import DEFAULT_API_URL
 from starter.connection import (
     DEFAULT_NAMESPACE,
@@ -108,23 +109,18 @@ class Settings:
 
     @classmethod
     def from_env(cls) -> Settings:
-        env = os.environ
-
-        def port(name: str, default: int) -> int:
-            raw = env.get(name, "")
-            try:
-                return int(raw) if raw else default
-            except ValueError:
-                raise StartupError(f"{name}={raw!r} is not a port number") from None
-
-        data_dir = Path(env.get("FIREWATCH_DATA_DIR") or Path.cwd() / ".data")
+        try:
+            settings = get_settings()
+        except SettingsError as err:
+            raise StartupError(f"invalid setting: {err}") from None
         return cls(
-            data_dir=data_dir.expanduser().resolve(),
-            temporal_port=port("FIREWATCH_TEMPORAL_PORT", 7233),
-            ui_port=port("FIREWATCH_UI_PORT", 8233),
-            api_host=env.get("FIREWATCH_API_HOST") or "127.0.0.1",
-            api_port=port("FIREWATCH_API_PORT", 8000),
-            namespace=env.get("TEMPORAL_NAMESPACE") or DEFAULT_NAMESPACE,
+            data_dir=settings.data_dir.expanduser().resolve(),
+            temporal_port=settings.temporal_port,
+            ui_port=settings.ui_port,
+            api_host=settings.api_host,
+            api_port=settings.api_port,
+            # The Temporal SDK's variable, not a Firewatch setting.
+            namespace=os.environ.get("TEMPORAL_NAMESPACE") or DEFAULT_NAMESPACE,
             # Decided from the user's environment, before we export TEMPORAL_ADDRESS.
             embedded=not external_temporal_configured(),
         )
@@ -144,7 +140,7 @@ class Settings:
 
     @property
     def ui_url(self) -> str:
-        if self.embedded and "FIREWATCH_TEMPORAL_UI_URL" not in os.environ:
+        if self.embedded and "temporal_ui_url" not in get_settings().model_fields_set:
             return f"http://localhost:{self.ui_port}"
         return temporal_ui_url()
 

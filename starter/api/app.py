@@ -18,6 +18,7 @@ from fastapi import Depends, FastAPI
 from temporalio.client import Client
 
 from activities.config import PolicyStore, data_dir, policy_store_from_env
+from activities.settings import ApiSettings, get_settings
 from domain.policy import Policy
 from starter.api import (
     health,
@@ -30,7 +31,7 @@ from starter.api import (
     slack,
     twilio,
 )
-from starter.api.context import ApiContext, ApiSettings, TemporalGate
+from starter.api.context import ApiContext, TemporalGate
 from starter.api.errors import check_query, install_error_handlers
 from starter.api.fast_lane import FastLane
 from starter.api.limits import BodyLimit, InFlightLimit
@@ -58,7 +59,7 @@ def create_app(
     data: Path | None = None,
     settings: ApiSettings | None = None,
 ) -> FastAPI:
-    settings = settings or ApiSettings.from_env()
+    settings = settings or get_settings()
     if isinstance(policy, Policy):
         policy = PolicyStore(policy=policy)
     ctx = ApiContext(

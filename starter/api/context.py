@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import threading
-from dataclasses import dataclass
 from pathlib import Path
 from typing import cast
 
@@ -15,47 +13,13 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.service import RetryConfig
 
 from activities.config import PolicyStore
+from activities.settings import ApiSettings as ApiSettings  # re-exported for tests
 from activities.store import Store
 from domain.policy import Integration, IntegrationKind, Policy
 from starter.api.metrics import ApiMetrics
-from starter.connection import TASK_QUEUE, connect_kwargs
+from starter.connection import connect_kwargs
 from starter.incidents import OpenIncidents
 from starter.secrets import Secrets, ensure_secrets
-
-MAX_BODY_BYTES = 512 * 1024  # PagerDuty's limit for an Events API v2 request
-
-
-def _env_int(name: str, default: int) -> int:
-    raw = os.environ.get(name, "")
-    return int(raw) if raw.strip() else default
-
-
-def _env_float(name: str, default: float) -> float:
-    raw = os.environ.get(name, "")
-    return float(raw) if raw.strip() else default
-
-
-@dataclass(frozen=True)
-class ApiSettings:
-    task_queue: str = TASK_QUEUE
-    # Requests handled at once; beyond that the API answers 429 (503 for webhooks).
-    max_in_flight: int = 256
-    max_body_bytes: int = MAX_BODY_BYTES
-    retry_after_s: int = 5
-    # How long Temporal's client retries an unavailable server before we answer 503.
-    temporal_retry_s: float = 2.0
-    # Waiting for a worker (incident id, queries, updates) before answering 503.
-    worker_timeout_s: float = 20.0
-
-    @classmethod
-    def from_env(cls) -> ApiSettings:
-        return cls(
-            task_queue=os.environ.get("FIREWATCH_TASK_QUEUE") or TASK_QUEUE,
-            max_in_flight=_env_int("FIREWATCH_API_MAX_IN_FLIGHT", cls.max_in_flight),
-            retry_after_s=_env_int("FIREWATCH_API_RETRY_AFTER", cls.retry_after_s),
-            temporal_retry_s=_env_float("FIREWATCH_API_TEMPORAL_RETRY", cls.temporal_retry_s),
-            worker_timeout_s=_env_float("FIREWATCH_API_WORKER_TIMEOUT", cls.worker_timeout_s),
-        )
 
 
 class TemporalGate:

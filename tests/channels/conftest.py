@@ -143,8 +143,8 @@ def channel_settings(
             smtp_starttls=False,
         )
     values.update(extra)
-    # _env_file=None and explicit values: the developer's own FIREWATCH_* never leak in.
-    return ChannelSettings(_env_file=None, **values)
+    # A settings group reads no environment: the developer's own FIREWATCH_* never leak in.
+    return ChannelSettings(**values)
 
 
 def note_for(
