@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import threading
 import weakref
 from collections.abc import Iterator
@@ -26,7 +25,9 @@ def sqlite_url(data_dir: Path) -> str:
 def database_url(data_dir: Path) -> str:
     """Firewatch's database: ``FIREWATCH_DATABASE_URL`` (a SQLAlchemy URL such as
     ``postgresql+psycopg://user:pass@host/firewatch``), else the data dir's SQLite file."""
-    return os.environ.get("FIREWATCH_DATABASE_URL", "").strip() or sqlite_url(data_dir)
+    from activities.settings import get_settings  # read in one place, with every setting
+
+    return get_settings().database_url or sqlite_url(data_dir)
 
 
 class Database:

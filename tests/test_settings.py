@@ -35,6 +35,7 @@ SOURCES = [
     *(ROOT / "domain").rglob("*.yaml"),
     *(ROOT / "starter").rglob("*.py"),
     *(ROOT / "workflows").rglob("*.py"),
+    *(ROOT / "storage").rglob("*.py"),
     ROOT / "worker.py",
     *(ROOT / "benchmarks").rglob("*.py"),
     ROOT / "Dockerfile",

@@ -9,6 +9,7 @@ Temporal is dialled lazily, so the API starts (and answers 503) while Temporal i
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -72,8 +73,10 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        # Keys exist before the first request; Temporal is not dialled here on purpose.
+        # Keys exist and the database is migrated before the first request; Temporal is not
+        # dialled here on purpose.
         ctx.secrets()
+        await asyncio.to_thread(ctx.store)
         log.info("Firewatch API: data dir %s, task queue %s", ctx.data_dir, settings.task_queue)
         yield
 
