@@ -61,6 +61,36 @@ def workflow_runner() -> WorkflowRunner:
     return UnsandboxedWorkflowRunner()
 
 
+# Notifications to people (pages, reminders, DMs) run on a task queue of their own, with
+# their own slots: a channel that hangs (Slack timing out on every #incidents post and
+# message sync) can take every slot of the main queue, never those of the pages.
+PAGE_SLOTS = 200
+
+
+def pages_queue(task_queue: str) -> str:
+    """The task queue of the notifications to people of incidents on ``task_queue``."""
+    return f"{task_queue}-pages"
+
+
+class FirewatchWorker:
+    """The main worker (workflows and everything else) and the pages worker, run together."""
+
+    def __init__(self, main: Worker, pages: Worker) -> None:
+        self.main = main
+        self.pages = pages
+
+    async def __aenter__(self) -> FirewatchWorker:
+        await self.pages.__aenter__()
+        await self.main.__aenter__()
+        return self
+
+    async def __aexit__(self, *exc: Any) -> None:
+        try:
+            await self.main.__aexit__(*exc)
+        finally:
+            await self.pages.__aexit__(*exc)
+
+
 def build_worker(
     client: Client,
     *,
@@ -70,7 +100,7 @@ def build_worker(
     executor: ThreadPoolExecutor | None = None,  # give it ACTIVITY_THREADS threads
     max_cached_workflows: int | None = None,
     channels: ChannelSettings | None = None,
-) -> Worker:
+) -> FirewatchWorker:
     store = Store(data)
     channels = channels if channels is not None else settings_from_env()  # FIREWATCH_* env
     slack = SlackActivities(store, channels)
@@ -89,7 +119,13 @@ def build_worker(
         postmortem_review_slot,
     ]
     pool = executor or ThreadPoolExecutor(max_workers=ACTIVITY_THREADS)
-    return Worker(
+    pages = Worker(
+        client,
+        task_queue=pages_queue(task_queue),
+        activities=[notify.deliver_notification],  # async: no thread held while waiting
+        max_concurrent_activities=PAGE_SLOTS,
+    )
+    main = Worker(
         client,
         task_queue=task_queue,
         workflows=WORKFLOWS,
@@ -105,6 +141,7 @@ def build_worker(
         if max_cached_workflows is not None
         else get_settings().max_cached_workflows,
     )
+    return FirewatchWorker(main, pages)
 
 
 async def main() -> int:
@@ -124,6 +161,9 @@ async def main() -> int:
         print(f"firewatch worker: invalid policy: {exc}", file=sys.stderr)
         return 2
     client = await connect()
+    # Async activities hand blocking calls (database writes, the Twilio client) to the
+    # loop's default executor; its default size (cores + 4) would queue a burst of pages.
+    asyncio.get_running_loop().set_default_executor(ThreadPoolExecutor(max_workers=64))
     queue = settings.task_queue
     worker = build_worker(client, policy=policy, data=data_dir(), task_queue=queue)
     stop = asyncio.Event()

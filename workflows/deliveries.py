@@ -104,6 +104,8 @@ class Deliveries:
             result = await workflow.execute_activity_method(
                 NotifyActivities.deliver_notification,
                 note,
+                # People's notifications have a task queue (and worker slots) of their own.
+                task_queue=_pages_queue() if note.person is not None else None,
                 summary=f"{note.kind.replace('_', ' ')} → {note.recipient}",
                 start_to_close_timeout=timedelta(seconds=60),
                 schedule_to_close_timeout=KEEP_TRYING,
@@ -126,6 +128,10 @@ class Deliveries:
         finally:
             self._inflight.pop(note.idempotency_key, None)
         self.record(note, result)
+
+
+def _pages_queue() -> str:
+    return f"{workflow.info().task_queue}-pages"  # worker.pages_queue
 
 
 def _who(note: Notification) -> str:
