@@ -18,6 +18,7 @@ those see every request whichever way it is served.
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -35,7 +36,8 @@ from starter.api.limits import receive_body, replaying, whole_body
 Authenticate = Callable[[ApiContext, BaseModel, Mapping[bytes, bytes]], Integration | None]
 # → (status, JSON body): the endpoint's own handler, shared with its FastAPI route.
 Handle = Callable[[ApiContext, Integration, Any], Awaitable[tuple[int, bytes]]]
-ExceptionHandler = Callable[[Request, Exception], Awaitable[Any]]
+# As FastAPI keeps them: a handler may be a plain function or a coroutine function.
+ExceptionHandler = Callable[[Request, Any], Response | Awaitable[Response]]
 
 
 @dataclass(frozen=True)
@@ -117,7 +119,8 @@ class FastLane:
         for kind in type(exc).__mro__:
             handler = self.exception_handlers.get(kind)
             if handler is not None:
-                response = await handler(Request(scope, receive), exc)
+                answer = handler(Request(scope, receive), exc)
+                response = await answer if inspect.isawaitable(answer) else answer
                 await response(scope, receive, send)
                 return
         raise exc
