@@ -55,7 +55,8 @@ test-deps:
 		echo "!!!          their tests will fail: sudo apt-get install$$missing" >&2; \
 	fi
 
-test: venv test-deps
+# Lint first: CI fails on a ruff or mypy --strict error as on a failing test.
+test: venv test-deps lint
 	$(PY) -m pytest -q
 
 lint: venv
