@@ -141,7 +141,9 @@ async def bench_baseline(
             workflow_runner=workflow_runner(),
         ):
             await run_many("warm-up", min(50, count), concurrency, lambda i: one(count + i))
-            return checked(await run_many("bare Temporal lifecycle", count, concurrency, one))
+            result = checked(await run_many("bare Temporal lifecycle", count, concurrency, one))
+    await print_history_shape(client, f"bare-{queue}-0", "bare")
+    return result
 
 
 async def bench_firewatch(
@@ -156,6 +158,7 @@ async def bench_firewatch(
 
     queue = f"bench-fw-{severity}-{uuid.uuid4().hex[:6]}"
     run_tag = uuid.uuid4().hex[:6]
+    sample: list[str] = []
 
     async def one(i: int) -> str:
         alert = Alert(
@@ -167,6 +170,7 @@ async def bench_firewatch(
         )
         st = await trigger(client, alert, task_queue=queue)
         handle = client.get_workflow_handle(st.workflow_id)
+        sample.append(st.workflow_id)
         by = st.assignee or "alice"  # the paged primary acknowledges
         await handle.execute_update(IncidentWorkflow.acknowledge, AcknowledgeRequest(by=by))
         await handle.execute_update(
@@ -183,7 +187,22 @@ async def bench_firewatch(
         async with worker:
             await run_many("warm-up", min(50, count), concurrency, lambda i: one(count + i))
             label = f"Firewatch {severity} open→ack→resolve"
-            return checked(await run_many(label, count, concurrency, one))
+            result = checked(await run_many(label, count, concurrency, one))
+        await print_history_shape(client, sample[-1], f"Firewatch {severity}")
+        return result
+
+
+async def print_history_shape(client: Client, workflow_id: str, label: str) -> None:
+    """Events and workflow tasks of one lifecycle: what each incident costs Temporal."""
+    from temporalio.api.enums.v1 import EventType
+
+    history = await client.get_workflow_handle(workflow_id).fetch_history()
+    tasks = sum(
+        e.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED for e in history.events
+    )
+    print(
+        f"    {label}: {len(history.events)} history events, {tasks} workflow tasks per lifecycle"
+    )
 
 
 async def bench_open_rss(
