@@ -106,18 +106,25 @@ class NotifyActivities:
     # ---- outbox only (the embedded default) ------------------------------------------------
 
     def record_in_outbox(self, note: Notification) -> DeliveryResult:
+        return self.record_all_in_outbox([note])[0]
+
+    def record_all_in_outbox(self, notes: list[Notification]) -> list[DeliveryResult]:
+        """A step's notifications in one transaction: one durable commit, not one per note."""
         now = datetime.now(UTC)
-        fresh = self._store.record_notification(
-            self._row(note, note.idempotency_key, "outbox", now)
-        )
-        if fresh:
-            log.info("outbox: %s -> %s: %s", note.kind, note.recipient, note.subject)
-        return DeliveryResult(
-            idempotency_key=note.idempotency_key,
-            channel="outbox",
-            delivered=fresh,
-            delivered_at=now,
-        )
+        rows = [self._row(note, note.idempotency_key, "outbox", now) for note in notes]
+        results = []
+        for note, fresh in zip(notes, self._store.record_notifications(rows), strict=True):
+            if fresh:
+                log.info("outbox: %s -> %s: %s", note.kind, note.recipient, note.subject)
+            results.append(
+                DeliveryResult(
+                    idempotency_key=note.idempotency_key,
+                    channel="outbox",
+                    delivered=fresh,
+                    delivered_at=now,
+                )
+            )
+        return results
 
     # ---- real channels ----------------------------------------------------------------------
 

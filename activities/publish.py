@@ -34,7 +34,7 @@ class PublishActivities:
         return Published(deliveries=results, document=written)
 
     def _write_all(self, batch: PublishLocally) -> Published:
-        results = [self._notify.record_in_outbox(note) for note in batch.notifications]
+        results = self._notify.record_all_in_outbox(batch.notifications)
         written = None
         if batch.document is not None:
             written = self._documents.write_document(batch.document)

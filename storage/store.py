@@ -195,11 +195,20 @@ class Store:
 
     def record_notification(self, fields: dict[str, Any]) -> bool:
         """Insert once per idempotency key. Returns False when the key was already there."""
+        return self.record_notifications([fields])[0]
+
+    def record_notifications(self, rows: list[dict[str, Any]]) -> list[bool]:
+        """``record_notification`` for each row, in one transaction (one durable commit)."""
+        if not rows:
+            return []
         with self.database.write() as db:
-            result = db.execute(
-                dialects.insert_ignoring_conflict(db, outbox, fields, ["idempotency_key"])
-            )
-            return result.rowcount == 1
+            return [
+                db.execute(
+                    dialects.insert_ignoring_conflict(db, outbox, fields, ["idempotency_key"])
+                ).rowcount
+                == 1
+                for fields in rows
+            ]
 
     def notifications(self, incident_id: str | None = None, limit: int = 200) -> list[OutboxRow]:
         """The newest ``limit`` notifications (of one incident), oldest first."""
