@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
@@ -157,27 +157,27 @@ def _start_options(alert: Alert, task_queue: str) -> dict[str, Any]:
 
 async def resolve_from_source(client: Client, request: AlertResolveRequest) -> bool:
     """The monitoring tool says the alert cleared. False when no incident is open for it."""
-    handle = client.get_workflow_handle(
-        incident_workflow_id(request.dedup_key, request.integration)
-    )
-    try:
-        await handle.signal(IncidentWorkflow.resolve_from_source, request)
-    except RPCError as err:
-        if err.status == RPCStatusCode.NOT_FOUND:
-            return False
-        raise
-    return True
+    return await _from_source(client, request, IncidentWorkflow.resolve_from_source)
 
 
 async def acknowledge_from_source(client: Client, request: AlertAcknowledgeRequest) -> bool:
     """The monitoring tool acknowledged the alert (PagerDuty ``acknowledge``), attributed to
     the integration. False when no incident is open for it. The workflow ignores it for an
     incident that is acknowledged already."""
+    return await _from_source(client, request, IncidentWorkflow.acknowledge_from_source)
+
+
+async def _from_source(
+    client: Client,
+    request: AlertResolveRequest | AlertAcknowledgeRequest,
+    signal: Callable[[IncidentWorkflow, Any], None],
+) -> bool:
+    """Signal the open incident of the alert's key; False when there is none."""
     handle = client.get_workflow_handle(
         incident_workflow_id(request.dedup_key, request.integration)
     )
     try:
-        await handle.signal(IncidentWorkflow.acknowledge_from_source, request)
+        await handle.signal(signal, request)
     except RPCError as err:
         if err.status == RPCStatusCode.NOT_FOUND:
             return False
