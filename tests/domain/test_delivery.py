@@ -2,32 +2,21 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 import pytest
 
 from domain.delivery import RECORD_KINDS, moot_reason
-from domain.incident import IncidentState, LadderRun, Status
+from domain.incident import IncidentState, Status
 from domain.messages import MessageKind as K
-from domain.policy import Severity
+from tests.domain.support import T0, incident
 
-T0 = datetime(2026, 11, 26, 9, 0, tzinfo=UTC)
 DUE = T0 + timedelta(minutes=15)
 BEFORE, AFTER = DUE - timedelta(minutes=1), DUE + timedelta(minutes=1)
 
 
 def state(**changes: object) -> IncidentState:
-    return IncidentState(
-        workflow_id="incident/direct/t",
-        incident_id="INC-2026-11-26-001",
-        dedup_key="t",
-        service="api",
-        summary="API down",
-        severity=Severity.P1,
-        opened_at=T0,
-        ladder=LadderRun(anchor=T0),
-        replanned_at=T0,
-    ).model_copy(update=changes)
+    return incident("P1", **changes)
 
 
 def acked(at: datetime) -> dict[str, object]:

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
-from functools import cache
-from pathlib import Path
+from datetime import datetime, timedelta
 
 import pytest
 from hypothesis import given, settings
@@ -12,39 +10,12 @@ from hypothesis import strategies as st
 
 from domain.escalation import Step, StepKind, plan
 from domain.incident import IncidentState, LadderRun, Status
-from domain.policy import Policy, Role, Severity, SeverityPolicy
-from domain.policy_file import parse_policy
-
-POLICY_PATH = Path(__file__).resolve().parents[2] / "domain" / "default_policy.yaml"
-T0 = datetime(2026, 11, 26, 9, 0, tzinfo=UTC)
-
-
-@cache
-def policy() -> Policy:
-    return parse_policy(POLICY_PATH.read_text(), "default_policy.yaml")
+from domain.policy import Role, Severity, SeverityPolicy
+from tests.domain.support import T0, incident, m, policy
 
 
 def sp(severity: str) -> SeverityPolicy:
     return policy().for_severity(Severity(severity))
-
-
-def m(minutes: float) -> timedelta:
-    return timedelta(minutes=minutes)
-
-
-def incident(severity: str = "P1", **changes: object) -> IncidentState:
-    state = IncidentState(
-        workflow_id="incident/direct/test",
-        incident_id="INC-2026-11-26-001",
-        dedup_key="test",
-        service="api",
-        summary="API p99 > 5s",
-        severity=Severity(severity),
-        opened_at=T0,
-        ladder=LadderRun(anchor=T0),
-        replanned_at=T0,
-    )
-    return state.model_copy(update=changes)
 
 
 def run_until(state: IncidentState, until: datetime, since: datetime | None = None) -> list[Step]:

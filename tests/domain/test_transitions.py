@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
-from functools import cache
-from pathlib import Path
+from datetime import datetime
 
 import pytest
 
@@ -30,16 +28,8 @@ from domain.messages import (
     SeverityChangedMessage,
     StatusUpdateMessage,
 )
-from domain.policy import Person, Policy, Role, Severity
-from domain.policy_file import parse_policy
-
-POLICY_PATH = Path(__file__).resolve().parents[2] / "domain" / "default_policy.yaml"
-T0 = datetime(2026, 11, 26, 9, 0, tzinfo=UTC)
-
-
-@cache
-def policy() -> Policy:
-    return parse_policy(POLICY_PATH.read_text(), "default_policy.yaml")
+from domain.policy import Person, Role, Severity
+from tests.domain.support import T0, incident, m, policy
 
 
 def person(name: str) -> Person:
@@ -48,22 +38,8 @@ def person(name: str) -> Person:
     return found
 
 
-def m(minutes: float) -> timedelta:
-    return timedelta(minutes=minutes)
-
-
 def opened(severity: str = "P1") -> IncidentState:
-    state = IncidentState(
-        workflow_id="incident/direct/t",
-        incident_id="INC-2026-11-26-001",
-        dedup_key="t",
-        service="api",
-        summary="API p99 > 5s",
-        severity=Severity(severity),
-        opened_at=T0,
-        ladder=LadderRun(anchor=T0),
-        replanned_at=T0,
-    )
+    state = incident(severity)
     t.open_incident(state, policy(), T0)
     return state
 
