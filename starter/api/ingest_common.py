@@ -28,6 +28,7 @@ T = TypeVar("T")
 
 Outcome = Literal["opened", "joined", "resolved", "ignored"]
 AckOutcome = Literal["acknowledged", "ignored"]
+_O = TypeVar("_O", Outcome, AckOutcome)
 
 _NUMERIC = re.compile(r"^\s*-?\d+(\.\d+)?\s*$")
 _COMPACT_OFFSET = re.compile(r"([+-]\d{2})(\d{2})$")
@@ -107,17 +108,9 @@ async def resolve_alert(
     ctx: ApiContext, integration: Integration, source: AlertSource, dedup_key: str
 ) -> Outcome:
     """Auto-resolve the open incident for the key, when the integration allows it."""
-    outcome: Outcome = "ignored"
-    if integration.auto_resolve:
-        client = await ctx.client()
-        request = AlertResolveRequest(
-            source=source, dedup_key=dedup_key, integration=integration.name
-        )
-        # False: nothing open for the key (never opened, or resolved already): ignored.
-        if await resolve_from_source(client, request):
-            outcome = "resolved"
-    ctx.metrics.alert(_metric_source(source), outcome)
-    return outcome
+    request = AlertResolveRequest(source=source, dedup_key=dedup_key, integration=integration.name)
+    done = integration.auto_resolve and await resolve_from_source(await ctx.client(), request)
+    return _count(ctx, source, "resolved" if done else "ignored")
 
 
 async def acknowledge_alert(
@@ -125,15 +118,18 @@ async def acknowledge_alert(
 ) -> AckOutcome:
     """Acknowledge the open incident for the key in the integration's name, unless the
     integration ignores acknowledgements (``acknowledge_events: false``)."""
-    outcome: AckOutcome = "ignored"
-    if integration.acknowledge_events:
-        client = await ctx.client()
-        request = AlertAcknowledgeRequest(
-            source=source, dedup_key=dedup_key, integration=integration.name
-        )
-        # False: nothing open for the key (never opened, or resolved already): ignored.
-        if await acknowledge_from_source(client, request):
-            outcome = "acknowledged"
+    request = AlertAcknowledgeRequest(
+        source=source, dedup_key=dedup_key, integration=integration.name
+    )
+    done = integration.acknowledge_events and await acknowledge_from_source(
+        await ctx.client(), request
+    )
+    return _count(ctx, source, "acknowledged" if done else "ignored")
+
+
+def _count(ctx: ApiContext, source: AlertSource, outcome: _O) -> _O:
+    """Counted per source and outcome. "ignored": the integration does not act on such
+    events, or nothing is open for the key (never opened, or resolved already)."""
     ctx.metrics.alert(_metric_source(source), outcome)
     return outcome
 
