@@ -23,6 +23,7 @@ from sqlalchemy import (
     PrimaryKeyConstraint,
     Table,
     Text,
+    UniqueConstraint,
     text,
 )
 
@@ -96,4 +97,41 @@ channel_state = Table(
     Column("name", Text, primary_key=True),
     Column("value", Text, nullable=False),  # JSON
     Column("updated_at", Text, nullable=False),
+)
+
+# The change feed: deployments and config changes by service (``domain.changes``).
+changes = Table(
+    "changes",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("change_id", Text, nullable=False),  # the caller's key, or one made up on receipt
+    Column("service", Text, nullable=False),
+    Column("summary", Text, nullable=False),
+    Column("source", Text, nullable=False),
+    Column("who", Text),
+    Column("at", Text, nullable=False),
+    Column("received_at", Text, nullable=False),
+    Column("integration", Text),
+    Column("links", Text, nullable=False, server_default="[]"),  # JSON
+    Column("details", Text, nullable=False, server_default="{}"),  # JSON
+    UniqueConstraint("service", "change_id", name="uq_changes_service_change_id"),
+    Index("ix_changes_service_at", "service", "at"),
+    Index("ix_changes_at", "at"),
+    sqlite_autoincrement=True,
+)
+
+# Mitigation actions run on the team's systems: one row per idempotency key, so a retried
+# or restarted activity never runs an action twice (see activities/runbooks/mitigations.py).
+mitigation_runs = Table(
+    "mitigation_runs",
+    metadata,
+    Column("idempotency_key", Text, primary_key=True),
+    Column("incident_id", Text, nullable=False),
+    Column("action", Text, nullable=False),
+    Column("status", Text, nullable=False),  # pending, succeeded, failed, unknown
+    Column("attempts", Integer, nullable=False, server_default=text("0")),
+    Column("result", Text),  # JSON of the MitigationResult
+    Column("started_at", Text, nullable=False),
+    Column("updated_at", Text, nullable=False),
+    Index("ix_mitigation_runs_incident_id", "incident_id"),
 )
