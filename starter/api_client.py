@@ -81,6 +81,26 @@ class IntegrationJson(TypedDict):
     masked: NotRequired[bool]
 
 
+class ChangeLinkJson(TypedDict):
+    href: str
+    text: NotRequired[str | None]
+
+
+class ChangeJson(TypedDict):
+    """A change in the feed: ``domain.changes.Change`` in JSON form."""
+
+    change_id: str
+    service: str
+    summary: str
+    source: str
+    who: str | None
+    at: str
+    received_at: str
+    integration: str | None
+    links: list[ChangeLinkJson]
+    details: dict[str, Any]
+
+
 class ApiError(Exception):
     """The API answered with an error status (``status`` 0: no answer at all)."""
 
@@ -208,6 +228,17 @@ class FirewatchClient:
         body: dict[str, Any] | None = None,
         params: dict[str, Any] | None = None,
     ) -> Any:
+        return self._answer(method, path, body=body, params=params)[1]
+
+    def _answer(
+        self,
+        method: Literal["GET", "POST", "DELETE"],
+        path: str,
+        *,
+        body: dict[str, Any] | None = None,
+        params: dict[str, Any] | None = None,
+    ) -> tuple[int, Any]:
+        """The status and decoded JSON of a successful answer."""
         try:
             response = self._http.request(
                 method, path, json=body, params=_drop_none(params) if params else None
@@ -228,7 +259,7 @@ class FirewatchClient:
         if response.status_code >= 400:
             raise _error_from(response)
         try:
-            return response.json()
+            return response.status_code, response.json()
         except ValueError as exc:
             raise ApiError(
                 response.status_code, "the API answered with something not JSON"
@@ -309,6 +340,22 @@ class FirewatchClient:
         body = {"by": by, "root_cause": root_cause, "fix": fix, "false_positive": false_positive}
         return self._act(incident_id, "resolve", body)
 
+    def run_diagnostics(self, incident_id: str, by: str, check: str | None = None) -> IncidentJson:
+        return self._act(incident_id, "runbook", _drop_none({"by": by, "check": check}))
+
+    def propose_mitigation(
+        self, incident_id: str, action: str, by: str, reason: str | None = None
+    ) -> IncidentJson:
+        body = _drop_none({"by": by, "action": action, "reason": reason})
+        return self._act(incident_id, "mitigations", body)
+
+    def decide_mitigation(
+        self, incident_id: str, number: int, by: str, approve: bool, reason: str | None = None
+    ) -> IncidentJson:
+        verb = "approve" if approve else "decline"
+        body = _drop_none({"by": by, "reason": reason})
+        return self._act(incident_id, f"mitigations/{number}/{verb}", body)
+
     def postmortem_held(self, incident_id: str, by: str, notes: str = "") -> dict[str, Any]:
         return self._act(incident_id, "postmortem/held", {"by": by, "notes": notes})
 
@@ -361,3 +408,46 @@ class FirewatchClient:
     def remove_integration(self, name: str) -> IntegrationJson:
         result: IntegrationJson = self._request("DELETE", f"/integrations/{quote(name, safe='')}")
         return result
+
+    # ---- change feed --------------------------------------------------------------------
+
+    def changes(
+        self,
+        *,
+        service: str | None = None,
+        since: str | None = None,
+        limit: int | None = None,
+    ) -> list[ChangeJson]:
+        """Newest first. ``since``: an ISO 8601 time with an offset."""
+        params = {"service": service, "since": since, "limit": limit}
+        rows: list[ChangeJson] = _items(self._request("GET", "/changes", params=params), "changes")
+        return rows
+
+    def add_change(
+        self,
+        service: str,
+        summary: str,
+        who: str,
+        *,
+        at: str | None = None,
+        links: list[ChangeLinkJson] | None = None,
+        change_id: str | None = None,
+        details: dict[str, Any] | None = None,
+        source: str | None = None,
+    ) -> tuple[ChangeJson, bool]:
+        """The stored change, and whether it is new (False: ``change_id`` was recorded
+        before for this service, and the change is as first stored)."""
+        body = _drop_none(
+            {
+                "service": service,
+                "summary": summary,
+                "who": who,
+                "at": at,
+                "links": links,
+                "id": change_id,
+                "details": details,
+                "source": source,
+            }
+        )
+        status, change = self._answer("POST", "/changes", body=body)
+        return change, status == 201

@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import re
 import sys
+import time
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -38,6 +39,7 @@ from starter.api_client import (
     DEFAULT_TIMEOUT,
     ApiError,
     ApiUnreachable,
+    ChangeLinkJson,
     FirewatchClient,
     IncidentJson,
 )
@@ -343,6 +345,11 @@ def _show_lines(state: IncidentJson, now: datetime) -> list[str]:
         lines.append(row("resolved", f"{resolved}{' by ' + who if who else ''}{fp}"))
         lines.append(row("root cause", " ".join(str(state.get("root_cause") or "").split())))
         lines.append(row("fix", " ".join(str(state.get("fix") or "").split())))
+    runs = [r for r in state.get("runbook_runs") or [] if r.get("finished_at")]
+    if runs:
+        lines += ["", *_run_lines(runs[-1])]
+    for proposal in state.get("mitigations") or []:
+        lines.append(row("mitigation", _proposal_line(proposal, str(state.get("incident_id")))))
     lines += ["", *_timeline_lines(state.get("timeline") or [])]
     return lines
 
@@ -621,6 +628,156 @@ def resolve(
     _done(state, as_json, "Resolved")
 
 
+@app.command()
+def runbook(
+    ctx: typer.Context,
+    incident: IncidentArg,
+    by: ByOpt,
+    step: Annotated[
+        str | None, typer.Option("--step", metavar="NAME", help="Run only this check.")
+    ] = None,
+    wait: Annotated[
+        float, typer.Option("--wait", metavar="SECONDS", help="Wait this long for the results.")
+    ] = 30.0,
+    api: ApiOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Run the service's runbook checks again and show the results."""
+    incident_id, by = _incident_id(incident), _text(by, "--by")
+    with _client(ctx, api) as client:
+        state = client.run_diagnostics(incident_id, by, step)
+        number = state.get("runbook_runs_started")
+        deadline = time.monotonic() + max(wait, 0.0)
+        run = _run_of(state, number)
+        while (run is None or not run.get("finished_at")) and time.monotonic() < deadline:
+            time.sleep(0.5)
+            state = client.get_incident(incident_id)
+            run = _run_of(state, number)
+    if as_json:
+        _echo_json(state)
+        return
+    if run is None or not run.get("finished_at"):
+        _echo_lines(
+            [
+                f"Diagnostics #{number} started for {incident_id}; results follow in "
+                f"#incidents and `firewatch show {incident_id}`."
+            ]
+        )
+        return
+    _echo_lines(_run_lines(run))
+
+
+def _run_of(state: IncidentJson, number: Any) -> dict[str, Any] | None:
+    runs = state.get("runbook_runs") or []
+    return next((r for r in runs if r.get("number") == number), None)
+
+
+_OUTCOME_MARKS = {"ok": "ok    ", "failed": "FAILED", "error": "ERROR ", "manual": "manual"}
+
+
+def _run_lines(run: dict[str, Any]) -> list[str]:
+    lines = [f"Diagnostics #{run.get('number')} ({run.get('reason')}):"]
+    for result in run.get("results") or []:
+        mark = _OUTCOME_MARKS.get(str(result.get("outcome")), str(result.get("outcome")))
+        lines.append(f"  {mark} {result.get('name')}: {_safe(str(result.get('summary') or ''))}")
+    return lines
+
+
+@app.command()
+def mitigate(
+    ctx: typer.Context,
+    incident: IncidentArg,
+    action: Annotated[str, typer.Argument(metavar="ACTION", help="rollback, restart, ...")],
+    by: ByOpt,
+    reason: Annotated[str | None, typer.Option("--reason", help="Why this action.")] = None,
+    api: ApiOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Propose one of the service's mitigations; it runs once approved (or at once, low risk)."""
+    incident_id, by = _incident_id(incident), _text(by, "--by")
+    with _client(ctx, api) as client:
+        state = client.propose_mitigation(incident_id, _text(action, "ACTION"), by, reason)
+    _decided(state, as_json, incident_id)
+
+
+def _decide(
+    ctx: typer.Context,
+    incident: str,
+    number: int,
+    by: str,
+    approve: bool,
+    reason: str | None,
+    api: str | None,
+    as_json: bool,
+) -> None:
+    incident_id, by = _incident_id(incident), _text(by, "--by")
+    with _client(ctx, api) as client:
+        state = client.decide_mitigation(incident_id, number, by, approve, reason)
+    _decided(state, as_json, incident_id, number)
+
+
+def _decided(
+    state: IncidentJson, as_json: bool, incident_id: str, number: int | None = None
+) -> None:
+    if as_json:
+        _echo_json(state)
+        return
+    proposals = state.get("mitigations") or []
+    proposal = (
+        next((m for m in proposals if m.get("number") == number), None)
+        if number is not None
+        else (proposals[-1] if proposals else None)
+    )
+    lines = [_state_line(state)]
+    if proposal is not None:
+        lines.insert(0, _proposal_line(proposal, incident_id))
+    _echo_lines(lines)
+
+
+def _proposal_line(proposal: dict[str, Any], incident_id: str) -> str:
+    number, action, status = proposal.get("number"), proposal.get("action"), proposal.get("status")
+    line = f"#{number} {action}: {status}"
+    if status == "proposed":
+        hint = "another person must approve" if proposal.get("risk") == "high" else "needs approval"
+        line += f" ({hint}: firewatch approve {incident_id} {number} --by NAME)"
+    outcome = proposal.get("outcome") or {}
+    if outcome.get("summary"):
+        line += f" - {_safe(str(outcome['summary']))}"
+    return line
+
+
+NumberArg = Annotated[int, typer.Argument(metavar="NUMBER", min=1, help="The proposal's number.")]
+ReasonOpt = Annotated[str | None, typer.Option("--reason", help="Why.")]
+
+
+@app.command()
+def approve(
+    ctx: typer.Context,
+    incident: IncidentArg,
+    number: NumberArg,
+    by: ByOpt,
+    reason: ReasonOpt = None,
+    api: ApiOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Approve a proposed mitigation; it runs at once."""
+    _decide(ctx, incident, number, by, True, reason, api, as_json)
+
+
+@app.command()
+def decline(
+    ctx: typer.Context,
+    incident: IncidentArg,
+    number: NumberArg,
+    by: ByOpt,
+    reason: ReasonOpt = None,
+    api: ApiOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Decline a proposed mitigation."""
+    _decide(ctx, incident, number, by, False, reason, api, as_json)
+
+
 @app.command("postmortem-held")
 def postmortem_held(
     ctx: typer.Context,
@@ -715,6 +872,130 @@ def outbox(
     for line, r in zip(lines[1:], rows, strict=True):
         texts = [f"    {text}" for text in str(r.get("text") or "").splitlines()]
         _echo_lines([line, *texts, ""])
+
+
+# ---- change feed ------------------------------------------------------------------------
+
+_DURATION = re.compile(r"^\s*(\d+)\s*([smhdw])\s*$", re.IGNORECASE)
+_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+
+
+def _time_option(value: str, option: str, now: datetime, *, durations: bool) -> datetime:
+    """An ISO 8601 time (no offset: UTC), or with ``durations`` also 30m, 2h, 7d: that long
+    before ``now``."""
+    if durations and (match := _DURATION.match(value)):
+        return now - timedelta(seconds=int(match[1]) * _UNIT_SECONDS[match[2].lower()])
+    try:
+        at = datetime.fromisoformat(value.strip())
+    except ValueError:
+        what = "a duration like 30m, 2h or 7d, or " if durations else ""
+        raise CliError(
+            f"{option} must be {what}an ISO 8601 time like 2026-11-28T09:00Z, not {value!r}"
+        ) from None
+    return (at if at.tzinfo else at.replace(tzinfo=UTC)).astimezone(UTC)
+
+
+@app.command()
+def changes(
+    ctx: typer.Context,
+    service: Annotated[str | None, typer.Option(help="Only this service.")] = None,
+    since: Annotated[
+        str | None,
+        typer.Option(
+            metavar="2h|ISO",
+            help="Only changes since then: 30m, 2h, 7d ago, or an ISO time (UTC if no offset).",
+        ),
+    ] = None,
+    limit: Annotated[
+        int | None, typer.Option(min=1, max=1000, help="At most N (the API's default: 100).")
+    ] = None,
+    api: ApiOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Recent deployments and config changes, newest first."""
+    filters = {
+        "service": _text(service, "--service") if service is not None else None,
+        "since": _time_option(since, "--since", _now(), durations=True).isoformat()
+        if since is not None
+        else None,
+    }
+    with _client(ctx, api) as client:
+        rows = client.changes(service=filters["service"], since=filters["since"], limit=limit)
+    if as_json:
+        _echo_json({"changes": rows})
+        return
+    if not rows:
+        typer.echo("no changes match" if any(filters.values()) else "no changes")
+        return
+    table = []
+    for r in rows:
+        at = _parse_time(r.get("at"))
+        table.append(
+            [
+                f"{at:%Y-%m-%d %H:%M:%S}" if at else "?",
+                str(r.get("service") or "?"),
+                str(r.get("who") or "-"),
+                _short(str(r.get("summary") or "-"), SUMMARY_WIDTH),
+            ]
+        )
+    _echo_lines(_table(("WHEN (UTC)", "SERVICE", "WHO", "SUMMARY"), table))
+
+
+# `firewatch change add`: record a change by hand (CI/CD posts to the API instead).
+change_app = typer.Typer(
+    name="change",
+    no_args_is_help=True,
+    help="Record a deployment or config change by hand (see `firewatch changes`).",
+)
+app.add_typer(change_app)
+
+
+@change_app.command("add")
+def change_add(
+    ctx: typer.Context,
+    service: Annotated[str, typer.Option("--service", metavar="SERVICE", help="What changed.")],
+    summary: Annotated[str, typer.Option("--summary", help="The change, in one line.")],
+    who: Annotated[
+        str,
+        typer.Option("--who", metavar="NAME", envvar="FIREWATCH_USER", help="Who made it."),
+    ],
+    at: Annotated[
+        str | None,
+        typer.Option(
+            "--at", metavar="ISO", help="When it happened (default: now; UTC if no offset)."
+        ),
+    ] = None,
+    link: Annotated[
+        list[str] | None, typer.Option("--link", metavar="URL", help="A link (repeatable).")
+    ] = None,
+    change_id: Annotated[
+        str | None,
+        typer.Option("--id", metavar="ID", help="Your key for it: a repeat is recorded once."),
+    ] = None,
+    api: ApiOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Record a change: a deploy, a config change, a feature flag flipped."""
+    fields = (_text(service, "--service"), _text(summary, "--summary"), _text(who, "--who"))
+    when = _time_option(at, "--at", _now(), durations=False).isoformat() if at else None
+    key = _text(change_id, "--id") if change_id is not None else None
+    links: list[ChangeLinkJson] = [{"href": _text(href, "--link")} for href in link or []]
+    with _client(ctx, api) as client:
+        row, new = client.add_change(
+            *fields, at=when, links=links or None, change_id=key, source="cli"
+        )
+    if as_json:
+        _echo_json(row)
+        return
+    stored_at = _parse_time(row.get("at"))
+    happened = f"{stored_at:%Y-%m-%d %H:%M:%S} UTC" if stored_at else "?"
+    verb = "Recorded" if new else "Already recorded"
+    _echo_lines(
+        [
+            f"{verb} change {row.get('change_id')} for {row.get('service')} at {happened}: "
+            f"{row.get('summary')}"
+        ]
+    )
 
 
 # `firewatch integrations` lists; `list`, `add` and `remove` are its subcommands.

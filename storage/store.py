@@ -1,24 +1,28 @@
-"""Incident numbers (with the INC id -> workflow run mapping) and the outbox.
+"""Incident numbers (with the INC id -> workflow run mapping), the outbox and the change feed.
 
 ``incident_numbers`` is the durable INC id -> workflow run mapping: the API reads it to
-find an incident the moment its id is handed out, and to list summaries.
+find an incident the moment its id is handed out, and to list summaries. ``changes`` holds
+the deployments and config changes CI/CD reports (``domain.changes``).
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import func, insert, select, tuple_
+from sqlalchemy import func, insert, select, tuple_, update
 from sqlalchemy.engine import URL
 
+from domain.changes import Change, ChangeLink
 from domain.ids import format_incident_id, parse_incident_id
 from storage import dialects
 from storage.database import Database, database_url
-from storage.schema import incident_numbers, outbox
+from storage.schema import changes as changes_table
+from storage.schema import incident_numbers, mitigation_runs, outbox
 
 SUMMARY_CHARS = 1024
 # Allocations are serialised on this lock (SQLite: the write lock; PostgreSQL: advisory),
@@ -60,6 +64,23 @@ class OutboxRow:
         return data
 
 
+@dataclass(frozen=True)
+class MitigationRun:
+    """One mitigation action's ledger row (``mitigation_runs``), by idempotency key.
+
+    ``pending`` is written before the action is sent; ``succeeded``, ``failed`` or
+    ``unknown`` after, with the result (a ``MitigationResult`` as JSON)."""
+
+    idempotency_key: str
+    incident_id: str
+    action: str
+    status: str  # pending, succeeded, failed, unknown
+    attempts: int
+    result: dict[str, Any] | None
+    started_at: datetime
+    updated_at: datetime
+
+
 def _timestamp(at: datetime) -> str:
     return at.astimezone(UTC).isoformat(timespec="microseconds")
 
@@ -82,6 +103,47 @@ _OUTBOX = (
 )
 
 
+_m = mitigation_runs.c
+_MITIGATION = (
+    _m.idempotency_key,
+    _m.incident_id,
+    _m.action,
+    _m.status,
+    _m.attempts,
+    _m.result,
+    _m.started_at,
+    _m.updated_at,
+)
+
+
+def _mitigation(row: Sequence[Any]) -> MitigationRun:
+    return MitigationRun(
+        idempotency_key=row[0],
+        incident_id=row[1],
+        action=row[2],
+        status=row[3],
+        attempts=int(row[4]),
+        result=json.loads(row[5]) if row[5] else None,
+        started_at=datetime.fromisoformat(row[6]),
+        updated_at=datetime.fromisoformat(row[7]),
+    )
+
+
+_c = changes_table.c
+_CHANGE = (
+    _c.change_id,
+    _c.service,
+    _c.summary,
+    _c.source,
+    _c.who,
+    _c.at,
+    _c.received_at,
+    _c.integration,
+    _c.links,
+    _c.details,
+)
+
+
 def _entry(row: Sequence[Any]) -> IncidentEntry:
     day, sequence, workflow_key, opened_at, summary, service, severity = row
     workflow_id, _, run_id = str(workflow_key).rpartition("#")  # run ids hold no '#'
@@ -96,8 +158,24 @@ def _entry(row: Sequence[Any]) -> IncidentEntry:
     )
 
 
+def _change(row: Sequence[Any]) -> Change:
+    change_id, service, summary, source, who, at, received_at, integration, links, details = row
+    return Change(
+        change_id=change_id,
+        service=service,
+        summary=summary,
+        source=source,
+        who=who,
+        at=datetime.fromisoformat(at),
+        received_at=datetime.fromisoformat(received_at),
+        integration=integration,
+        links=[ChangeLink.model_validate(link) for link in json.loads(links or "[]")],
+        details=json.loads(details or "{}"),
+    )
+
+
 class Store:
-    """Incident numbers and the outbox in Firewatch's database.
+    """Incident numbers, the outbox and the change feed in Firewatch's database.
 
     ``where``: a data dir (its database: ``FIREWATCH_DATABASE_URL``, else its
     ``firewatch.db``), a database URL, or an open ``Database``.
@@ -233,3 +311,119 @@ class Store:
             )
             for r in reversed(rows)
         ]
+
+    # ---- mitigation runs --------------------------------------------------------------
+
+    def mitigation_run(self, key: str) -> MitigationRun | None:
+        with self.database.read() as db:
+            row = db.execute(select(*_MITIGATION).where(_m.idempotency_key == key)).first()
+        return _mitigation(row) if row is not None else None
+
+    def mitigation_runs(self, incident_id: str) -> list[MitigationRun]:
+        """An incident's mitigation runs, oldest first."""
+        with self.database.read() as db:
+            rows = db.execute(
+                select(*_MITIGATION)
+                .where(_m.incident_id == incident_id)
+                .order_by(_m.started_at, _m.idempotency_key)
+            ).all()
+        return [_mitigation(r) for r in rows]
+
+    def begin_mitigation_run(
+        self, key: str, *, incident_id: str, action: str
+    ) -> tuple[MitigationRun | None, MitigationRun]:
+        """Record an attempt at the run ``key`` before the action goes out.
+
+        New key: a ``pending`` row, attempt 1. A row still ``pending`` (an earlier attempt
+        stopped before it finished): one more attempt. A finished row is left as it is.
+        Returns the row as it was before (None: this is the first attempt) and as it is now;
+        one transaction, so two attempts never both see "first".
+        """
+        now = _timestamp(datetime.now(UTC))
+        with self.database.write() as db:
+            found = db.execute(select(*_MITIGATION).where(_m.idempotency_key == key)).first()
+            before = _mitigation(found) if found is not None else None
+            if before is None:
+                db.execute(
+                    insert(mitigation_runs).values(
+                        idempotency_key=key,
+                        incident_id=incident_id,
+                        action=action,
+                        status="pending",
+                        attempts=1,
+                        result=None,
+                        started_at=now,
+                        updated_at=now,
+                    )
+                )
+            elif before.status == "pending":
+                db.execute(
+                    update(mitigation_runs)
+                    .where(_m.idempotency_key == key)
+                    .values(attempts=_m.attempts + 1, updated_at=now)
+                )
+            after = db.execute(select(*_MITIGATION).where(_m.idempotency_key == key)).one()
+        return before, _mitigation(after)
+
+    def finish_mitigation_run(self, key: str, status: str, result: dict[str, Any]) -> bool:
+        """The "after" record of a ``pending`` run: its status and result. False: the row was
+        not pending (missing, or already finished by another attempt: that result stands)."""
+        with self.database.write() as db:
+            changed = db.execute(
+                update(mitigation_runs)
+                .where(_m.idempotency_key == key, _m.status == "pending")
+                .values(
+                    status=status,
+                    result=json.dumps(result),
+                    updated_at=_timestamp(datetime.now(UTC)),
+                )
+            ).rowcount
+        return changed == 1
+
+    # ---- change feed ------------------------------------------------------------------
+
+    def record_change(self, change: Change) -> bool:
+        """Insert once per (service, change_id). Returns False, changing nothing, when that
+        change was already recorded (a re-sent deploy)."""
+        fields = {
+            "change_id": change.change_id,
+            "service": change.service,
+            "summary": change.summary,
+            "source": change.source,
+            "who": change.who,
+            "at": _timestamp(change.at),
+            "received_at": _timestamp(change.received_at),
+            "integration": change.integration,
+            "links": json.dumps(
+                [link.model_dump(exclude_none=True) for link in change.links], ensure_ascii=False
+            ),
+            "details": json.dumps(change.details, ensure_ascii=False, default=str),
+        }
+        with self.database.write() as db:
+            inserted = db.execute(
+                dialects.insert_ignoring_conflict(
+                    db, changes_table, fields, ["service", "change_id"]
+                )
+            ).rowcount
+        return bool(inserted == 1)
+
+    def change(self, service: str, change_id: str) -> Change | None:
+        """One recorded change by its key (None: not recorded)."""
+        query = select(*_CHANGE).where(_c.service == service, _c.change_id == change_id)
+        with self.database.read() as db:
+            row = db.execute(query).first()
+        return _change(row) if row else None
+
+    def changes(
+        self, service: str | None = None, since: datetime | None = None, limit: int = 100
+    ) -> list[Change]:
+        """The newest ``limit`` changes (of one service, at or after ``since``), newest first
+        (by when they happened, then by arrival)."""
+        query = select(*_CHANGE).order_by(_c.at.desc(), _c.id.desc()).limit(max(limit, 0))
+        if service is not None:
+            query = query.where(_c.service == service)
+        if since is not None:
+            query = query.where(_c.at >= _timestamp(since))
+        with self.database.read() as db:
+            rows = db.execute(query).all()
+        return [_change(row) for row in rows]

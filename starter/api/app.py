@@ -22,6 +22,7 @@ from activities.config import PolicyStore, data_dir, policy_store_from_env
 from activities.settings import ApiSettings, get_settings
 from domain.policy import Policy
 from starter.api import (
+    changes,
     health,
     incidents,
     ingest_alertmanager,
@@ -96,6 +97,7 @@ def create_app(
         ingest_pagerduty,
         ingest_alertmanager,
         ingest_generic,
+        changes,
         incidents,
         integrations,
         health,

@@ -5,7 +5,8 @@
   accepted, and a retry is harmless because every start/signal is idempotent per incident.
 * IncidentNotFound: 404. ActionRejected (invalid transition): 409 {"detail": reason}.
 
-``/v2/enqueue`` answers in PagerDuty's shape instead: {"status", "message", "errors"}.
+``/v2/enqueue`` and ``/v2/change/enqueue`` answer in PagerDuty's shape instead:
+{"status", "message", "errors"}.
 """
 
 from __future__ import annotations
@@ -27,6 +28,9 @@ from starter.incidents import ActionRejected, IncidentNotFound
 log = logging.getLogger(__name__)
 
 PAGERDUTY_PATH = "/v2/enqueue"
+PAGERDUTY_CHANGE_PATH = "/v2/change/enqueue"
+# Answered in PagerDuty's error shape: its Events API and its Change Events API.
+PAGERDUTY_PATHS = (PAGERDUTY_PATH, PAGERDUTY_CHANGE_PATH)
 
 # Temporal answers that mean "not now": the caller should retry later.
 _RETRYABLE_RPC = {
@@ -113,7 +117,7 @@ def error_response(
     headers = dict(headers or {})
     if status in (429, 503):
         headers = {**_retry_headers(request), **headers}
-    if request.url.path == PAGERDUTY_PATH:
+    if request.url.path in PAGERDUTY_PATHS:
         body: BaseModel = PagerDutyErrorBody(
             status="throttle event" if status == 429 else "invalid event",
             message=detail,
@@ -140,7 +144,7 @@ async def _on_validation(request: Request, exc: Exception) -> JSONResponse:
         return error_response(
             request, 415, "send the body as JSON (Content-Type: application/json)"
         )
-    if request.url.path == PAGERDUTY_PATH:
+    if request.url.path in PAGERDUTY_PATHS:
         return error_response(request, 400, "Event object is invalid", errors)
     return error_response(request, 422, "invalid request", errors)
 
@@ -218,7 +222,7 @@ async def check_query(request: Request) -> None:
                 FieldError(loc=f"query.{name}", msg="Given more than once", type="repeated")
             )
     if errors:
-        status = 400 if request.url.path == PAGERDUTY_PATH else 422
+        status = 400 if request.url.path in PAGERDUTY_PATHS else 422
         raise ApiError(status, "invalid request", errors)
 
 

@@ -9,7 +9,7 @@ import json
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from starter.api.errors import PAGERDUTY_PATH
+from starter.api.errors import PAGERDUTY_PATHS
 
 # Health and metrics stay answerable while the API is saturated.
 _UNLIMITED = ("/health", "/metrics")
@@ -20,7 +20,7 @@ _RETRY_ONLY_ON_5XX = ("/alerts/alertmanager", "/alerts/grafana")
 async def _send_json(
     send: Send, status: int, path: str, detail: str, headers: dict[str, str] | None = None
 ) -> None:
-    if path == PAGERDUTY_PATH:
+    if path in PAGERDUTY_PATHS:
         kind = "throttle event" if status == 429 else "invalid event"
         body: dict[str, object] = {"status": kind, "message": detail, "errors": [detail]}
     else:
