@@ -38,12 +38,13 @@ $(STAMP): pyproject.toml | $(PY)
 up: venv
 	$(PY) -m starter.up
 
-# Real peers the tests run against, from Debian: Prometheus Alertmanager, and Chromium for the
-# browser test of the Temporal UI (driven by Playwright from PyPI; never `playwright install`,
-# which downloads a browser build of its own).
+# Real peers the tests run against, from Debian: Prometheus Alertmanager, Prometheus (the runbook
+# `prometheus` checks query it), and Chromium for the browser test of the Temporal UI (driven by
+# Playwright from PyPI; never `playwright install`, which downloads a browser build of its own).
 test-deps:
 	@missing=""; \
 	command -v prometheus-alertmanager >/dev/null 2>&1 || missing="$$missing prometheus-alertmanager"; \
+	command -v prometheus >/dev/null 2>&1 || missing="$$missing prometheus"; \
 	[ -x /usr/bin/chromium ] || missing="$$missing chromium"; \
 	if [ -z "$$missing" ]; then exit 0; fi; \
 	if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \

@@ -4,11 +4,12 @@
 CLI); nothing else reads a ``FIREWATCH_*`` variable. ``get_settings()`` returns it, cached (it
 is built again only when a ``FIREWATCH_*`` variable changes, so tests that set one see it).
 The settings are grouped in plain frozen models, which :class:`Settings` combines:
-``StorageSettings``, ``WorkerSettings``, ``ApiSettings``, ``UpSettings``, ``CliSettings`` and
-``ChannelSettings`` (Slack, Twilio, SMTP, delivery). A component takes the group it needs,
-so ``get_settings()`` can be passed where a ``ChannelSettings`` or ``ApiSettings`` is
-expected, and tests build a group directly (``ChannelSettings(slack_bot_token=...)``,
-``ApiSettings(task_queue=...)``), which reads no environment, or ``Settings(**overrides)``.
+``StorageSettings``, ``WorkerSettings``, ``ApiSettings``, ``UpSettings``, ``CliSettings``,
+``ChannelSettings`` (Slack, Twilio, SMTP, delivery) and ``RunbookSettings``. A component
+takes the group it needs, so ``get_settings()`` can be passed where a ``ChannelSettings`` or
+``ApiSettings`` is expected, and tests build a group directly
+(``ChannelSettings(slack_bot_token=...)``, ``ApiSettings(task_queue=...)``), which reads no
+environment, or ``Settings(**overrides)``.
 
 Each field is one variable: ``FIREWATCH_`` + the field name in capitals, unless the field
 names its variable (``validation_alias``, e.g. ``FIREWATCH_API_RETRY_AFTER``). Empty values
@@ -264,6 +265,23 @@ class ChannelSettings(SlackSettings, TwilioSettings, SmtpSettings):
         return "channels: " + (", ".join(on) if on else "none (outbox only)")
 
 
+class RunbookSettings(_Group):
+    """What runbook checks and mitigation actions may reach from this worker."""
+
+    runbook_commands: bool = Field(
+        False,
+        description="Allow runbook `command` checks and mitigations on this worker (`1`): "
+        "the policy's argv, run without a shell, with a timeout and capped output; "
+        "off: they end with an error saying so",
+    )
+    prometheus_url: str | None = Field(
+        None,
+        description="Prometheus base URL for `prometheus` checks, e.g. `http://prometheus:9090` "
+        "(instant queries at `/api/v1/query`); unset: those checks say no Prometheus is "
+        "configured",
+    )
+
+
 # README order: (title, group); a group's rows are the fields it declares itself.
 GROUPS: tuple[tuple[str, type[BaseModel]], ...] = (
     ("Data and policy", StorageSettings),
@@ -275,6 +293,7 @@ GROUPS: tuple[tuple[str, type[BaseModel]], ...] = (
     ("SMS and voice (Twilio)", TwilioSettings),
     ("Email (SMTP)", SmtpSettings),
     ("Delivery", ChannelSettings),
+    ("Runbooks", RunbookSettings),
 )
 
 
@@ -302,6 +321,7 @@ class Settings(
     UpSettings,
     CliSettings,
     ChannelSettings,
+    RunbookSettings,
 ):
     """Every ``FIREWATCH_*`` variable. Build it with :func:`get_settings` (or
     ``Settings(**overrides)`` in tests: keyword arguments win over the environment)."""
