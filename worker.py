@@ -31,15 +31,17 @@ from activities.opening import OpeningActivities
 from activities.people import next_business_day, postmortem_review_slot, resolve_oncall
 from activities.policy import PolicyActivities
 from activities.publish import PublishActivities
+from activities.runbooks import RunbookActivities
 from activities.settings import DEFAULT_TASK_QUEUE, SettingsError, get_settings
 from activities.store import Store
 from domain.policy_file import PolicyError
 from workflows.incident import IncidentWorkflow
 from workflows.postmortem import PostMortemWorkflow
+from workflows.runbook import RunbookWorkflow
 
 TASK_QUEUE = DEFAULT_TASK_QUEUE
 ACTIVITY_THREADS = 32
-WORKFLOWS = [IncidentWorkflow, PostMortemWorkflow]
+WORKFLOWS = [IncidentWorkflow, PostMortemWorkflow, RunbookWorkflow]
 # Our pure domain code and the libraries it renders with are deterministic; passing them
 # through keeps one copy in memory instead of re-importing them per workflow run.
 SANDBOXED_RUNNER = SandboxedWorkflowRunner(
@@ -117,6 +119,7 @@ def build_worker(
         resolve_oncall,
         next_business_day,
         postmortem_review_slot,
+        *RunbookActivities(store, get_settings()).activities,
     ]
     pool = executor or ThreadPoolExecutor(max_workers=ACTIVITY_THREADS)
     pages = Worker(

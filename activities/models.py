@@ -78,6 +78,8 @@ class Notification(BaseModel):
     scheduled_at: datetime  # workflow time the step was due: the timeline's time
     # For notes without a person: which of the policy's channels this is (Slack routing).
     channel_role: Literal["incidents", "stakeholders"] | None = None
+    # A mitigation proposal waiting for a decision: Slack shows Approve / Decline on it.
+    decision_for: int | None = None
 
 
 class DeliveryAttempt(BaseModel):
@@ -131,6 +133,9 @@ class IncidentSnapshot(BaseModel):
     updates: str = ""  # "Will provide updates every 15 minutes"
     runbook_title: str | None = None
     runbook_url: str | None = None
+    # The service's mitigations (name, title): the message's "Mitigate…" menu.
+    mitigations: list[tuple[str, str]] = Field(default_factory=list)
+    diagnostics: bool = False  # the service's runbook has checks: "Run diagnostics"
     incidents_channel: str
     stakeholders_channel: str
     war_room: bool = False

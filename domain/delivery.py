@@ -23,6 +23,7 @@ RECORD_KINDS = frozenset(
         MessageKind.RESOLUTION,
         MessageKind.POSTMORTEM_SCHEDULED,
         MessageKind.POSTMORTEM_REMINDER,
+        MessageKind.MITIGATION,
     }
 )
 # Asking someone to act until somebody acknowledges.

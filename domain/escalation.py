@@ -28,6 +28,7 @@ class StepKind(StrEnum):
     UPDATE_OVERDUE = "update_overdue"
     STAKEHOLDER_NOTICE = "stakeholder_notice"
     P3_REVIEW = "p3_review"
+    PROPOSAL_EXPIRY = "proposal_expiry"  # a mitigation nobody approved in time
 
 
 class Step(BaseModel):
@@ -39,6 +40,7 @@ class Step(BaseModel):
     role: Role | None = None
     level: int | None = None
     loop: int | None = None
+    proposal: int | None = None  # PROPOSAL_EXPIRY: the mitigation proposal's number
 
     def describe(self) -> str:
         who = f" {self.role.value}" if self.role else ""
@@ -131,6 +133,17 @@ def _review(state: IncidentState, policy: SeverityPolicy) -> Iterator[Step]:
         yield Step(key=key, at=state.review_at, kind=StepKind.P3_REVIEW)
 
 
+def _proposal_expiries(state: IncidentState) -> Iterator[Step]:
+    for proposal in state.mitigations:
+        if proposal.waiting and proposal.expires_at is not None:
+            yield Step(
+                key=f"expire:{proposal.number}",
+                at=proposal.expires_at,
+                kind=StepKind.PROPOSAL_EXPIRY,
+                proposal=proposal.number,
+            )
+
+
 def plan(state: IncidentState, policy: SeverityPolicy, now: datetime) -> Plan:
     if not state.is_open:
         return Plan(due=[], next=None, live_keys=frozenset())
@@ -141,6 +154,7 @@ def plan(state: IncidentState, policy: SeverityPolicy, now: datetime) -> Plan:
         *_cadence(state, policy, now),
         *_stakeholders(state, policy),
         *_review(state, policy),
+        *_proposal_expiries(state),
     ]
     fired = set(state.fired)
     pending = [s for s in steps if s.key not in fired]

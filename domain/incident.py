@@ -12,6 +12,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 
 from domain.policy import Policy, Role, Severity
+from domain.runbooks import MitigationProposal, RunbookRun
 
 
 class Status(StrEnum):
@@ -114,6 +115,21 @@ class IncidentState(BaseModel):
     ticket_version: int = 0
     slack_message: bool = False  # the worker has Slack: keep the #incidents message in sync
     local_delivery: bool = False  # outbox only: each step's notifications are one local write
+    runbook_runs: list[RunbookRun] = Field(default_factory=list)  # the latest few, newest last
+    runbook_runs_started: int = 0
+    mitigations: list[MitigationProposal] = Field(default_factory=list)
+
+    def runbook_run(self, number: int) -> RunbookRun | None:
+        return next((r for r in self.runbook_runs if r.number == number), None)
+
+    @property
+    def latest_diagnostics(self) -> RunbookRun | None:
+        """The newest run that has finished: what pages and the ticket show."""
+        done = [r for r in self.runbook_runs if r.finished_at is not None]
+        return max(done, key=lambda r: r.number) if done else None
+
+    def proposal(self, number: int) -> MitigationProposal | None:
+        return next((m for m in self.mitigations if m.number == number), None)
 
     @property
     def is_open(self) -> bool:
@@ -171,6 +187,30 @@ class ResolveRequest(BaseModel):
     root_cause: str = Field(min_length=1, max_length=4000)
     fix: str = Field(min_length=1, max_length=4000)
     false_positive: bool = False
+
+
+class DiagnosticsRequest(BaseModel):
+    """Run the service's runbook checks again (all, or one by name)."""
+
+    by: str
+    check: str | None = Field(default=None, max_length=64)
+
+
+class MitigationRequest(BaseModel):
+    """Propose one of the service's mitigation actions (``rollback``, ``restart``, ...)."""
+
+    by: str
+    action: str = Field(min_length=1, max_length=64)
+    reason: str | None = Field(default=None, max_length=1000)
+
+
+class MitigationDecision(BaseModel):
+    """Approve or decline a proposal, by its number within the incident."""
+
+    by: str
+    proposal: int = Field(ge=1)
+    approve: bool = True
+    reason: str | None = Field(default=None, max_length=1000)
 
 
 class AlertResolveRequest(BaseModel):

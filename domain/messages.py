@@ -9,11 +9,13 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import ClassVar
+from typing import ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict
 
 from domain.policy import Role, Severity
+
+MitigationEvent = Literal["proposed", "running", "declined", "expired", "finished"]
 
 
 class MessageKind(StrEnum):
@@ -35,6 +37,8 @@ class MessageKind(StrEnum):
     P3_REVIEW = "p3_review"
     POSTMORTEM_SCHEDULED = "postmortem_scheduled"
     POSTMORTEM_REMINDER = "postmortem_reminder"
+    DIAGNOSTICS = "diagnostics"
+    MITIGATION = "mitigation"
 
 
 class MessageParams(BaseModel):
@@ -57,6 +61,9 @@ class MessageParams(BaseModel):
     reason: str | None = None
     postmortem: str | None = None  # "Review scheduled ..." or "Not required for P2"
     review_at: datetime | None = None
+    run: int | None = None  # a diagnostics run's number
+    proposal: int | None = None  # a mitigation proposal's number
+    event: MitigationEvent | None = None  # what happened to the proposal
 
 
 class InitialAlertMessage(MessageParams):
@@ -151,6 +158,17 @@ class PostmortemScheduledMessage(MessageParams):
 class PostmortemReminderMessage(MessageParams):
     kind = MessageKind.POSTMORTEM_REMINDER
     review_at: datetime
+
+
+class DiagnosticsMessage(MessageParams):
+    kind = MessageKind.DIAGNOSTICS
+    run: int
+
+
+class MitigationMessage(MessageParams):
+    kind = MessageKind.MITIGATION
+    proposal: int
+    event: MitigationEvent
 
 
 # Every kind has exactly one model (checked by the tests).

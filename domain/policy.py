@@ -21,6 +21,7 @@ from pydantic import (
 )
 
 from domain.durations import Duration
+from domain.runbooks import Runbook
 
 
 class Severity(StrEnum):
@@ -181,6 +182,8 @@ class SeverityPolicy(_Strict):
     next_business_day_review: bool = False
     war_room: bool = False
     postmortem_required: bool = False
+    # Run the service's runbook checks when the incident opens (the seed's first minutes).
+    diagnostics_at_open: bool = False
 
     @model_validator(mode="after")
     def _cadence_ordered(self) -> SeverityPolicy:
@@ -222,12 +225,6 @@ class Channels(_Strict):
     stakeholders: str = "#stakeholders"
     engineering: str = "#engineering"
     email: str = "engineering-alerts@company.com"
-
-
-class Runbook(_Strict):
-    title: str
-    url: str | None = None
-    steps: tuple[str, ...] = ()
 
 
 class SeverityMapping(_Strict):
@@ -308,6 +305,11 @@ class Integration(_Strict):
         return value
 
 
+class MitigationPolicy(_Strict):
+    # A proposal nobody approves within this long expires (propose again to retry).
+    approval_expires_after: Duration = timedelta(minutes=30)
+
+
 class PostMortemPolicy(_Strict):
     review_within: Duration = timedelta(hours=48)
     review_time: time = time(14, 0)
@@ -324,6 +326,7 @@ class Policy(_Strict):
     severity_mapping: SeverityMapping = SeverityMapping()
     integrations: tuple[Integration, ...] = ()
     postmortem: PostMortemPolicy = PostMortemPolicy()
+    mitigations: MitigationPolicy = MitigationPolicy()
 
     @model_validator(mode="after")
     def _complete(self) -> Policy:

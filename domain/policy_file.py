@@ -1,4 +1,4 @@
-"""Parse a policy YAML document into :class:`Policy`, with errors that name file and field."""
+"""Parse policy and runbook YAML documents, with errors that name the file and the field."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import yaml
 from pydantic import ValidationError
 
 from domain.policy import Policy
+from domain.runbooks import Runbook
 
 
 class PolicyError(ValueError):
@@ -23,7 +24,7 @@ def _field_path(loc: tuple[int | str, ...]) -> str:
     return ".".join(str(part) for part in loc) or "(top level)"
 
 
-def parse_policy(text: str, source: str) -> Policy:
+def _mapping(text: str, source: str) -> dict[str, Any]:
     try:
         data: Any = yaml.safe_load(text)
     except yaml.YAMLError as exc:
@@ -32,8 +33,36 @@ def parse_policy(text: str, source: str) -> Policy:
         raise PolicyError(source, [f"not valid YAML{where}: {exc}"]) from exc
     if not isinstance(data, dict):
         raise PolicyError(source, ["the top level must be a mapping"])
+    return data
+
+
+def _problems(exc: ValidationError) -> list[str]:
+    return [f"{_field_path(err['loc'])}: {err['msg']}" for err in exc.errors()]
+
+
+def parse_policy(text: str, source: str) -> Policy:
+    data = _mapping(text, source)
     try:
         return Policy.model_validate(data)
     except ValidationError as exc:
-        problems = [f"{_field_path(err['loc'])}: {err['msg']}" for err in exc.errors()]
-        raise PolicyError(source, problems) from exc
+        raise PolicyError(source, _problems(exc)) from exc
+
+
+def parse_runbook(text: str, source: str) -> Runbook:
+    """One service's runbook file (``runbooks/api.yaml``)."""
+    data = _mapping(text, source)
+    try:
+        return Runbook.model_validate(data)
+    except ValidationError as exc:
+        raise PolicyError(source, _problems(exc)) from exc
+
+
+def with_runbooks(policy: Policy, runbooks: dict[str, Runbook], source: str) -> Policy:
+    """The policy with the runbook files' runbooks (service -> runbook) added to its own."""
+    twice = sorted(set(policy.runbooks) & set(runbooks))
+    if twice:
+        problems = [
+            f"runbooks.{name}: defined in the policy file and as a runbook file" for name in twice
+        ]
+        raise PolicyError(source, problems)
+    return policy.model_copy(update={"runbooks": {**policy.runbooks, **runbooks}})

@@ -112,7 +112,7 @@ class CommandCheck(_Check):
 
     kind: Literal["command"] = "command"
     argv: tuple[str, ...] = Field(min_length=1)
-    max_output: int = Field(default=4000, ge=100, le=100_000)
+    max_output: int = Field(default=2000, ge=100, le=2000)  # results keep 2000 characters
 
 
 class ManualCheck(_Check):
@@ -167,6 +167,13 @@ class Mitigation(_Strict):
         if (self.http is None) == (self.command is None):
             raise ValueError("give exactly one of `http` or `command`")
         return self
+
+    @property
+    def timeout(self) -> timedelta:
+        if self.http is not None:
+            return self.http.timeout
+        assert self.command is not None
+        return self.command.timeout
 
 
 class Link(_Strict):
@@ -242,9 +249,11 @@ class CheckResult(BaseModel):
 class RunbookRun(BaseModel):
     """One run of a service's checks (a child workflow of the incident)."""
 
-    number: int
+    number: int  # 1-based within the incident
     reason: str  # "incident opened", "asked by carol", "verify rollback"
     requested_by: str | None = None
+    checks: list[str] = Field(default_factory=list)  # names; empty: every check
+    verifies: int | None = None  # the mitigation proposal this run verifies
     started_at: datetime
     finished_at: datetime | None = None
     results: list[CheckResult] = Field(default_factory=list)
@@ -260,3 +269,49 @@ def digest(results: list[CheckResult]) -> str:
     Each check's ``summary`` is written short for this line; manual items are left out.
     """
     return " · ".join(f"{r.name} {r.summary}" for r in results if r.outcome != Outcome.MANUAL)
+
+
+# ---- mitigation proposals --------------------------------------------------------------
+
+
+class ProposalStatus(StrEnum):
+    PROPOSED = "proposed"  # waiting for approval
+    RUNNING = "running"  # approved (or low risk): the action is being carried out
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    UNKNOWN = "unknown"  # the worker stopped during a command: not run again
+    DECLINED = "declined"
+    EXPIRED = "expired"
+
+
+class ActionOutcome(BaseModel):
+    """What running a mitigation sent and what came back (the audit record)."""
+
+    status: Literal["succeeded", "failed", "unknown"]
+    summary: str = Field(max_length=500)
+    request: str = Field(default="", max_length=12_000)  # method, URL, body; never secrets
+    response_status: int | None = None
+    response_excerpt: str | None = Field(default=None, max_length=2000)
+    attempts: int = 1
+
+
+class MitigationProposal(BaseModel):
+    number: int  # 1-based within the incident: ``firewatch approve INC-... 1``
+    action: str  # the key in the runbook's ``mitigations``
+    title: str
+    risk: Risk
+    proposed_by: str
+    proposed_at: datetime
+    reason: str | None = None
+    expires_at: datetime | None = None  # only while waiting for approval
+    status: ProposalStatus = ProposalStatus.PROPOSED
+    decided_by: str | None = None  # who approved or declined
+    decided_at: datetime | None = None
+    decision_reason: str | None = None
+    finished_at: datetime | None = None
+    outcome: ActionOutcome | None = None
+    verify_run: int | None = None  # the diagnostics run started to verify it
+
+    @property
+    def waiting(self) -> bool:
+        return self.status == ProposalStatus.PROPOSED

@@ -31,10 +31,12 @@ from zoneinfo import ZoneInfo
 from jinja2 import DictLoader, Environment, StrictUndefined
 from pydantic import BaseModel
 
+from domain import runbook_texts as texts
 from domain.durations import format_duration, format_hhmm
 from domain.incident import IncidentState, Status
 from domain.messages import MessageKind, MessageParams
 from domain.policy import ROLE_TITLES, Person, Policy, Role, SeverityPolicy
+from domain.runbooks import MitigationProposal, Risk, RunbookRun
 
 
 class RenderedMessage(BaseModel):
@@ -117,13 +119,59 @@ _STAKEHOLDER_NOTICE = """\
 """
 
 _RUNBOOK = """\
+{% if diagnostics_line %}
+{{ diagnostics_line }}
+{% endif %}
 {% if runbook %}
-
 Runbook: {{ runbook.title }}{% if runbook.url %} ({{ runbook.url }}){% endif %}
 
-{% for step in runbook.steps %}
-{{ loop.index }}. {{ step }}
+{% endif %}
+"""
+
+_DIAGNOSTICS = """\
+{{ header }}
+Diagnostics #{{ run_number }} ({{ run_reason }}), {{ run_hhmm }} UTC: {{ run_verdict }}
+{% for line in run_lines %}
+{{ line }}
 {% endfor %}
+{% if verify_text %}
+{{ verify_text }}
+{% endif %}
+{% for line in runbook_links %}
+{{ line }}
+{% endfor %}
+Run again: {{ runbook_command }}
+"""
+
+_MITIGATION = """\
+{{ header }}
+{% if event == "proposed" %}
+{{ proposer }} proposes #{{ proposal.number }} {{ proposal.action }}: {{ proposal.title }} \
+({{ risk_text }}).
+{% if proposal.reason %}
+Reason: {{ proposal.reason }}
+{% endif %}
+Approve: {{ approve_command }}
+Decline: {{ decline_command }}
+Expires at {{ expires_hhmm }} UTC if nobody decides.
+{% elif event == "running" %}
+Running #{{ proposal.number }} {{ proposal.action }}: {{ proposal.title }}\
+{% if decider %} (approved by {{ decider }}){% endif %}. Status: {{ status }}
+{% elif event == "declined" %}
+#{{ proposal.number }} {{ proposal.action }} declined by {{ decider }}\
+{% if proposal_reason %}: {{ proposal_reason }}{% endif %}.
+{% elif event == "expired" %}
+#{{ proposal.number }} {{ proposal.action }} expired: nobody approved it in time. \
+Propose it again to retry.
+{% elif not outcome %}
+#{{ proposal.number }} {{ proposal.action }}: {{ proposal.status.value }}.
+{% else %}
+#{{ proposal.number }} {{ proposal.action }} {{ outcome.status }}: {{ outcome.summary }}
+{% if outcome.status == "succeeded" and proposal.verify_run %}
+Verifying: diagnostics #{{ proposal.verify_run }} started.
+{% elif outcome.status == "unknown" %}
+Check the target system by hand before proposing it again.
+{% endif %}
 {% endif %}
 """
 
@@ -289,13 +337,29 @@ _REPORT_BODY = """\
 - **[{{ opened_hhmm }}]** - Alert triggered
 {% endfor %}
 
+{% if diagnostics_runs %}
+## Diagnostics
+{% for run in diagnostics_runs %}
+- **Run #{{ run.number }}** ({{ run.reason }}, {{ run.hhmm }} UTC): {{ run.verdict }}
+{% for line in run.lines %}
+  - {{ line }}
+{% endfor %}
+{% endfor %}
+
+{% endif %}
 ## Root Cause Analysis
 - **Primary Cause**:{{ root_cause_blank | blank }}
 - **Contributing Factors**:
 - **Detection Method**: {{ detection }}
 
 ## Mitigation Actions
-1. **Immediate Actions**:
+1. **Immediate Actions**:{% if mitigation_lines %}
+
+{% for line in mitigation_lines %}
+   - {{ line }}
+{% endfor %}
+{% endif %}
+
 2. **Temporary Workaround**:
 3. **Permanent Fix**:{{ fix_blank | blank }}
 
@@ -361,6 +425,8 @@ _TEMPLATES: dict[str, str] = {
     MessageKind.P3_REVIEW.value: _P3_REVIEW,
     MessageKind.POSTMORTEM_SCHEDULED.value: _POSTMORTEM_SCHEDULED,
     MessageKind.POSTMORTEM_REMINDER.value: _POSTMORTEM_REMINDER,
+    MessageKind.DIAGNOSTICS.value: _DIAGNOSTICS,
+    MessageKind.MITIGATION.value: _MITIGATION,
     "runbook": _RUNBOOK,
     "report_body": _REPORT_BODY,
     "report": _REPORT,
@@ -387,6 +453,8 @@ _SUBJECT_TAGS: dict[MessageKind, str | None] = {
     MessageKind.P3_REVIEW: "Next-business-day review",
     MessageKind.POSTMORTEM_SCHEDULED: "Post-mortem scheduled",
     MessageKind.POSTMORTEM_REMINDER: "Post-mortem reminder",
+    MessageKind.DIAGNOSTICS: "Diagnostics #{{ run_number }}: {{ run_verdict }}",
+    MessageKind.MITIGATION: "Mitigation #{{ proposal.number }} {{ proposal.action }} {{ event }}",
 }
 for _kind, _tag in _SUBJECT_TAGS.items():
     _TEMPLATES[f"{_kind.value}.subject"] = (
@@ -707,7 +775,76 @@ def _context(
         "attendees_inline": "; ".join(attendees),
         "agenda": POSTMORTEM_AGENDA,
         "agenda_inline": ", ".join(POSTMORTEM_AGENDA),
+        **_runbook_context(state, policy, p, ack_name, now),
     }
+
+
+def _runbook_context(
+    state: IncidentState, policy: Policy, p: MessageParams, name: str, now: datetime
+) -> dict[str, Any]:
+    """Diagnostics and mitigations: the run or proposal a message is about, and the ticket's
+    Diagnostics and Mitigation Actions sections."""
+    runbook = policy.runbooks.get(state.service)
+    incident = state.incident_id or state.workflow_id
+    actor = name if name != "YOUR_NAME" else "NAME"
+    ctx: dict[str, Any] = {
+        "diagnostics_line": texts.page_digest(state),
+        "runbook_links": texts.link_lines(runbook),
+        "runbook_command": texts.RUNBOOK_COMMAND.format(incident=incident, name=actor),
+        "diagnostics_runs": [
+            {
+                "number": run.number,
+                "reason": run.reason,
+                "hhmm": _hhmm(run.finished_at),
+                "verdict": texts.verdict(run),
+                "lines": texts.result_lines(run, runbook),
+            }
+            for run in state.runbook_runs
+            if run.finished_at is not None
+        ],
+        "mitigation_lines": [texts.proposal_line(m, policy) for m in state.mitigations],
+    }
+    run = state.runbook_run(p.run) if p.run is not None else None
+    if p.run is not None and (run is None or run.finished_at is None):
+        # Only old runs are forgotten (the state keeps the newest few): say so, plainly.
+        run = RunbookRun(number=p.run, reason="no longer kept", started_at=now, finished_at=now)
+    if run is not None and run.finished_at is not None:
+        ctx |= {
+            "run_number": run.number,
+            "run_reason": run.reason,
+            "run_hhmm": _hhmm(run.finished_at),
+            "run_verdict": texts.verdict(run),
+            "run_lines": texts.result_lines(run, runbook),
+            "verify_text": texts.verification_text(run, state),
+        }
+    proposal = state.proposal(p.proposal) if p.proposal is not None else None
+    if p.proposal is not None and proposal is None:
+        proposal = MitigationProposal(
+            number=p.proposal,
+            action="?",
+            title="no longer kept",
+            risk=Risk.HIGH,
+            proposed_by="",
+            proposed_at=now,
+        )
+    if proposal is not None:
+        ctx |= {
+            "proposal": proposal,
+            "event": p.event,
+            "outcome": proposal.outcome,
+            "proposer": _person_label(policy, proposal.proposed_by),
+            "decider": _person_label(policy, proposal.decided_by),
+            "proposal_reason": proposal.decision_reason or "",
+            "risk_text": texts.RISK_TEXT[proposal.risk],
+            "expires_hhmm": _hhmm(proposal.expires_at) if proposal.expires_at else "",
+            "approve_command": texts.APPROVE_COMMAND.format(
+                incident=incident, number=proposal.number, name="NAME"
+            ),
+            "decline_command": texts.DECLINE_COMMAND.format(
+                incident=incident, number=proposal.number, name="NAME"
+            ),
+        }
+    return ctx
 
 
 # ---- Public API ----------------------------------------------------------------------------

@@ -82,12 +82,16 @@ class Effects:
     pages: list[DirectPage] = field(default_factory=list)
     ticket: bool = False  # the incident ticket must be re-rendered
     review: bool = False  # a P3's next-business-day review date must be looked up
+    runbook_runs: list[int] = field(default_factory=list)  # diagnostics runs to start
+    mitigations: list[int] = field(default_factory=list)  # approved proposals to carry out
 
     def __iadd__(self, other: Effects) -> Effects:
         self.messages += other.messages
         self.pages += other.pages
         self.ticket |= other.ticket
         self.review |= other.review
+        self.runbook_runs += other.runbook_runs
+        self.mitigations += other.mitigations
         return self
 
 
@@ -119,7 +123,7 @@ def check_actor(state: IncidentState, policy: Policy, by: str | None) -> None:
 def open_incident(state: IncidentState, policy: Policy, now: datetime) -> Effects:
     alert = state.alerts[-1] if state.alerts else None
     source = f" ({alert.source})" if alert is not None else ""
-    _log(state, now, "opened", f"Alert triggered: {state.summary}{source}")
+    log(state, now, "opened", f"Alert triggered: {state.summary}{source}")
     return Effects(
         messages=[Outgoing("initial", policy.channels.incidents, InitialAlertMessage())],
         ticket=True,
@@ -132,7 +136,7 @@ def acknowledge(
 ) -> Effects:
     """The first acknowledgement owns the incident; a second one changes nothing."""
     check_actor(state, policy, req.by)
-    return _acknowledge(state, policy, req.by, now)
+    return acknowledge_as(state, policy, req.by, now)
 
 
 def acknowledge_from_source(
@@ -141,10 +145,10 @@ def acknowledge_from_source(
     """PagerDuty-style: the monitoring tool acknowledged, attributed to the integration."""
     if not state.is_open:
         return Effects()
-    return _acknowledge(state, policy, who, now)
+    return acknowledge_as(state, policy, who, now)
 
 
-def _acknowledge(state: IncidentState, policy: Policy, by: str, now: datetime) -> Effects:
+def acknowledge_as(state: IncidentState, policy: Policy, by: str, now: datetime) -> Effects:
     if state.acknowledged_at is not None:
         return Effects()
     state.acknowledged_at = now
@@ -153,8 +157,8 @@ def _acknowledge(state: IncidentState, policy: Policy, by: str, now: datetime) -
     levels = [page.level for page in state.pages if page.person == by]
     state.assignee_level = max(levels) if levels else None
     _add_responder(state, policy, by)
-    _set_status(
-        state, now, Status.INVESTIGATING, by, f"Incident acknowledged by {_label(policy, by)}"
+    set_status(
+        state, now, Status.INVESTIGATING, by, f"Incident acknowledged by {label(policy, by)}"
     )
     message = Outgoing("ack", policy.channels.incidents, AcknowledgedMessage(by=by))
     return Effects(messages=[message], ticket=True)
@@ -165,16 +169,16 @@ def post_update(
 ) -> Effects:
     """A status update is progress; the first one also acknowledges."""
     check_actor(state, policy, req.by)
-    effects = _acknowledge(state, policy, req.by, now)
+    effects = acknowledge_as(state, policy, req.by, now)
     state.last_update_at = now
     state.last_update_text = req.message
     _add_responder(state, policy, req.by)
     if req.status is not None and req.status != state.status:
         if req.status == Status.MITIGATING and state.mitigated_at is None:
             state.mitigated_at = now
-            _log(state, now, "mitigation", "Mitigation implemented", req.by)
-        _set_status(state, now, req.status, req.by)
-    _log(state, now, "update", req.message, req.by)
+            log(state, now, "mitigation", "Mitigation implemented", req.by)
+        set_status(state, now, req.status, req.by)
+    log(state, now, "update", req.message, req.by)
     step = f"update:{len(state.timeline)}"
     update = StatusUpdateMessage(by=req.by, message=req.message)
     effects.messages.append(Outgoing(step, policy.channels.incidents, update))
@@ -199,7 +203,7 @@ def change_severity(
     state.ladder = LadderRun(epoch=state.ladder.epoch + 1, anchor=now, start_level=0)
     state.review_at = None
     _add_responder(state, policy, req.by)
-    _log(state, now, "severity", f"Severity changed {old.value} → {req.severity.value}", req.by)
+    log(state, now, "severity", f"Severity changed {old.value} → {req.severity.value}", req.by)
     changed = SeverityChangedMessage(old=old, by=req.by)
     return Effects(
         messages=[Outgoing(f"severity:{len(state.timeline)}", policy.channels.incidents, changed)],
@@ -223,12 +227,12 @@ def escalate(state: IncidentState, policy: Policy, req: EscalateRequest, now: da
         following = current + 1 if current + 1 < len(sp.ladder) else 0
         state.ladder = LadderRun(epoch=state.ladder.epoch + 1, anchor=now, start_level=following)
         title = ROLE_TITLES[sp.ladder[following].target]
-        _log(state, now, "escalate", f"Escalated now to {title}{reason}", req.by)
+        log(state, now, "escalate", f"Escalated now to {title}{reason}", req.by)
         return Effects()
     level = next_level_after(sp, state.assignee_level)
     assert level is not None  # the ladder is not empty
     role = sp.ladder[level].target
-    _log(state, now, "escalate", f"Escalated to {ROLE_TITLES[role]}{reason}", req.by)
+    log(state, now, "escalate", f"Escalated to {ROLE_TITLES[role]}{reason}", req.by)
     page = DirectPage(f"escalate:{len(state.timeline)}", role, level, req.by, req.reason)
     return Effects(pages=[page])
 
@@ -241,7 +245,7 @@ def add_responder(
     if person.name in state.responders:
         return Effects()
     _add_responder(state, policy, person.name)
-    _log(state, now, "responder", f"{person.label} added as responder", req.by)
+    log(state, now, "responder", f"{person.label} added as responder", req.by)
     added = ResponderAddedMessage(person=person.name, by=req.by or "Firewatch")
     return Effects(messages=[Outgoing(f"responder:{person.name}", person.name, added, person)])
 
@@ -255,8 +259,8 @@ def resolve(state: IncidentState, policy: Policy, req: ResolveRequest, now: date
     state.fix = req.fix
     state.false_positive = req.false_positive
     suffix = " (false positive)" if req.false_positive else ""
-    _set_status(
-        state, now, Status.RESOLVED, req.by, f"Issue resolved by {_label(policy, req.by)}{suffix}"
+    set_status(
+        state, now, Status.RESOLVED, req.by, f"Issue resolved by {label(policy, req.by)}{suffix}"
     )
     return Effects(ticket=True)
 
@@ -269,7 +273,7 @@ def resolve_from_source(state: IncidentState, policy: Policy, who: str, now: dat
     state.resolved_by = who
     state.root_cause = "Alert cleared at the source (auto-resolve)"
     state.fix = "Recovered without intervention"
-    _set_status(state, now, Status.RESOLVED, who, f"Issue resolved by {who}")
+    set_status(state, now, Status.RESOLVED, who, f"Issue resolved by {who}")
     return Effects(ticket=True)
 
 
@@ -312,38 +316,38 @@ def carry_out(step: Step, state: IncidentState, policy: Policy, person: Person |
         assert person is not None and step.role is not None
         inform = step.kind == StepKind.INFORM
         verb = "Informed" if inform else "No progress: paged"
-        _log(state, at, step.kind.value, f"{verb} {person.label} ({ROLE_TITLES[step.role]})")
+        log(state, at, step.kind.value, f"{verb} {person.label} ({ROLE_TITLES[step.role]})")
         model = InformMessage if inform else NoProgressMessage
         params = model(person=person.name, role=step.role)
         return _to(step, person.name, params, person)
     if step.kind == StepKind.LADDER_REPEAT:
         loop = (step.loop or 0) + 1
         text = f"repeating the escalation ladder (pass {loop} of {sp.loops})"
-        _log(state, at, step.kind.value, f"Nobody has acknowledged: {text}")
+        log(state, at, step.kind.value, f"Nobody has acknowledged: {text}")
         return _to(step, channels.incidents, LadderRepeatMessage(loop=loop))
     if step.kind == StepKind.LADDER_EXHAUSTED:
         text = "Nobody has acknowledged: the escalation ladder is exhausted"
-        _log(state, at, step.kind.value, text)
+        log(state, at, step.kind.value, text)
         return _to(step, channels.incidents, LadderExhaustedMessage())
     if step.kind == StepKind.UPDATE_REMINDER:
         assignee = policy.roster.person(state.assignee) if state.assignee else None
         if assignee is None:  # acknowledged by an integration: nobody on the roster owns it
-            _log(state, at, step.kind.value, f"Status update due; {state.assignee} has no pager")
+            log(state, at, step.kind.value, f"Status update due; {state.assignee} has no pager")
             return Effects()
-        _log(state, at, step.kind.value, f"Status update reminder sent to {assignee.label}")
+        log(state, at, step.kind.value, f"Status update reminder sent to {assignee.label}")
         return _to(step, assignee.name, UpdateReminderMessage(), assignee)
     if step.kind == StepKind.UPDATE_OVERDUE:
         assert person is not None
         role = overdue_role(state, sp)
         text = f"Status update overdue: reported to {person.label} ({ROLE_TITLES[role]})"
-        _log(state, at, step.kind.value, text)
+        log(state, at, step.kind.value, text)
         return _to(step, person.name, UpdateOverdueMessage(person=person.name, role=role), person)
     if step.kind == StepKind.STAKEHOLDER_NOTICE:
         state.stakeholders_informed_at = at
-        _log(state, at, step.kind.value, "Stakeholders informed (templated notice at the deadline)")
+        log(state, at, step.kind.value, "Stakeholders informed (templated notice at the deadline)")
         return _to(step, channels.stakeholders, StakeholderNoticeMessage())
     assert step.kind == StepKind.P3_REVIEW
-    _log(state, at, step.kind.value, "Next-business-day review is due")
+    log(state, at, step.kind.value, "Next-business-day review is due")
     return _to(step, channels.incidents, P3ReviewMessage())
 
 
@@ -354,7 +358,7 @@ def direct_page(
     state.pages.append(
         Page(at=now, person=person.name, role=page.role, level=page.level, step=page.key)
     )
-    _log(
+    log(
         state,
         now,
         "page",
@@ -388,22 +392,22 @@ def _record_page(
     state: IncidentState, key: str, role: Role, level: int, at: datetime, person: Person
 ) -> None:
     state.pages.append(Page(at=at, person=person.name, role=role, level=level, step=key))
-    _log(state, at, "page", f"Paged {person.label} ({ROLE_TITLES[role]}, level {level + 1})")
+    log(state, at, "page", f"Paged {person.label} ({ROLE_TITLES[role]}, level {level + 1})")
 
 
 def _to(step: Step, recipient: str, params: MessageParams, person: Person | None = None) -> Effects:
     return Effects(messages=[Outgoing(step.key, recipient, params, person, step.at)])
 
 
-def _log(state: IncidentState, at: datetime, kind: str, text: str, by: str | None = None) -> None:
+def log(state: IncidentState, at: datetime, kind: str, text: str, by: str | None = None) -> None:
     state.timeline.append(TimelineEntry(at=at, kind=kind, text=text, by=by))
 
 
-def _set_status(
+def set_status(
     state: IncidentState, now: datetime, status: Status, by: str | None, text: str | None = None
 ) -> None:
     state.status = status
-    _log(state, now, "status", text or f"Status → {status.value}", by)
+    log(state, now, "status", text or f"Status → {status.value}", by)
 
 
 def _add_responder(state: IncidentState, policy: Policy, name: str) -> None:
@@ -411,6 +415,6 @@ def _add_responder(state: IncidentState, policy: Policy, name: str) -> None:
         state.responders.append(name)
 
 
-def _label(policy: Policy, name: str) -> str:
+def label(policy: Policy, name: str) -> str:
     person = policy.roster.person(name)
     return person.label if person is not None else name

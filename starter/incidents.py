@@ -31,9 +31,12 @@ from domain.incident import (
     Alert,
     AlertAcknowledgeRequest,
     AlertResolveRequest,
+    DiagnosticsRequest,
     EscalateRequest,
     IncidentInput,
     IncidentState,
+    MitigationDecision,
+    MitigationRequest,
     ResolveRequest,
     SeverityChangeRequest,
     Status,
@@ -323,6 +326,37 @@ async def resolve(
 ) -> IncidentState:
     handle = await handle_for(client, incident_id, store=store)
     return await run_update(handle, IncidentWorkflow.resolve, request)
+
+
+async def act(
+    client: Client,
+    incident_id: str,
+    update: Any,
+    request: Any,
+    *,
+    store: Store | None = None,
+) -> IncidentState:
+    """Any person's action on the incident, by its update."""
+    handle = await handle_for(client, incident_id, store=store)
+    return await run_update(handle, update, request)
+
+
+async def run_diagnostics(
+    client: Client, incident_id: str, request: DiagnosticsRequest, *, store: Store | None = None
+) -> IncidentState:
+    return await act(client, incident_id, IncidentWorkflow.run_diagnostics, request, store=store)
+
+
+async def propose_mitigation(
+    client: Client, incident_id: str, request: MitigationRequest, *, store: Store | None = None
+) -> IncidentState:
+    return await act(client, incident_id, IncidentWorkflow.propose_mitigation, request, store=store)
+
+
+async def decide_mitigation(
+    client: Client, incident_id: str, request: MitigationDecision, *, store: Store | None = None
+) -> IncidentState:
+    return await act(client, incident_id, IncidentWorkflow.decide_mitigation, request, store=store)
 
 
 # Sort orders of the incident list; "-opened" (newest first) is the default.

@@ -24,6 +24,7 @@ os.environ.setdefault("FIREWATCH_WORKFLOW_SANDBOX", "1")
 from activities.config import PolicyStore
 from domain.policy import Policy
 from domain.policy_file import parse_policy
+from tests.runbooks.servers import DeployTool, HealthServer
 from worker import ACTIVITY_THREADS, build_worker
 from workflows import search_attributes as sa
 
@@ -112,3 +113,19 @@ async def running_worker(
     )
     async with worker:
         yield worker, queue
+
+
+# Loopback stand-ins for a team's own systems (runbook checks and mitigations), shared by a
+# module's tests: a health endpoint and a deploy tool that executes each Idempotency-Key once.
+@pytest.fixture(scope="module")
+def loopback_health() -> Iterator[HealthServer]:
+    with HealthServer() as server:
+        assert isinstance(server, HealthServer)
+        yield server
+
+
+@pytest.fixture(scope="module")
+def loopback_deploy_tool() -> Iterator[DeployTool]:
+    with DeployTool() as server:
+        assert isinstance(server, DeployTool)
+        yield server

@@ -15,7 +15,8 @@ from typing import Any
 import yaml
 
 from domain.policy import Policy, SeverityPolicy
-from domain.policy_file import parse_policy
+from domain.policy_file import parse_policy, with_runbooks
+from domain.runbooks import Runbook
 
 MINUTE = timedelta(minutes=1)
 
@@ -78,3 +79,38 @@ def write_policy(policy: Policy, path: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text, encoding="utf-8")
     return path
+
+
+def api_runbook(health_url: str, deploy_url: str) -> Runbook:
+    """An api runbook on loopback servers: two http checks, a manual item, a rollback hook."""
+    return Runbook.model_validate(
+        {
+            "title": "API Service Issues",
+            "links": [{"title": "Dashboard", "url": "https://grafana.example/d/api"}],
+            "checks": [
+                {"name": "health", "kind": "http", "url": f"{health_url}/health", "timeout": "10s"},
+                {
+                    "name": "db",
+                    "kind": "http",
+                    "url": f"{health_url}/health/detailed",
+                    "json_path": "database.status",
+                },
+                {"name": "deploys", "kind": "changes", "within": "1h"},
+                {"name": "vitals", "kind": "manual", "text": "Check Core Web Vitals"},
+            ],
+            "mitigations": {
+                "rollback": {
+                    "title": "Roll back the latest deployment",
+                    "risk": "high",
+                    "http": {
+                        "url": f"{deploy_url}/rollback",
+                        "body": '{"incident": "$incident_id", "by": "$approved_by"}',
+                    },
+                }
+            },
+        }
+    )
+
+
+def with_api_runbook(policy: Policy, health_url: str, deploy_url: str) -> Policy:
+    return with_runbooks(policy, {"api": api_runbook(health_url, deploy_url)}, "test")

@@ -102,6 +102,7 @@ class EffectSender:
             text=message.text,
             scheduled_at=due,
             channel_role=None if out.person is not None else roles.get(out.recipient),
+            decision_for=out.params.proposal if out.params.event == "proposed" else None,
         )
         return note, kind
 

@@ -20,8 +20,8 @@ from temporalio.workflow import ParentClosePolicy
 with workflow.unsafe.imports_passed_through():
     from activities.models import OpenIncident
     from activities.opening import OpeningActivities
-    from domain import transitions
-    from domain.escalation import Step, plan
+    from domain import diagnostics, mitigations, transitions
+    from domain.escalation import Step, StepKind, plan
     from domain.ids import postmortem_workflow_id
     from domain.incident import (
         AcknowledgeRequest,
@@ -29,10 +29,13 @@ with workflow.unsafe.imports_passed_through():
         Alert,
         AlertAcknowledgeRequest,
         AlertResolveRequest,
+        DiagnosticsRequest,
         EscalateRequest,
         IncidentInput,
         IncidentState,
         LadderRun,
+        MitigationDecision,
+        MitigationRequest,
         ResolveRequest,
         SeverityChangeRequest,
         StatusUpdateRequest,
@@ -45,6 +48,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows.lookups import Lookups
     from workflows.postmortem import PostMortemInput, PostMortemWorkflow
     from workflows.publish import Publisher
+    from workflows.response import ResponseTasks
 
 _KEPT_ALERTS = 20
 _FIRST_ALERT = timedelta(minutes=5)
@@ -69,6 +73,7 @@ class IncidentWorkflow:
         self._timer = LazyTimer()
         self._publisher = Publisher()
         self._sender = EffectSender(self._log_delivery)
+        self._response = ResponseTasks(self._wake_up)
 
     # ---- queries and signals (machines) --------------------------------------------------
 
@@ -133,6 +138,18 @@ class IncidentWorkflow:
     async def resolve(self, req: ResolveRequest) -> IncidentState:
         return await self._act(lambda st, p, now: transitions.resolve(st, p, req, now))
 
+    @workflow.update
+    async def run_diagnostics(self, req: DiagnosticsRequest) -> IncidentState:
+        return await self._act(lambda st, p, now: diagnostics.request(st, p, req, now))
+
+    @workflow.update
+    async def propose_mitigation(self, req: MitigationRequest) -> IncidentState:
+        return await self._act(lambda st, p, now: mitigations.propose(st, p, req, now))
+
+    @workflow.update
+    async def decide_mitigation(self, req: MitigationDecision) -> IncidentState:
+        return await self._act(lambda st, p, now: mitigations.decide(st, p, req, now))
+
     @acknowledge.validator
     def _validate_acknowledge(self, req: AcknowledgeRequest) -> None:
         self._precheck(req.by)
@@ -155,6 +172,18 @@ class IncidentWorkflow:
 
     @resolve.validator
     def _validate_resolve(self, req: ResolveRequest) -> None:
+        self._precheck(req.by)
+
+    @run_diagnostics.validator
+    def _validate_run_diagnostics(self, req: DiagnosticsRequest) -> None:
+        self._precheck(req.by)
+
+    @propose_mitigation.validator
+    def _validate_propose_mitigation(self, req: MitigationRequest) -> None:
+        self._precheck(req.by)
+
+    @decide_mitigation.validator
+    def _validate_decide_mitigation(self, req: MitigationDecision) -> None:
         self._precheck(req.by)
 
     async def _act(self, transition: Transition) -> IncidentState:
@@ -239,6 +268,7 @@ class IncidentWorkflow:
         self._state = st
         self._keep_alert(alert)
         self._effects += transitions.open_incident(st, self._policy, now)
+        self._effects += diagnostics.at_open(st, self._policy, now)
 
     async def _drive(self) -> IncidentState:
         """Plan, carry out what is due, send the step's effects, sleep; until resolved."""
@@ -266,7 +296,8 @@ class IncidentWorkflow:
         """Show what comes next, then wait for it or for people, whichever is first."""
         st = self._require()
         self._publish(upcoming)
-        if workflow.info().is_continue_as_new_suggested() and not self._sender.busy:
+        quiet = not self._sender.busy and not self._response.busy
+        if workflow.info().is_continue_as_new_suggested() and quiet:
             await workflow.wait_condition(workflow.all_handlers_finished)
             if not self._wake:  # nothing arrived meanwhile that this run must handle
                 workflow.continue_as_new(IncidentInput(state=st, policy=self._policy))
@@ -322,7 +353,7 @@ class IncidentWorkflow:
         alert for this key is waiting: it opens its incident now."""
         with contextlib.suppress(TimeoutError):
             await workflow.wait_condition(
-                lambda: not self._sender.busy or bool(self._inbox),
+                lambda: not (self._sender.busy or self._response.acting) or bool(self._inbox),
                 timeout=_SETTLE_WITHIN,
                 timeout_summary="Let the last notifications arrive",
             )
@@ -334,6 +365,9 @@ class IncidentWorkflow:
     async def _carry_out(self, step: Step) -> None:
         st = self._require()
         assert self._policy is not None
+        if step.kind == StepKind.PROPOSAL_EXPIRY and step.proposal is not None:
+            self._effects += mitigations.expire(st, self._policy, step.proposal, step.at)
+            return
         role = transitions.person_needed(step, st, self._policy)
         person = (
             await self._lookups.holder(self._policy, role, step.at) if role is not None else None
@@ -364,6 +398,11 @@ class IncidentWorkflow:
             person = await self._lookups.holder(self._policy, page.role, workflow.now())
             effects += transitions.direct_page(st, self._policy, page, person, workflow.now())
         await self._sender.send(st, self._policy, effects.messages, effects.ticket)
+        # Diagnostics and mitigations start after the pages, and run beside the ladder.
+        for number in effects.runbook_runs:
+            self._response.start_run(st, self._policy, number)
+        for number in effects.mitigations:
+            self._response.start_mitigation(st, self._policy, number)
 
     # ---- state changes the workflow itself makes -------------------------------------------
 
@@ -388,7 +427,19 @@ class IncidentWorkflow:
                 else transitions.resolve_from_source
             )
             self._effects += act(st, self._policy, who, workflow.now())
+        self._absorb_results(st)
         self._sender.deliveries.drop_moot(st)
+
+    def _absorb_results(self, st: IncidentState) -> None:
+        """Diagnostics runs and mitigations that came back while the loop was busy."""
+        assert self._policy is not None
+        now = workflow.now()
+        while self._response.finished_runs:
+            run = self._response.finished_runs.pop(0)
+            self._effects += diagnostics.finished(st, self._policy, run, now)
+        while self._response.finished_actions:
+            number, outcome = self._response.finished_actions.pop(0)
+            self._effects += mitigations.finished(st, self._policy, number, outcome, now)
 
     def _changed(self) -> None:
         st = self._require()
@@ -410,6 +461,9 @@ class IncidentWorkflow:
 
     def _log(self, kind: str, text: str) -> None:
         self._require().timeline.append(TimelineEntry(at=workflow.now(), kind=kind, text=text))
+
+    def _wake_up(self) -> None:
+        self._wake = True
 
     def _log_delivery(self, kind: str, text: str) -> None:
         """Deliveries and the Slack sync report here when they finish, between steps."""

@@ -13,6 +13,7 @@ from temporalio.common import SearchAttributeUpdate
 
 with workflow.unsafe.imports_passed_through():
     from domain.incident import IncidentState
+    from domain.runbook_texts import page_digest
     from workflows import search_attributes as sa
 
 
@@ -49,11 +50,18 @@ class Publisher:
             else "none"
         )
         problem = f"\n\n**Delivery**: {delivery_problem}" if delivery_problem else ""
+        diagnostics = page_digest(st)
+        checks = f"\n\n**{diagnostics.replace(':', '**:', 1)}" if diagnostics else ""
+        waiting = [m for m in st.mitigations if m.waiting]
+        proposals = "".join(
+            f"\n\n**Awaiting approval**: #{m.number} {m.action} (proposed by {m.proposed_by})"
+            for m in waiting
+        )
         workflow.set_current_details(
             f"**{st.incident_id}** · {st.severity.value} · {st.service}\n\n"
             f"**Status**: {st.status.value}\n\n"
             f"**Assignee**: {st.assignee or 'unassigned'}\n\n"
-            f"**Next escalation**: {nxt}{problem}"
+            f"**Next escalation**: {nxt}{checks}{proposals}{problem}"
         )
 
 

@@ -64,6 +64,10 @@ TRANSIENT_ERRORS = frozenset(
 ACTION_ACK = "firewatch_ack"
 ACTION_ESCALATE = "firewatch_escalate"
 ACTION_RESOLVE = "firewatch_resolve"
+ACTION_DIAGNOSE = "firewatch_diagnose"
+ACTION_MITIGATE = "firewatch_mitigate"
+ACTION_APPROVE = "firewatch_approve"
+ACTION_DECLINE = "firewatch_decline"
 _CHANNEL_ID = re.compile(r"^[CGD][A-Z0-9]{2,}$")
 _USER_ID = re.compile(r"^[UW][A-Z0-9]{2,}$")
 SECTION_LIMIT = 3000
@@ -124,8 +128,64 @@ def slack_client(settings: ChannelSettings) -> AsyncWebClient:
     )
 
 
-def button_value(workflow_id: str, incident_id: str) -> str:
-    return json.dumps({"w": workflow_id, "i": incident_id}, separators=(",", ":"))
+def button_value(workflow_id: str, incident_id: str, **more: str | int) -> str:
+    return json.dumps({"w": workflow_id, "i": incident_id, **more}, separators=(",", ":"))
+
+
+def response_buttons(
+    workflow_id: str, incident_id: str, mitigations: list[tuple[str, str]], diagnostics: bool
+) -> list[dict[str, Any]]:
+    """A "Run diagnostics" button, and a menu of the service's mitigations (proposals)."""
+    elements: list[dict[str, Any]] = []
+    if diagnostics:
+        elements.append(
+            {
+                "type": "button",
+                "action_id": ACTION_DIAGNOSE,
+                "text": {"type": "plain_text", "text": "Run diagnostics"},
+                "value": button_value(workflow_id, incident_id),
+            }
+        )
+    if mitigations:
+        options = [
+            {
+                "text": {"type": "plain_text", "text": f"{name}: {title}"[:75]},
+                "value": button_value(workflow_id, incident_id, a=name),
+            }
+            for name, title in mitigations[:100]
+        ]
+        elements.append(
+            {
+                "type": "static_select",
+                "action_id": ACTION_MITIGATE,
+                "placeholder": {"type": "plain_text", "text": "Mitigate…"},
+                "options": options,
+            }
+        )
+    return elements
+
+
+def decision_buttons(workflow_id: str, incident_id: str, proposal: int) -> dict[str, Any]:
+    value = button_value(workflow_id, incident_id, n=proposal)
+    return {
+        "type": "actions",
+        "block_id": f"firewatch_decision_{proposal}",
+        "elements": [
+            {
+                "type": "button",
+                "action_id": ACTION_APPROVE,
+                "text": {"type": "plain_text", "text": "Approve"},
+                "style": "primary",
+                "value": value,
+            },
+            {
+                "type": "button",
+                "action_id": ACTION_DECLINE,
+                "text": {"type": "plain_text", "text": "Decline"},
+                "value": value,
+            },
+        ],
+    }
 
 
 def action_buttons(workflow_id: str, incident_id: str, *, escalate: bool = True) -> dict[str, Any]:
@@ -316,6 +376,8 @@ class SlackSender:
             "ladder_exhausted",
         ):
             blocks.append(action_buttons(note.workflow_id, note.incident_id))
+        if note.kind == "mitigation" and note.decision_for is not None:
+            blocks.append(decision_buttons(note.workflow_id, note.incident_id, note.decision_for))
         return blocks
 
     async def send(self, note: Notification, address: str) -> str:

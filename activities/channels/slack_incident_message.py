@@ -37,6 +37,7 @@ from activities.channels.slack import (
     action_buttons,
     find_by_key,
     metadata,
+    response_buttons,
     slack_call,
     slack_client,
 )
@@ -144,6 +145,9 @@ def incident_blocks(
             actions["elements"] = [
                 e for e in actions["elements"] if e["action_id"] != "firewatch_ack"
             ]
+        actions["elements"] += response_buttons(
+            s.workflow_id, s.incident_id, s.mitigations, s.diagnostics
+        )
         blocks.append(actions)
     return blocks
 

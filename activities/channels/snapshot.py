@@ -83,6 +83,8 @@ def incident_snapshot(state: IncidentState, policy: Policy, now: datetime) -> In
         updates=f"Will provide updates {update_cadence(sp)}",
         runbook_title=runbook.title if runbook else None,
         runbook_url=runbook.url if runbook else None,
+        mitigations=[(name, m.title) for name, m in runbook.mitigations.items()] if runbook else [],
+        diagnostics=bool(runbook and runbook.automatic),
         incidents_channel=policy.channels.incidents,
         stakeholders_channel=policy.channels.stakeholders,
         war_room=sp.war_room,

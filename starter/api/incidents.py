@@ -22,8 +22,11 @@ from domain.ids import incident_workflow_id, parse_incident_id
 from domain.incident import (
     AcknowledgeRequest,
     AddResponderRequest,
+    DiagnosticsRequest,
     EscalateRequest,
     IncidentState,
+    MitigationDecision,
+    MitigationRequest,
     ResolveRequest,
     SeverityChangeRequest,
     Status,
@@ -258,6 +261,63 @@ async def resolve(
     ctx = get_ctx(request)
     client = await ctx.client()
     return await _with_worker(ctx, fw.resolve(client, incident_id, body, store=ctx.store()))
+
+
+@router.post(
+    "/incidents/{incident_id}/runbook",
+    response_model=IncidentState,
+    responses=_ACTION,
+    summary="Run the service's runbook checks again (all, or one by name)",
+)
+async def run_diagnostics(
+    body: DiagnosticsRequest, request: Request, incident_id: str = IncidentIdPath
+) -> IncidentState:
+    ctx = get_ctx(request)
+    client = await ctx.client()
+    return await _with_worker(ctx, fw.run_diagnostics(client, incident_id, body, store=ctx.store()))
+
+
+@router.post(
+    "/incidents/{incident_id}/mitigations",
+    response_model=IncidentState,
+    responses=_ACTION,
+    summary="Propose one of the service's mitigations (runs at once when low risk)",
+)
+async def propose_mitigation(
+    body: MitigationRequest, request: Request, incident_id: str = IncidentIdPath
+) -> IncidentState:
+    ctx = get_ctx(request)
+    client = await ctx.client()
+    return await _with_worker(
+        ctx, fw.propose_mitigation(client, incident_id, body, store=ctx.store())
+    )
+
+
+class DecisionBody(BaseModel):
+    by: str
+    reason: str | None = Field(default=None, max_length=1000)
+
+
+@router.post(
+    "/incidents/{incident_id}/mitigations/{number}/{decision}",
+    response_model=IncidentState,
+    responses=_ACTION,
+    summary="Approve or decline a proposed mitigation (high risk: not by its proposer)",
+)
+async def decide_mitigation(
+    body: DecisionBody,
+    request: Request,
+    decision: Literal["approve", "decline"],
+    incident_id: str = IncidentIdPath,
+    number: int = Path(ge=1, le=10_000),
+) -> IncidentState:
+    ctx = get_ctx(request)
+    client = await ctx.client()
+    approve = decision == "approve"
+    choice = MitigationDecision(by=body.by, proposal=number, approve=approve, reason=body.reason)
+    return await _with_worker(
+        ctx, fw.decide_mitigation(client, incident_id, choice, store=ctx.store())
+    )
 
 
 @router.post(

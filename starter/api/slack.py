@@ -27,6 +27,7 @@ import logging
 import shlex
 import time
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -38,7 +39,11 @@ from activities.channels.base import DeliveryError
 from activities.channels.settings import ChannelSettings
 from activities.channels.slack import (
     ACTION_ACK,
+    ACTION_APPROVE,
+    ACTION_DECLINE,
+    ACTION_DIAGNOSE,
     ACTION_ESCALATE,
+    ACTION_MITIGATE,
     ACTION_RESOLVE,
     slack_call,
     slack_client,
@@ -47,8 +52,11 @@ from domain.ids import parse_incident_id, readable_dedup_key
 from domain.incident import (
     AcknowledgeRequest,
     Alert,
+    DiagnosticsRequest,
     EscalateRequest,
     IncidentState,
+    MitigationDecision,
+    MitigationRequest,
     ResolveRequest,
     StatusUpdateRequest,
 )
@@ -194,11 +202,13 @@ async def _block_action(
     if not actions:
         return Response(status_code=200)
     action = actions[0]
-    action_id = action.get("action_id")
-    if action_id not in (ACTION_ACK, ACTION_ESCALATE, ACTION_RESOLVE):
+    action_id = str(action.get("action_id"))
+    if action_id not in _ACTIONS and action_id != ACTION_RESOLVE:
         return Response(status_code=200)
+    # Buttons carry their target in ``value``; the Mitigate… menu in the chosen option's.
+    raw = action.get("value") or (action.get("selected_option") or {}).get("value") or "{}"
     try:
-        target = json.loads(action.get("value") or "{}")
+        target = json.loads(raw)
         incident_id, workflow_id = str(target["i"]), str(target["w"])
     except (ValueError, KeyError, TypeError):
         return Response(status_code=200)
@@ -206,33 +216,18 @@ async def _block_action(
     if person is None:
         spawn(respond(response_url, not_on_roster(user_id)))
         return Response(status_code=200)
-    if not _recent.first(user_id, action_id, incident_id):
+    detail = str(target.get("a") or target.get("n") or "")
+    if not _recent.first(user_id, f"{action_id}:{detail}", incident_id):
         return Response(status_code=200)  # a double click: the first one is being handled
     if action_id == ACTION_RESOLVE:
         await _open_resolve_modal(settings, payload, incident_id, workflow_id, response_url)
         return Response(status_code=200)
     update_id = f"slack-{payload.get('trigger_id') or uuid.uuid4().hex}"
+    update, request, ok = _ACTIONS[action_id](person, incident_id, target)
 
     async def act() -> IncidentState:
         handle = await incident_handle(ctx, incident_id, workflow_id)
-        if action_id == ACTION_ACK:
-            return await run_update(
-                handle, IncidentWorkflow.acknowledge, AcknowledgeRequest(by=person.name), update_id
-            )
-        return await run_update(
-            handle,
-            IncidentWorkflow.escalate,
-            EscalateRequest(by=person.name, reason="from Slack"),
-            update_id,
-        )
-
-    def ok(state: IncidentState) -> str:
-        if action_id == ACTION_ACK:
-            who = state.acknowledged_by or person.name
-            if who == person.name:
-                return f"✅ You acknowledged {incident_id}."
-            return f"{incident_id} was already acknowledged by {who}."
-        return f"⏫ {incident_id} escalated."
+        return await run_update(handle, update, request, update_id)
 
     async def tell(task: asyncio.Task[IncidentState]) -> None:
         await respond(response_url, outcome_text(task, ok))
@@ -241,6 +236,71 @@ async def _block_action(
     if done is not None:
         spawn(tell(done))
     return Response(status_code=200)
+
+
+Reply = Callable[[IncidentState], str]
+
+
+def _acknowledge(person: Person, incident_id: str, _: dict[str, Any]) -> tuple[Any, Any, Reply]:
+    def ok(state: IncidentState) -> str:
+        who = state.acknowledged_by or person.name
+        if who == person.name:
+            return f"✅ You acknowledged {incident_id}."
+        return f"{incident_id} was already acknowledged by {who}."
+
+    return IncidentWorkflow.acknowledge, AcknowledgeRequest(by=person.name), ok
+
+
+def _escalate(person: Person, incident_id: str, _: dict[str, Any]) -> tuple[Any, Any, Reply]:
+    request = EscalateRequest(by=person.name, reason="from Slack")
+    return IncidentWorkflow.escalate, request, lambda _state: f"⏫ {incident_id} escalated."
+
+
+def _diagnose(person: Person, incident_id: str, _: dict[str, Any]) -> tuple[Any, Any, Reply]:
+    def ok(state: IncidentState) -> str:
+        number = state.runbook_runs_started
+        return f"🔎 Diagnostics #{number} started for {incident_id}; results follow in the thread."
+
+    return IncidentWorkflow.run_diagnostics, DiagnosticsRequest(by=person.name), ok
+
+
+def _mitigate(person: Person, incident_id: str, target: dict[str, Any]) -> tuple[Any, Any, Reply]:
+    action = str(target.get("a") or "")
+
+    def ok(state: IncidentState) -> str:
+        proposal = state.mitigations[-1] if state.mitigations else None
+        if proposal is None:
+            return f"{action} proposed."
+        if proposal.status.value == "proposed":
+            return f"🛠 You proposed #{proposal.number} {action}; it runs once approved."
+        return f"🛠 #{proposal.number} {action} is {proposal.status.value}."
+
+    request = MitigationRequest(by=person.name, action=action, reason="from Slack")
+    return IncidentWorkflow.propose_mitigation, request, ok
+
+
+def _decision(approve: bool) -> Callable[[Person, str, dict[str, Any]], tuple[Any, Any, Reply]]:
+    def build(person: Person, incident_id: str, target: dict[str, Any]) -> tuple[Any, Any, Reply]:
+        number = int(str(target.get("n"))) if str(target.get("n")).isdigit() else 1
+        verb = "approved" if approve else "declined"
+        request = MitigationDecision(by=person.name, proposal=max(number, 1), approve=approve)
+        return (
+            IncidentWorkflow.decide_mitigation,
+            request,
+            lambda _state: f"You {verb} #{number} on {incident_id}.",
+        )
+
+    return build
+
+
+_ACTIONS: dict[str, Callable[[Person, str, dict[str, Any]], tuple[Any, Any, Reply]]] = {
+    ACTION_ACK: _acknowledge,
+    ACTION_ESCALATE: _escalate,
+    ACTION_DIAGNOSE: _diagnose,
+    ACTION_MITIGATE: _mitigate,
+    ACTION_APPROVE: _decision(approve=True),
+    ACTION_DECLINE: _decision(approve=False),
+}
 
 
 def resolve_view(incident_id: str, workflow_id: str, response_url: str | None) -> dict[str, Any]:

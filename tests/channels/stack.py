@@ -17,7 +17,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import parse_qs, urlencode
 
 import httpx
 from temporalio.client import Client
@@ -51,6 +51,16 @@ def slack_headers(body: bytes, *, age_s: int = 0, bad: bool = False) -> dict[str
         "X-Slack-Signature": signature,
         "User-Agent": "Slackbot 1.0 (+https://api.slack.com/robots)",
     }
+
+
+def select_action(user: str, action_id: str, value: str, response_url: str) -> bytes:
+    """A block_actions payload for a static_select: the choice's value in selected_option."""
+    body = parse_qs(block_action(user, action_id, value, response_url).decode())
+    payload = json.loads(body["payload"][0])
+    (action,) = payload["actions"]
+    del action["value"]
+    action |= {"type": "static_select", "selected_option": {"value": value}}
+    return urlencode({"payload": json.dumps(payload)}).encode()
 
 
 def block_action(

@@ -6,9 +6,9 @@ from datetime import UTC, datetime, timedelta
 from functools import cache
 from pathlib import Path
 
+from activities.config import default_policy as shipped_policy
 from domain.incident import IncidentState, LadderRun
 from domain.policy import Policy, Severity
-from domain.policy_file import parse_policy
 
 POLICY_PATH = Path(__file__).resolve().parents[2] / "domain" / "default_policy.yaml"
 T0 = datetime(2026, 11, 26, 9, 0, tzinfo=UTC)
@@ -16,7 +16,7 @@ T0 = datetime(2026, 11, 26, 9, 0, tzinfo=UTC)
 
 @cache
 def policy() -> Policy:
-    return parse_policy(POLICY_PATH.read_text(), "default_policy.yaml")
+    return shipped_policy()  # with the seed's runbooks (domain/default_runbooks)
 
 
 def m(minutes: float) -> timedelta:

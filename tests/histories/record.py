@@ -19,23 +19,28 @@ from typing import Any
 from temporalio.client import WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 
+from activities.config import default_policy as shipped_policy
 from domain.ids import postmortem_workflow_id
 from domain.incident import (
     AcknowledgeRequest,
     AddResponderRequest,
     AlertResolveRequest,
+    DiagnosticsRequest,
     EscalateRequest,
+    MitigationDecision,
+    MitigationRequest,
     ResolveRequest,
     SeverityChangeRequest,
     Status,
     StatusUpdateRequest,
 )
 from domain.policy import Severity
-from tests.conftest import load_default_policy, running_worker
+from tests.conftest import running_worker
 from tests.workflows.helpers import first_paged, make_alert, open_incident
 from worker import ACTIVITY_THREADS
 from workflows.incident import IncidentWorkflow
 from workflows.postmortem import MarkReviewHeld, PostMortemWorkflow
+from workflows.runbook import runbook_workflow_id
 
 HERE = Path(__file__).parent
 
@@ -49,7 +54,7 @@ async def _save(handle: WorkflowHandle[Any, Any], name: str) -> None:
 async def record(env: WorkflowEnvironment) -> None:
     from starter.incidents import open_or_join
 
-    policy = load_default_policy()
+    policy = shipped_policy()  # with the seed's runbooks: P0-P2 run their diagnostics
     with tempfile.TemporaryDirectory() as data, ThreadPoolExecutor(ACTIVITY_THREADS) as pool:
         async with running_worker(env.client, policy, Path(data), pool) as (_, queue):
             # P2 from Alertmanager, resolved at the source after its ladder ran out.
@@ -83,6 +88,16 @@ async def record(env: WorkflowEnvironment) -> None:
             await env.sleep(timedelta(minutes=20))
             paged = await first_paged(p1)
             await p1.execute_update(IncidentWorkflow.acknowledge, AcknowledgeRequest(by=paged))
+            await p1.execute_update(
+                IncidentWorkflow.run_diagnostics, DiagnosticsRequest(by=paged, check="health")
+            )
+            await p1.execute_update(
+                IncidentWorkflow.propose_mitigation, MitigationRequest(by=paged, action="restart")
+            )
+            await p1.execute_update(
+                IncidentWorkflow.decide_mitigation,
+                MitigationDecision(by="erin", proposal=1, approve=False, reason="not yet"),
+            )
             await env.sleep(timedelta(minutes=20))
             await p1.execute_update(
                 IncidentWorkflow.post_update,
@@ -105,6 +120,8 @@ async def record(env: WorkflowEnvironment) -> None:
             )
             final = await p1.result()
             await _save(p1, "incident_p1_full")
+            run = env.client.get_workflow_handle(runbook_workflow_id(final.incident_id or "", 1))
+            await _save(run, "runbook_at_open")
 
             pm = env.client.get_workflow_handle_for(
                 PostMortemWorkflow.run, postmortem_workflow_id(final.incident_id or "")

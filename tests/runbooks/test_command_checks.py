@@ -10,6 +10,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from pydantic import ValidationError
 from temporalio.testing import ActivityEnvironment
 
 from activities.runbooks import RunbookActivities, RunCheck
@@ -83,9 +84,11 @@ async def test_output_is_capped_and_the_command_is_not_blocked() -> None:
     assert result.value is not None and len(result.value) <= 100
     assert result.value.endswith("\n[output cut at 100 characters]")
     assert result.value.startswith("xxxx")
-    # A result carries at most 2000 characters, whatever max_output says.
-    big = await run_command(command(PY, "-c", script, max_output=50_000), allowed=True)
+    # A result carries at most 2000 characters: the runbook file cannot ask for more.
+    big = await run_command(command(PY, "-c", script, max_output=2000), allowed=True)
     assert big.value is not None and len(big.value) <= 2000
+    with pytest.raises(ValidationError, match="less than or equal to 2000"):
+        command(PY, "-c", script, max_output=50_000)
 
 
 async def test_a_missing_program_is_an_error() -> None:

@@ -23,6 +23,8 @@ from __future__ import annotations
 import asyncio
 import os
 import time
+from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -32,10 +34,12 @@ from temporalio.client import WorkflowHandle
 from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 
+from activities.config import default_policy as shipped_policy
 from activities.store import OutboxRow, Store
 from domain.incident import (
     AcknowledgeRequest,
     AddResponderRequest,
+    MitigationRequest,
     ResolveRequest,
     SeverityChangeRequest,
     Status,
@@ -43,6 +47,7 @@ from domain.incident import (
 )
 from domain.messages import MessageKind
 from domain.policy import Severity
+from tests.conftest import running_worker
 from tests.workflows.helpers import open_incident, wait_until
 from workflows.incident import IncidentWorkflow
 from workflows.postmortem import PostMortemWorkflow
@@ -80,6 +85,8 @@ KIND_ORDER = (
     "acknowledged",
     "status_update",
     "severity_changed",
+    "diagnostics",
+    "mitigation",
     "escalated",
     "ladder_repeat",
     "ladder_exhausted",
@@ -115,6 +122,15 @@ def render_outbox(rows: list[OutboxRow], opened: datetime) -> str:
     return "".join(parts)
 
 
+@pytest.fixture
+async def queue(
+    ts_env: WorkflowEnvironment, tmp_path: Path, executor: ThreadPoolExecutor
+) -> AsyncIterator[str]:
+    """A worker with the shipped policy and its runbooks, as `make up` runs it."""
+    async with running_worker(ts_env.client, shipped_policy(), tmp_path, executor) as (_, name):
+        yield name
+
+
 def test_kind_order_names_every_message_kind() -> None:
     assert sorted(KIND_ORDER) == sorted(kind.value for kind in MessageKind)
 
@@ -137,6 +153,10 @@ async def test_p1_lifecycle_reads_as_the_golden_text(
         integration="alertmanager",
         dedup_key="golden-p1",
     )
+    # The shipped api runbook's checks run at once; its placeholder hosts cannot be reached
+    # and no Prometheus is configured, which the results say plainly. Queries do not move
+    # the clock: the results are in at T+0, and every page after carries their digest.
+    await wait_until(handle, lambda s: s.latest_diagnostics is not None, timeout=30)
     # Nobody acknowledges: levels 1-4 are paged (T+0, 15, 45, 90), the stakeholders get the
     # templated notice (T+60), and at T+150 the ladder starts again from the top.
     await _until(ts_env, timedelta(minutes=152))
@@ -148,6 +168,12 @@ async def test_p1_lifecycle_reads_as_the_golden_text(
 
     await _until(ts_env, timedelta(minutes=155) + HALF_MINUTE)
     await handle.execute_update(IncidentWorkflow.acknowledge, AcknowledgeRequest(by=primary))
+    # A rollback proposed and never approved: it expires 30 minutes later (T+186).
+    await _until(ts_env, timedelta(minutes=156) + HALF_MINUTE)
+    await handle.execute_update(
+        IncidentWorkflow.propose_mitigation,
+        MitigationRequest(by=primary, action="rollback", reason="deploy 4812 went out at 07:55"),
+    )
     # No update: the reminder (ack + 15) and the overdue report to the level above (ack + 30).
     await _until(ts_env, timedelta(minutes=187) + HALF_MINUTE)
     await wait_until(handle, lambda s: any(e.kind == "update_overdue" for e in s.timeline))
