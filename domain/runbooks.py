@@ -64,6 +64,8 @@ class HttpCheck(_Check):
     max_latency: Duration | None = None
     # ``database`` or ``database.status``: the seed's ``jq '.database'``.
     json_path: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$")
+    # The value ``json_path`` must show (as reported: an object by its ``status``), e.g. ``up``.
+    expect_value: str | None = Field(default=None, max_length=200)
     headers_from_env: dict[str, str] = Field(default_factory=dict)
 
     _url = field_validator("url")(_check_url)
@@ -72,6 +74,12 @@ class HttpCheck(_Check):
     @classmethod
     def _env_names(cls, value: dict[str, str]) -> dict[str, str]:
         return _check_env_names(value)
+
+    @model_validator(mode="after")
+    def _value_needs_path(self) -> HttpCheck:
+        if self.expect_value is not None and self.json_path is None:
+            raise ValueError("expect_value needs a json_path")
+        return self
 
 
 class StatusPageCheck(_Check):

@@ -137,6 +137,8 @@ async def run_http(check: HttpCheck, environ: Mapping[str, str] | None = None) -
             return done(Outcome.FAILED, f"no {check.json_path} in the answer")
         found = f"{json_label(check.json_path)}: {short_value(picked)}"
         value = picked if isinstance(picked, str) else json.dumps(picked, sort_keys=True)
+        if check.expect_value is not None and short_value(picked) != check.expect_value:
+            return done(Outcome.FAILED, f"{found}, not {check.expect_value}", value)
     if check.max_latency is not None and seconds > check.max_latency.total_seconds():
         return done(Outcome.FAILED, f"slow {elapsed(seconds)} > {span(check.max_latency)}", value)
     return done(Outcome.OK, f"ok ({found})" if found else f"ok {elapsed(seconds)}", value)

@@ -8,6 +8,7 @@ import time
 from datetime import timedelta
 
 import pytest
+from pydantic import ValidationError
 from temporalio.testing import ActivityEnvironment
 
 import activities.runbooks.common as common
@@ -47,6 +48,28 @@ async def test_json_path_value_is_reported(health: HealthServer) -> None:
 
     number = await run_http(http(f"{health.url}/health/detailed", json_path="database.latency_ms"))
     assert (number.summary, number.value) == ("ok (database.latency_ms: 3)", "3")
+
+
+async def test_expected_value_fails_the_check_when_it_differs(health: HealthServer) -> None:
+    # A 200 whose JSON says the database is down is not healthy: the seed's jq check, judged.
+    health.mode = "down"
+    ok_status = [200, 503]
+    down = await run_http(
+        http(
+            f"{health.url}/health/detailed",
+            json_path="database",
+            expect_value="up",
+            expect_status=ok_status,
+        )
+    )
+    assert (down.outcome, down.summary) == (Outcome.FAILED, "database: down, not up")
+    health.mode = "healthy"
+    up = await run_http(
+        http(f"{health.url}/health/detailed", json_path="database.status", expect_value="up")
+    )
+    assert (up.outcome, up.summary) == (Outcome.OK, "ok (database: up)")
+    with pytest.raises(ValidationError, match="expect_value needs a json_path"):
+        http(f"{health.url}/health", expect_value="up")
 
 
 async def test_503_fails_with_the_status(health: HealthServer) -> None:
