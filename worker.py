@@ -69,20 +69,34 @@ def workflow_runner() -> WorkflowRunner:
 PAGE_SLOTS = 200
 
 
+# Runbook checks, their child workflows and mitigation actions run on a queue of their own
+# too, with bounded slots: a burst of incidents opening (each starts its diagnostics) cannot
+# take the activity slots the incidents' own steps (tickets, Slack) need.
+RUNBOOK_SLOTS = 40
+
+
+def runbooks_queue(task_queue: str) -> str:
+    """The task queue of diagnostics runs and mitigations of incidents on ``task_queue``."""
+    return f"{task_queue}-runbooks"
+
+
 def pages_queue(task_queue: str) -> str:
     """The task queue of the notifications to people of incidents on ``task_queue``."""
     return f"{task_queue}-pages"
 
 
 class FirewatchWorker:
-    """The main worker (workflows and everything else) and the pages worker, run together."""
+    """The main worker (incidents and everything else), the pages worker and the runbooks
+    worker, run together."""
 
-    def __init__(self, main: Worker, pages: Worker) -> None:
+    def __init__(self, main: Worker, pages: Worker, runbooks: Worker) -> None:
         self.main = main
         self.pages = pages
+        self.runbooks = runbooks
 
     async def __aenter__(self) -> FirewatchWorker:
         await self.pages.__aenter__()
+        await self.runbooks.__aenter__()
         await self.main.__aenter__()
         return self
 
@@ -90,7 +104,10 @@ class FirewatchWorker:
         try:
             await self.main.__aexit__(*exc)
         finally:
-            await self.pages.__aexit__(*exc)
+            try:
+                await self.runbooks.__aexit__(*exc)
+            finally:
+                await self.pages.__aexit__(*exc)
 
 
 def build_worker(
@@ -119,7 +136,6 @@ def build_worker(
         resolve_oncall,
         next_business_day,
         postmortem_review_slot,
-        *RunbookActivities(store, get_settings()).activities,
     ]
     pool = executor or ThreadPoolExecutor(max_workers=ACTIVITY_THREADS)
     pages = Worker(
@@ -128,10 +144,18 @@ def build_worker(
         activities=[notify.deliver_notification],  # async: no thread held while waiting
         max_concurrent_activities=PAGE_SLOTS,
     )
+    runbooks = Worker(
+        client,
+        task_queue=runbooks_queue(task_queue),
+        workflows=[RunbookWorkflow],
+        activities=RunbookActivities(store, get_settings()).activities,  # async
+        workflow_runner=workflow_runner(),
+        max_concurrent_activities=RUNBOOK_SLOTS,
+    )
     main = Worker(
         client,
         task_queue=task_queue,
-        workflows=WORKFLOWS,
+        workflows=[w for w in WORKFLOWS if w is not RunbookWorkflow],
         activities=activities,
         workflow_runner=workflow_runner(),
         activity_executor=pool,
@@ -144,7 +168,7 @@ def build_worker(
         if max_cached_workflows is not None
         else get_settings().max_cached_workflows,
     )
-    return FirewatchWorker(main, pages)
+    return FirewatchWorker(main, pages, runbooks)
 
 
 async def main() -> int:

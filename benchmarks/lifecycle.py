@@ -29,10 +29,13 @@ import uuid
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from temporalio import activity, workflow
 from temporalio.client import Client
+
+if TYPE_CHECKING:
+    from activities.config import PolicyStore
 
 if not __package__:  # run as a script: make the project importable
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -149,10 +152,9 @@ async def bench_baseline(
 async def bench_firewatch(
     client: Client, count: int, concurrency: int, severity: str, data: Path
 ) -> Result:
-    from activities.config import PolicyStore
     from domain.incident import AcknowledgeRequest, Alert, ResolveRequest
     from domain.policy import Severity
-    from starter.incidents import trigger
+    from starter.incidents import run_update, trigger
     from worker import build_worker
     from workflows.incident import IncidentWorkflow
 
@@ -172,8 +174,10 @@ async def bench_firewatch(
         handle = client.get_workflow_handle(st.workflow_id)
         sample.append(st.workflow_id)
         by = st.assignee or "alice"  # the paged primary acknowledges
-        await handle.execute_update(IncidentWorkflow.acknowledge, AcknowledgeRequest(by=by))
-        await handle.execute_update(
+        # Through run_update, as the API, CLI and Slack send people's actions.
+        await run_update(handle, IncidentWorkflow.acknowledge, AcknowledgeRequest(by=by))
+        await run_update(
+            handle,
             IncidentWorkflow.resolve,
             ResolveRequest(by=by, root_cause="benchmark", fix="none needed"),
         )
@@ -182,7 +186,7 @@ async def bench_firewatch(
 
     with ThreadPoolExecutor(max_workers=32) as pool:
         worker = build_worker(
-            client, policy=PolicyStore(), data=data, task_queue=queue, executor=pool
+            client, policy=bench_policy(), data=data, task_queue=queue, executor=pool
         )
         async with worker:
             await run_many("warm-up", min(50, count), concurrency, lambda i: one(count + i))
@@ -190,6 +194,23 @@ async def bench_firewatch(
             result = checked(await run_many(label, count, concurrency, one))
         await print_history_shape(client, sample[-1], f"Firewatch {severity}")
         return result
+
+
+DIAGNOSTICS = True  # --no-diagnostics: the shipped policy without runbook checks at opening
+
+
+def bench_policy() -> PolicyStore:
+    """The shipped policy (its runbooks' checks run when a P0-P2 opens), or without them."""
+    from activities.config import PolicyStore, default_policy
+
+    policy = default_policy()
+    if not DIAGNOSTICS:
+        severities = {
+            sev: sp.model_copy(update={"diagnostics_at_open": False})
+            for sev, sp in policy.severities.items()
+        }
+        policy = policy.model_copy(update={"severities": severities})
+    return PolicyStore(policy=policy)
 
 
 async def print_history_shape(client: Client, workflow_id: str, label: str) -> None:
@@ -320,7 +341,14 @@ async def main() -> int:
         help="bare then Firewatch, this many times: the median ratio resists the machine's noise",
     )
     parser.add_argument("--skip-lifecycles", action="store_true", help="only (c), the RSS run")
+    parser.add_argument(
+        "--no-diagnostics",
+        action="store_true",
+        help="the shipped policy without runbook checks at opening (the paging core alone)",
+    )
     args = parser.parse_args()
+    global DIAGNOSTICS
+    DIAGNOSTICS = not args.no_diagnostics
 
     # The sandbox re-imports a workflow's module by name: use this file as
     # ``benchmarks.lifecycle`` rather than ``__main__``.

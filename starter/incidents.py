@@ -7,6 +7,7 @@ point has the same durability (a 2xx only after Temporal accepted) and the same 
 from __future__ import annotations
 
 import asyncio
+import uuid
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -269,21 +270,33 @@ async def get_state(
     return state
 
 
+# An update accepted in a workflow task that then fails (a child's or an activity's result
+# arrived while the task completed the run) is dropped by Temporal with this error; sent
+# again under the same update id it is applied once.
+_LOST_WITH_TASK = ("workflow task failure", "Workflow Task in failed state")
+_UPDATE_TRIES = 3
+
+
 async def run_update(
     handle: WorkflowHandle[Any, Any], update: Any, request: Any, update_id: str | None = None
 ) -> IncidentState:
     """``execute_update`` with clear errors: a refusal, or a closed incident (``update_id``
     lets Slack's retries of one click land once)."""
-    try:
-        result: IncidentState = await handle.execute_update(update, request, id=update_id)
-    except WorkflowUpdateFailedError as err:
-        cause = err.cause
-        raise ActionRejected(getattr(cause, "message", None) or str(cause)) from err
-    except RPCError as err:
-        if err.status == RPCStatusCode.NOT_FOUND:
-            raise ActionRejected("the incident is already resolved and closed") from err
-        raise
-    return result
+    update_id = update_id or f"action-{uuid.uuid4().hex}"
+    for attempt in range(1, _UPDATE_TRIES + 1):
+        try:
+            result: IncidentState = await handle.execute_update(update, request, id=update_id)
+            return result
+        except WorkflowUpdateFailedError as err:
+            cause = err.cause
+            raise ActionRejected(getattr(cause, "message", None) or str(cause)) from err
+        except RPCError as err:
+            if err.status == RPCStatusCode.NOT_FOUND:
+                raise ActionRejected("the incident is already resolved and closed") from err
+            if attempt == _UPDATE_TRIES or not any(m in err.message for m in _LOST_WITH_TASK):
+                raise
+            await asyncio.sleep(0.2 * attempt)
+    raise AssertionError("unreachable")
 
 
 async def acknowledge(

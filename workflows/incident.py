@@ -322,6 +322,7 @@ class IncidentWorkflow:
         self._publish(None)
         if review_at is not None:
             await self._start_postmortem(st, review_at)
+        self._response.cancel_runs()
         await self._settle()
         await workflow.wait_condition(workflow.all_handlers_finished)
 
@@ -353,7 +354,7 @@ class IncidentWorkflow:
         alert for this key is waiting: it opens its incident now."""
         with contextlib.suppress(TimeoutError):
             await workflow.wait_condition(
-                lambda: not (self._sender.busy or self._response.acting) or bool(self._inbox),
+                lambda: not (self._sender.busy or self._response.busy) or bool(self._inbox),
                 timeout=_SETTLE_WITHIN,
                 timeout_summary="Let the last notifications arrive",
             )

@@ -16,7 +16,7 @@ from typing import Any
 from temporalio import workflow
 from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ChildWorkflowError, WorkflowAlreadyStartedError
-from temporalio.workflow import ParentClosePolicy
+from temporalio.workflow import ChildWorkflowCancellationType, ParentClosePolicy
 
 with workflow.unsafe.imports_passed_through():
     from activities.runbooks.models import MitigationResult, RunMitigation
@@ -52,6 +52,14 @@ class ResponseTasks:
     def acting(self) -> bool:
         """A mitigation is on its way: its outcome belongs in the record."""
         return bool(self._actions)
+
+    def cancel_runs(self) -> None:
+        """The incident is resolved: diagnostics still running no longer matter. Their
+        children are asked to stop before the incident completes, so that no late result
+        races its completion (which would fail the completing workflow task, and with it a
+        person's update accepted in that task)."""
+        for task in self._runs:
+            task.cancel()
 
     def start_run(self, st: IncidentState, policy: Policy, number: int) -> None:
         run = st.runbook_run(number)
@@ -92,6 +100,9 @@ class ResponseTasks:
                 inp,
                 id=runbook_workflow_id(inp.incident_id, inp.run.number),
                 parent_close_policy=ParentClosePolicy.REQUEST_CANCEL,
+                # Cancelled at resolution: ask, do not wait (the run's result no longer matters).
+                cancellation_type=ChildWorkflowCancellationType.TRY_CANCEL,
+                task_queue=runbooks_queue(),
                 static_summary=summary,
             )
         except (ChildWorkflowError, WorkflowAlreadyStartedError) as err:
@@ -114,6 +125,7 @@ class ResponseTasks:
                 start_to_close_timeout=timeout,
                 heartbeat_timeout=_HEARTBEAT,
                 retry_policy=_ACTION_RETRY,
+                task_queue=runbooks_queue(),
                 summary=f"#{number} {inp.action} · {inp.incident_id}"[:200],
             )
             outcome = ActionOutcome(
@@ -129,3 +141,7 @@ class ResponseTasks:
             outcome = ActionOutcome(status="unknown", summary=f"did not finish: {cause}"[:500])
         self.finished_actions.append((number, outcome))
         self._wake()
+
+
+def runbooks_queue() -> str:
+    return f"{workflow.info().task_queue}-runbooks"  # worker.runbooks_queue
