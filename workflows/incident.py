@@ -14,8 +14,7 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from temporalio import workflow
-from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
-from temporalio.workflow import ParentClosePolicy
+from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from activities.models import OpenIncident
@@ -46,7 +45,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows.effects import QUICK, QUICK_RETRY, EffectSender
     from workflows.lazy_timer import LazyTimer
     from workflows.lookups import Lookups
-    from workflows.postmortem import PostMortemInput, PostMortemWorkflow
+    from workflows.postmortem import start_postmortem
     from workflows.publish import Publisher
     from workflows.response import ResponseTasks
 
@@ -321,7 +320,9 @@ class IncidentWorkflow:
         await self._flush()
         self._publish(None)
         if review_at is not None:
-            await self._start_postmortem(st, review_at)
+            problem = await start_postmortem(st, self._policy, review_at)
+            if problem is not None:
+                self._log("postmortem", problem)
         self._response.cancel_runs()
         await self._settle()
         await workflow.wait_condition(workflow.all_handlers_finished)
@@ -332,22 +333,6 @@ class IncidentWorkflow:
             return None
         st.postmortem_workflow_id = postmortem_workflow_id(self._incident_id)
         return await self._lookups.review_slot(self._policy, st.resolved_at or workflow.now())
-
-    async def _start_postmortem(self, st: IncidentState, review_at: datetime) -> None:
-        assert self._policy is not None and st.postmortem_workflow_id is not None
-        try:
-            await workflow.start_child_workflow(
-                PostMortemWorkflow.run,
-                PostMortemInput(incident=st, policy=self._policy, review_at=review_at),
-                id=st.postmortem_workflow_id,
-                parent_close_policy=ParentClosePolicy.ABANDON,
-                static_summary=f"Post-mortem · {self._incident_id} · {st.summary}"[:200],
-            )
-        except WorkflowAlreadyStartedError:
-            # Only when INC ids were reused (the worker lost its data dir): the resolution
-            # stands, and the timeline says why no post-mortem started.
-            text = f"Post-mortem not started: {st.postmortem_workflow_id} already exists"
-            self._log("postmortem", text)
 
     async def _settle(self) -> None:
         """Let notifications still on their way arrive (a channel may be down), unless a new
@@ -428,19 +413,8 @@ class IncidentWorkflow:
                 else transitions.resolve_from_source
             )
             self._effects += act(st, self._policy, who, workflow.now())
-        self._absorb_results(st)
+        self._effects += self._response.take_results(st, self._policy, workflow.now())
         self._sender.deliveries.drop_moot(st)
-
-    def _absorb_results(self, st: IncidentState) -> None:
-        """Diagnostics runs and mitigations that came back while the loop was busy."""
-        assert self._policy is not None
-        now = workflow.now()
-        while self._response.finished_runs:
-            run = self._response.finished_runs.pop(0)
-            self._effects += diagnostics.finished(st, self._policy, run, now)
-        while self._response.finished_actions:
-            number, outcome = self._response.finished_actions.pop(0)
-            self._effects += mitigations.finished(st, self._policy, number, outcome, now)
 
     def _changed(self) -> None:
         st = self._require()

@@ -12,7 +12,8 @@ from datetime import datetime, timedelta
 from pydantic import BaseModel, Field
 from temporalio import workflow
 from temporalio.common import RetryPolicy
-from temporalio.exceptions import ApplicationError
+from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
+from temporalio.workflow import ParentClosePolicy
 
 with workflow.unsafe.imports_passed_through():
     from activities.documents import DocumentActivities
@@ -169,3 +170,21 @@ def _attendees(incident: IncidentState, policy: Policy) -> list[str]:
     roster = policy.roster
     names = [*incident.responders, roster.team_lead, roster.engineering_manager]
     return list(dict.fromkeys(n for n in names if roster.person(n) is not None))
+
+
+async def start_postmortem(st: IncidentState, policy: Policy, review_at: datetime) -> str | None:
+    """Start the incident's post-mortem child, which outlives it; or say why it did not start."""
+    assert st.postmortem_workflow_id is not None
+    try:
+        await workflow.start_child_workflow(
+            PostMortemWorkflow.run,
+            PostMortemInput(incident=st, policy=policy, review_at=review_at),
+            id=st.postmortem_workflow_id,
+            parent_close_policy=ParentClosePolicy.ABANDON,
+            static_summary=f"Post-mortem · {st.incident_id} · {st.summary}"[:200],
+        )
+    except WorkflowAlreadyStartedError:
+        # Only when INC ids were reused (the worker lost its data dir): the resolution
+        # stands, and the timeline says why no post-mortem started.
+        return f"Post-mortem not started: {st.postmortem_workflow_id} already exists"
+    return None

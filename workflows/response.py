@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Coroutine
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from temporalio import workflow
@@ -20,9 +20,11 @@ from temporalio.workflow import ChildWorkflowCancellationType, ParentClosePolicy
 
 with workflow.unsafe.imports_passed_through():
     from activities.runbooks.models import MitigationResult, RunMitigation
+    from domain import diagnostics, mitigations
     from domain.incident import IncidentState
     from domain.policy import Policy
     from domain.runbooks import ActionOutcome, CheckResult, Outcome, RunbookRun
+    from domain.transitions import Effects
     from workflows.runbook import RunbookInput, RunbookWorkflow, runbook_workflow_id
 
 _HEARTBEAT = timedelta(seconds=10)
@@ -52,6 +54,16 @@ class ResponseTasks:
     def acting(self) -> bool:
         """A mitigation is on its way: its outcome belongs in the record."""
         return bool(self._actions)
+
+    def take_results(self, st: IncidentState, policy: Policy, now: datetime) -> Effects:
+        """What the runs and actions that came back while the loop was busy change."""
+        effects = Effects()
+        while self.finished_runs:
+            effects += diagnostics.finished(st, policy, self.finished_runs.pop(0), now)
+        while self.finished_actions:
+            number, outcome = self.finished_actions.pop(0)
+            effects += mitigations.finished(st, policy, number, outcome, now)
+        return effects
 
     def cancel_runs(self) -> None:
         """The incident is resolved: diagnostics still running no longer matter. Their
