@@ -25,23 +25,35 @@ from activities.channels.settings import ChannelSettings, settings_from_env
 from activities.channels.slack_incident_message import SlackActivities
 from activities.config import PolicyStore, data_dir, policy_store_from_env
 from activities.documents import DocumentActivities
+from activities.heartbeats import HeartbeatActivities
 from activities.incident_ids import IncidentIdActivities
+from activities.maintenance import MaintenanceActivities
 from activities.notify import NotifyActivities
 from activities.opening import OpeningActivities
-from activities.people import next_business_day, postmortem_review_slot, resolve_oncall
+from activities.people import OncallActivities, next_business_day, postmortem_review_slot
 from activities.policy import PolicyActivities
 from activities.publish import PublishActivities
 from activities.runbooks import RunbookActivities
 from activities.settings import DEFAULT_TASK_QUEUE, SettingsError, get_settings
 from activities.store import Store
 from domain.policy_file import PolicyError
+from storage.maintenance import MaintenanceWindows
+from storage.schedules import Schedules
+from workflows.heartbeat import HeartbeatWorkflow
 from workflows.incident import IncidentWorkflow
+from workflows.maintenance import MaintenanceWindowWorkflow
 from workflows.postmortem import PostMortemWorkflow
 from workflows.runbook import RunbookWorkflow
 
 TASK_QUEUE = DEFAULT_TASK_QUEUE
 ACTIVITY_THREADS = 32
-WORKFLOWS = [IncidentWorkflow, PostMortemWorkflow, RunbookWorkflow]
+WORKFLOWS = [
+    IncidentWorkflow,
+    PostMortemWorkflow,
+    RunbookWorkflow,
+    HeartbeatWorkflow,
+    MaintenanceWindowWorkflow,
+]
 # Our pure domain code and the libraries it renders with are deterministic; passing them
 # through keeps one copy in memory instead of re-importing them per workflow run.
 SANDBOXED_RUNNER = SandboxedWorkflowRunner(
@@ -127,16 +139,21 @@ def build_worker(
     ids = IncidentIdActivities(store)
     notify = NotifyActivities(store, channels)
     documents = DocumentActivities(data)
+    oncall = OncallActivities(Schedules(store.database))
     activities: list[Callable[..., Any]] = [
-        OpeningActivities(policies, ids, channels).open_incident,
+        OpeningActivities(policies, ids, channels, oncall).open_incident,
         PublishActivities(notify, documents).publish_locally,
         notify.deliver_notification,
+        MaintenanceActivities(policies, notify).announce,
         slack.sync_incident_message,
         documents.write_document,
-        resolve_oncall,
+        oncall.resolve_oncall,
         next_business_day,
         postmortem_review_slot,
     ]
+    # Opens incidents on task_queue; a miss in its service's maintenance window pages nobody.
+    heartbeats = HeartbeatActivities(client, task_queue, policy, MaintenanceWindows(store.database))
+    activities += [heartbeats.open_heartbeat_incident, heartbeats.resolve_heartbeat_incident]
     pool = executor or ThreadPoolExecutor(max_workers=ACTIVITY_THREADS)
     pages = Worker(
         client,

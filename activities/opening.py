@@ -11,15 +11,20 @@ from temporalio import activity
 from activities.channels.settings import ChannelSettings
 from activities.incident_ids import IncidentIdActivities
 from activities.models import OpenedIncident, OpenIncident
+from activities.people import OncallActivities
 from activities.policy import PolicyActivities
-from domain import rotation
 
 
 class OpeningActivities:
     def __init__(
-        self, policies: PolicyActivities, ids: IncidentIdActivities, channels: ChannelSettings
+        self,
+        policies: PolicyActivities,
+        ids: IncidentIdActivities,
+        channels: ChannelSettings,
+        oncall: OncallActivities,
     ) -> None:
         self._policies = policies
+        self._oncall = oncall
         self._ids = ids
         self._channels = channels
 
@@ -35,5 +40,5 @@ class OpeningActivities:
             slack_message="slack" in enabled,
             local_delivery=not enabled,
             # The level-1 page (and P0's management notice) is due at this very instant.
-            oncall=rotation.on_call(policy.roster, request.at) if policy is not None else {},
+            oncall=self._oncall.on_call(policy.roster, request.at) if policy is not None else {},
         )

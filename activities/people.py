@@ -1,4 +1,9 @@
-"""Who holds a role at an instant, and calendar questions (time zones live here)."""
+"""Who holds a role at an instant, and calendar questions (time zones live here).
+
+Who is on call is looked up at the moment it is needed, from the policy snapshot's rota
+and overrides plus the overrides made at run time (``firewatch override``, ``swap``): an
+override added while a ladder runs changes who receives its next page.
+"""
 
 from __future__ import annotations
 
@@ -8,12 +13,27 @@ from temporalio import activity
 
 from activities.models import NextBusinessDay, ResolveOncall, ReviewSlot
 from domain import business_days, rotation
-from domain.policy import Person
+from domain.policy import Person, Role, Roster
+from storage.schedules import Schedules
 
 
-@activity.defn(name="Who is on call")
-def resolve_oncall(request: ResolveOncall) -> Person:
-    return rotation.holder(request.roster, request.role, request.at)
+class OncallActivities:
+    def __init__(self, schedules: Schedules) -> None:
+        self._schedules = schedules
+
+    def live_roster(self, roster: Roster, at: datetime) -> Roster:
+        """``roster`` with the run-time overrides in force at ``at`` laid over it."""
+        stored = self._schedules.covering(at)
+        return rotation.with_overrides(roster, [o.as_override() for o in stored])
+
+    def on_call(self, roster: Roster, at: datetime) -> dict[Role, Person]:
+        return rotation.on_call(self.live_roster(roster, at), at)
+
+    @activity.defn(name="Who is on call")
+    def resolve_oncall(self, request: ResolveOncall) -> Person:
+        return rotation.holder(
+            self.live_roster(request.roster, request.at), request.role, request.at
+        )
 
 
 @activity.defn(name="Next business day")

@@ -29,6 +29,7 @@ class StepKind(StrEnum):
     STAKEHOLDER_NOTICE = "stakeholder_notice"
     P3_REVIEW = "p3_review"
     PROPOSAL_EXPIRY = "proposal_expiry"  # a mitigation nobody approved in time
+    PAGING_RELEASE = "paging_release"  # the maintenance window is over: the ladder starts
 
 
 class Step(BaseModel):
@@ -144,18 +145,31 @@ def _proposal_expiries(state: IncidentState) -> Iterator[Step]:
             )
 
 
+def _held(state: IncidentState) -> Iterator[Step]:
+    """Opened during maintenance: nothing but the release at the window's end (and
+    mitigation proposals expiring), so nobody is paged, informed or reminded until then."""
+    hold = state.paging_hold
+    assert hold is not None
+    yield Step(key=f"release:w{hold.window}", at=hold.until, kind=StepKind.PAGING_RELEASE)
+    yield from _proposal_expiries(state)
+
+
 def plan(state: IncidentState, policy: SeverityPolicy, now: datetime) -> Plan:
     if not state.is_open:
         return Plan(due=[], next=None, live_keys=frozenset())
-    steps = [
-        *_inform(state, policy),
-        *_ladder(state, policy),
-        *_no_progress(state, policy),
-        *_cadence(state, policy, now),
-        *_stakeholders(state, policy),
-        *_review(state, policy),
-        *_proposal_expiries(state),
-    ]
+    steps = (
+        [*_held(state)]
+        if state.paging_hold is not None
+        else [
+            *_inform(state, policy),
+            *_ladder(state, policy),
+            *_no_progress(state, policy),
+            *_cadence(state, policy, now),
+            *_stakeholders(state, policy),
+            *_review(state, policy),
+            *_proposal_expiries(state),
+        ]
+    )
     fired = set(state.fired)
     pending = [s for s in steps if s.key not in fired]
     due = sorted((s for s in pending if s.at <= now), key=lambda s: s.at)

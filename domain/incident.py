@@ -11,6 +11,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
+from domain.maintenance import PagingHold
 from domain.policy import Policy, Role, Severity
 from domain.runbooks import MitigationProposal, RunbookRun
 
@@ -24,7 +25,9 @@ class Status(StrEnum):
 
 OPEN_STATUSES = (Status.TRIGGERED, Status.INVESTIGATING, Status.MITIGATING)
 
-AlertSource = Literal["cli", "api", "pagerduty", "alertmanager", "grafana", "slack", "sms"]
+AlertSource = Literal[
+    "cli", "api", "pagerduty", "alertmanager", "grafana", "slack", "sms", "heartbeat"
+]
 
 
 class Alert(BaseModel):
@@ -118,6 +121,7 @@ class IncidentState(BaseModel):
     runbook_runs: list[RunbookRun] = Field(default_factory=list)  # the latest few, newest last
     runbook_runs_started: int = 0
     mitigations: list[MitigationProposal] = Field(default_factory=list)
+    paging_hold: PagingHold | None = None  # opened during maintenance: nobody paged until then
 
     def runbook_run(self, number: int) -> RunbookRun | None:
         return next((r for r in self.runbook_runs if r.number == number), None)
@@ -152,6 +156,7 @@ class IncidentInput(BaseModel):
     state: IncidentState | None = None
     policy: Policy | None = None
     pending_alerts: list[Alert] = Field(default_factory=list)
+    hold: PagingHold | None = None  # the service is in maintenance: open with paging held
 
 
 # ---- Requests (one model per message) ---------------------------------------------------
@@ -211,6 +216,14 @@ class MitigationDecision(BaseModel):
     proposal: int = Field(ge=1)
     approve: bool = True
     reason: str | None = Field(default=None, max_length=1000)
+
+
+class ReleasePaging(BaseModel):
+    """Maintenance window ``window`` is over (ended early by ``by``, or at its end)."""
+
+    window: int
+    by: str | None = None
+    early: bool = False
 
 
 class AlertResolveRequest(BaseModel):

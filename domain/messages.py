@@ -175,3 +175,44 @@ class MitigationMessage(MessageParams):
 PARAMS: dict[MessageKind, type[MessageParams]] = {
     cls.kind: cls for cls in MessageParams.__subclasses__()
 }
+
+
+# ---- maintenance windows: announcements in #incidents, about a window, not an incident ----
+
+
+class MaintenanceKind(StrEnum):
+    STARTED = "maintenance_started"
+    ENDED = "maintenance_ended"
+
+
+class MaintenanceMessage(BaseModel):
+    """What a maintenance announcement needs (``domain.templates.render_maintenance_message``).
+
+    Kept apart from :class:`MessageParams`: those are about an incident and render from its
+    state; these are about a window, with no incident behind them.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    kind: ClassVar[MaintenanceKind]
+
+    window: int
+    service: str
+    reason: str
+    starts_at: datetime
+    ends_at: datetime  # as scheduled
+    by: str  # who put the service in maintenance (roster name)
+
+
+class MaintenanceStartedMessage(MaintenanceMessage):
+    kind = MaintenanceKind.STARTED
+
+
+class MaintenanceEndedMessage(MaintenanceMessage):
+    kind = MaintenanceKind.ENDED
+    ended_at: datetime
+    ended_by: str | None = None  # ended early, by this person
+
+
+MAINTENANCE_PARAMS: dict[MaintenanceKind, type[MaintenanceMessage]] = {
+    cls.kind: cls for cls in MaintenanceMessage.__subclasses__()
+}

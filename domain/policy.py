@@ -305,6 +305,39 @@ class Integration(_Strict):
         return value
 
 
+def _plain_service(value: str) -> str:
+    if value != value.strip() or any(ord(c) < 32 or ord(c) == 127 for c in value):
+        raise ValueError("service must be plain text without surrounding spaces")
+    return value
+
+
+class HeartbeatMonitor(_Strict):
+    """A dead-man's switch: a job pings ``POST /heartbeats/<name>`` at least every ``period``.
+
+    No ping for ``period + grace`` opens an incident for ``service`` at ``severity`` (one
+    per monitor, however long the silence lasts); the next ping resolves it. The monitor
+    is armed by its first ping. Its token lives in the data dir, never in the policy file.
+    """
+
+    name: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]*$", max_length=64)
+    period: Duration
+    grace: Duration = timedelta(0)
+    service: str = Field(min_length=1, max_length=200)
+    severity: Severity = Severity.P2
+
+    _service = field_validator("service")(_plain_service)
+
+    @model_validator(mode="after")
+    def _positive(self) -> HeartbeatMonitor:
+        if self.period < timedelta(seconds=1):
+            raise ValueError("period must be at least 1s")
+        if self.grace < timedelta(0):
+            raise ValueError("grace must not be negative")
+        if self.period % timedelta(seconds=1) or self.grace % timedelta(seconds=1):
+            raise ValueError("period and grace must be whole seconds")
+        return self
+
+
 class MitigationPolicy(_Strict):
     # A proposal nobody approves within this long expires (propose again to retry).
     approval_expires_after: Duration = timedelta(minutes=30)
@@ -327,6 +360,7 @@ class Policy(_Strict):
     integrations: tuple[Integration, ...] = ()
     postmortem: PostMortemPolicy = PostMortemPolicy()
     mitigations: MitigationPolicy = MitigationPolicy()
+    heartbeats: tuple[HeartbeatMonitor, ...] = ()
 
     @model_validator(mode="after")
     def _complete(self) -> Policy:
@@ -336,6 +370,9 @@ class Policy(_Strict):
         names = [i.name for i in self.integrations]
         if len(names) != len(set(names)):
             raise ValueError("integrations: duplicate name")
+        beats = [h.name for h in self.heartbeats]
+        if len(beats) != len(set(beats)):
+            raise ValueError("heartbeats: duplicate name")
         return self
 
     def for_severity(self, severity: Severity) -> SeverityPolicy:
@@ -343,3 +380,6 @@ class Policy(_Strict):
 
     def integration(self, name: str) -> Integration | None:
         return next((i for i in self.integrations if i.name == name), None)
+
+    def heartbeat(self, name: str) -> HeartbeatMonitor | None:
+        return next((h for h in self.heartbeats if h.name == name), None)

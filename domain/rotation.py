@@ -21,10 +21,11 @@ Rules (all pure; every function takes the instant it is asked about):
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from domain.policy import Person, Role, Roster, Rotation
+from domain.policy import Override, Person, Role, Roster, Rotation
 
 
 def _require_aware(at: datetime) -> None:
@@ -59,6 +60,11 @@ def shift_index(rotation: Rotation, at: datetime) -> int:
     return index
 
 
+def handoff_bounds(rotation: Rotation, index: int) -> tuple[datetime, datetime]:
+    """Aware UTC ``[start, end)`` of shift number ``index``."""
+    return _handoff(rotation, index), _handoff(rotation, index + 1)
+
+
 def shift_bounds(rotation: Rotation, at: datetime) -> tuple[datetime, datetime]:
     """Aware UTC ``[start, end)`` of the shift that contains the aware instant ``at``."""
     index = shift_index(rotation, at)
@@ -68,6 +74,17 @@ def shift_bounds(rotation: Rotation, at: datetime) -> tuple[datetime, datetime]:
 def scheduled(rotation: Rotation, at: datetime) -> str:
     """The roster name the rotation schedules at ``at`` (overrides not applied)."""
     return rotation.people[shift_index(rotation, at) % len(rotation.people)]
+
+
+def with_overrides(roster: Roster, overrides: Sequence[Override]) -> Roster:
+    """``roster`` with run-time ``overrides`` layered over the policy file's (later wins).
+
+    An override naming someone no longer on the roster is left out: the rota holds then.
+    """
+    known = [o for o in overrides if roster.person(o.person) is not None]
+    if not known:
+        return roster
+    return roster.model_copy(update={"overrides": (*roster.overrides, *known)})
 
 
 def _override(roster: Roster, role: Role, at: datetime) -> str | None:

@@ -34,7 +34,7 @@ from pydantic import BaseModel
 from domain import runbook_texts as texts
 from domain.durations import format_duration, format_hhmm
 from domain.incident import IncidentState, Status
-from domain.messages import MessageKind, MessageParams
+from domain.messages import MaintenanceKind, MaintenanceMessage, MessageKind, MessageParams
 from domain.policy import ROLE_TITLES, Person, Policy, Role, SeverityPolicy
 from domain.runbooks import MitigationProposal, Risk, RunbookRun
 
@@ -406,7 +406,46 @@ review._
 |-------|------|-----|--------|
 """
 
+_MAINTENANCE_STARTED = """\
+🔧 **Maintenance started - {{ service }}** 🔧
+
+**Window**: {{ window }}
+**Service**: {{ service }}
+**Reason**: {{ reason }}
+**From**: {{ starts_stamp }}
+**Until**: {{ ends_stamp }} ({{ length }})
+**By**: {{ by }}
+
+Alerts for {{ service }} are recorded but page nobody until the window ends.
+Incidents already open go on as before.
+End it early: {{ end_command }}
+
+#maintenance #{{ service_tag }}
+"""
+
+_MAINTENANCE_ENDED = """\
+✅ **Maintenance ended - {{ service }}** ✅
+
+**Window**: {{ window }}
+**Service**: {{ service }}
+**Reason**: {{ reason }}
+**Ended**: {{ ended_stamp }}, {{ how_ended }}
+
+Alerts for {{ service }} page as usual again.
+Incidents opened during the window and still open start paging now.
+
+#maintenance #{{ service_tag }}
+"""
+
 _TEMPLATES: dict[str, str] = {
+    MaintenanceKind.STARTED.value: _MAINTENANCE_STARTED,
+    MaintenanceKind.ENDED.value: _MAINTENANCE_ENDED,
+    f"{MaintenanceKind.STARTED.value}.subject": (
+        "[maintenance] {{ service_line }} until {{ ends_stamp }}: {{ reason_short }}"
+    ),
+    f"{MaintenanceKind.ENDED.value}.subject": (
+        "[maintenance] {{ service_line }} ended: {{ reason_short }}"
+    ),
     MessageKind.INITIAL_ALERT.value: _INITIAL_ALERT,
     MessageKind.PAGE.value: _PAGE,
     MessageKind.INFORM.value: _INFORM,
@@ -883,3 +922,34 @@ def render_postmortem_draft(
         "" if policy.business_hours.timezone == "UTC" else local.strftime("%H:%M %Z")
     )
     return _ENV.get_template("postmortem_draft").render(ctx)
+
+
+def render_maintenance_message(params: MaintenanceMessage, policy: Policy) -> RenderedMessage:
+    """A maintenance window's announcement in #incidents (started, ended)."""
+    from domain.maintenance import END_COMMAND
+
+    ended_at = getattr(params, "ended_at", None)
+    ended_by = getattr(params, "ended_by", None)
+    service_line = _one_line(params.service)
+    how_ended = "as scheduled"
+    if ended_at is not None and ended_at < params.ends_at:
+        who = f" by {_person_label(policy, ended_by)}" if ended_by else ""
+        how_ended = f"early{who} (it was to end at {_stamp(params.ends_at)})"
+    ctx = {
+        "window": params.window,
+        "service": params.service,
+        "service_line": service_line,
+        "service_tag": "-".join(service_line.lower().split()),
+        "reason": _one_line(params.reason),
+        "reason_short": _shorten(_one_line(params.reason), _SUBJECT_SUMMARY_MAX),
+        "starts_stamp": _stamp(params.starts_at),
+        "ends_stamp": _stamp(params.ends_at),
+        "length": _span(params.ends_at - params.starts_at),
+        "by": _person_label(policy, params.by),
+        "ended_stamp": _stamp(ended_at) if ended_at is not None else "",
+        "how_ended": how_ended,
+        "end_command": END_COMMAND.format(window=params.window),
+    }
+    kind = params.kind.value
+    subject = _ENV.get_template(f"{kind}.subject").render(ctx)
+    return RenderedMessage(subject=_one_line(subject), text=_ENV.get_template(kind).render(ctx))

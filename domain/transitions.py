@@ -28,6 +28,7 @@ from domain.incident import (
     StatusUpdateRequest,
     TimelineEntry,
 )
+from domain.maintenance import not_paged_text, released_text
 from domain.messages import (
     AcknowledgedMessage,
     EscalatedMessage,
@@ -124,11 +125,30 @@ def open_incident(state: IncidentState, policy: Policy, now: datetime) -> Effect
     alert = state.alerts[-1] if state.alerts else None
     source = f" ({alert.source})" if alert is not None else ""
     log(state, now, "opened", f"Alert triggered: {state.summary}{source}")
-    return Effects(
-        messages=[Outgoing("initial", policy.channels.incidents, InitialAlertMessage())],
-        ticket=True,
-        review=policy.for_severity(state.severity).next_business_day_review,
-    )
+    review = policy.for_severity(state.severity).next_business_day_review
+    if state.paging_hold is not None:  # in maintenance: recorded, nothing said anywhere yet
+        log(state, now, "maintenance", not_paged_text(state.paging_hold, now))
+        return Effects(ticket=True, review=review)
+    return Effects(messages=[_initial(policy)], ticket=True, review=review)
+
+
+def _initial(policy: Policy) -> Outgoing:
+    return Outgoing("initial", policy.channels.incidents, InitialAlertMessage())
+
+
+def release_paging(
+    state: IncidentState, policy: Policy, now: datetime, by: str | None = None, early: bool = False
+) -> Effects:
+    """The maintenance window is over and the incident is still open: it starts as a new
+    incident would, its #incidents post and its ladder from now."""
+    hold = state.paging_hold
+    if hold is None or not state.is_open:
+        return Effects()
+    state.paging_hold = None
+    state.ladder = LadderRun(epoch=state.ladder.epoch + 1, anchor=now, start_level=0)
+    state.replanned_at = now
+    log(state, now, "maintenance", released_text(hold, by=by, early=early), by)
+    return Effects(messages=[_initial(policy)], ticket=True)
 
 
 def acknowledge(
@@ -222,19 +242,22 @@ def escalate(state: IncidentState, policy: Policy, req: EscalateRequest, now: da
             f"{state.severity.value} has no escalation ladder; raise the severity first"
         )
     reason = f": {req.reason}" if req.reason else ""
+    # A person asks for pages: held for maintenance or not, the incident starts paging.
+    effects = release_paging(state, policy, now, req.by, early=True)
     if state.status == Status.TRIGGERED:
         current = state.pages[-1].level if state.pages else -1
         following = current + 1 if current + 1 < len(sp.ladder) else 0
         state.ladder = LadderRun(epoch=state.ladder.epoch + 1, anchor=now, start_level=following)
         title = ROLE_TITLES[sp.ladder[following].target]
         log(state, now, "escalate", f"Escalated now to {title}{reason}", req.by)
-        return Effects()
+        return effects
     level = next_level_after(sp, state.assignee_level)
     assert level is not None  # the ladder is not empty
     role = sp.ladder[level].target
     log(state, now, "escalate", f"Escalated to {ROLE_TITLES[role]}{reason}", req.by)
     page = DirectPage(f"escalate:{len(state.timeline)}", role, level, req.by, req.reason)
-    return Effects(pages=[page])
+    effects.pages.append(page)
+    return effects
 
 
 def add_responder(
@@ -309,6 +332,8 @@ def carry_out(step: Step, state: IncidentState, policy: Policy, person: Person |
     sp = policy.for_severity(state.severity)
     at = step.at
     channels = policy.channels
+    if step.kind == StepKind.PAGING_RELEASE:
+        return release_paging(state, policy, at)
     if step.kind == StepKind.PAGE:
         assert person is not None and step.role is not None and step.level is not None
         return _page(state, sp, step.key, step.role, step.level, at, person)

@@ -41,15 +41,52 @@ class PersonJson(TypedDict):
     contact_order: NotRequired[list[str]]
 
 
-class OnCallLevel(TypedDict):
+class OnCallRole(PersonJson):
     role: str
     title: str
-    person: PersonJson | None
+    override: NotRequired[int | None]
+    next_handoff_at: NotRequired[str | None]
+    next_name: NotRequired[str | None]
 
 
 class OnCall(TypedDict):
     at: str
-    levels: list[OnCallLevel]
+    team: str
+    roles: list[OnCallRole]
+
+
+class ShiftJson(TypedDict):
+    role: str
+    title: str
+    person: str
+    display_name: str | None
+    start: str
+    end: str
+    override: int | None
+
+
+class ScheduleJson(TypedDict):
+    start: str
+    end: str
+    timezone: str
+    shifts: list[ShiftJson]
+
+
+class OverrideJson(TypedDict):
+    id: int
+    role: str
+    person: str
+    start: str
+    end: str
+    reason: str | None
+    swap_id: str | None
+    created_by: str
+    created_at: str
+
+
+class FeedJson(TypedDict):
+    name: str
+    url: str
 
 
 class Notification(TypedDict):
@@ -99,6 +136,21 @@ class ChangeJson(TypedDict):
     integration: str | None
     links: list[ChangeLinkJson]
     details: dict[str, Any]
+
+
+class MaintenanceJson(TypedDict):
+    """A maintenance window: ``starter.api.maintenance.MaintenanceView`` in JSON form."""
+
+    id: int
+    service: str
+    starts_at: str
+    ends_at: str
+    reason: str
+    created_by: str
+    created_at: str
+    ended_at: str | None
+    ended_by: str | None
+    phase: str  # scheduled, active, ended
 
 
 class ApiError(Exception):
@@ -361,9 +413,63 @@ class FirewatchClient:
 
     # ---- people, notifications, integrations -------------------------------------------
 
-    def oncall(self) -> OnCall:
-        result: OnCall = self._request("GET", "/oncall")
+    def oncall(self, at: str | None = None) -> OnCall:
+        """``at``: ISO 8601; without an offset, the team's local time."""
+        result: OnCall = self._request("GET", "/oncall", params=_drop_none({"at": at}))
         return result
+
+    def schedule(self, weeks: int = 4, role: str | None = None) -> ScheduleJson:
+        params = _drop_none({"weeks": weeks, "role": role})
+        result: ScheduleJson = self._request("GET", "/schedule", params=params)
+        return result
+
+    def overrides(self, role: str | None = None) -> list[OverrideJson]:
+        rows: list[OverrideJson] = self._request(
+            "GET", "/overrides", params=_drop_none({"role": role})
+        )
+        return rows
+
+    def add_override(
+        self,
+        role: str,
+        person: str,
+        end: str,
+        by: str,
+        *,
+        start: str | None = None,
+        reason: str | None = None,
+    ) -> list[OverrideJson]:
+        body = {"role": role, "person": person, "start": start, "end": end, "reason": reason}
+        rows: list[OverrideJson] = self._request(
+            "POST", "/overrides", body=_drop_none({**body, "by": by})
+        )
+        return rows
+
+    def remove_override(self, override_id: int, by: str) -> list[OverrideJson]:
+        rows: list[OverrideJson] = self._request(
+            "DELETE", f"/overrides/{override_id}", params={"by": by}
+        )
+        return rows
+
+    def swap(
+        self, role: str, week: str, with_person: str, by: str, reason: str | None = None
+    ) -> list[OverrideJson]:
+        body = {"role": role, "week": week, "with": with_person, "by": by, "reason": reason}
+        rows: list[OverrideJson] = self._request("POST", "/swaps", body=_drop_none(body))
+        return rows
+
+    def schedule_audit(self, limit: int = 100) -> list[dict[str, Any]]:
+        rows: list[dict[str, Any]] = self._request(
+            "GET", "/overrides/audit", params={"limit": limit}
+        )
+        return rows
+
+    def calendars(self, rotate: bool = False) -> list[FeedJson]:
+        if rotate:
+            rotated: list[FeedJson] = self._request("POST", "/calendars/rotate")
+            return rotated
+        rows: list[FeedJson] = self._request("GET", "/calendars")
+        return rows
 
     def outbox(
         self, incident_id: str | None = None, limit: int | None = None
@@ -451,3 +557,37 @@ class FirewatchClient:
         )
         status, change = self._answer("POST", "/changes", body=body)
         return change, status == 201
+
+    # ---- maintenance windows -------------------------------------------------------------
+
+    def start_maintenance(
+        self,
+        service: str,
+        ends_at: str,
+        reason: str,
+        by: str,
+        *,
+        starts_at: str | None = None,
+    ) -> MaintenanceJson:
+        """A new window (``starts_at`` None: now). Times: ISO 8601 with an offset."""
+        body = _drop_none(
+            {"service": service, "starts_at": starts_at, "ends_at": ends_at, "reason": reason}
+        )
+        result: MaintenanceJson = self._request("POST", "/maintenance", body={**body, "by": by})
+        return result
+
+    def maintenance(
+        self, *, service: str | None = None, include_past: bool = False
+    ) -> list[MaintenanceJson]:
+        """Windows on or to come (with ``include_past`` also those over), soonest first."""
+        params = {"service": service, "all": "true" if include_past else None}
+        rows: list[MaintenanceJson] = _items(
+            self._request("GET", "/maintenance", params=params), "windows"
+        )
+        return rows
+
+    def end_maintenance(self, window_id: int, by: str) -> MaintenanceJson:
+        result: MaintenanceJson = self._request(
+            "POST", f"/maintenance/{int(window_id)}/end", body={"by": by}
+        )
+        return result

@@ -43,6 +43,8 @@ from starter.api_client import (
     FirewatchClient,
     IncidentJson,
 )
+from starter.cli_heartbeats import heartbeats_app
+from starter.cli_maintenance import maintenance_app
 
 # Mirrors domain.policy.Severity / domain.incident.Status (a test keeps them in sync);
 # kept literal so the CLI starts without importing pydantic models.
@@ -802,27 +804,39 @@ def postmortem_held(
 
 
 @app.command()
-def oncall(ctx: typer.Context, api: ApiOpt = None, as_json: JsonOpt = False) -> None:
-    """Who holds each escalation level right now."""
+def oncall(
+    ctx: typer.Context,
+    at: Annotated[
+        str | None,
+        typer.Option(
+            "--at", metavar="TIME", help="Any time, e.g. 2026-12-24T03:00 (team local time)."
+        ),
+    ] = None,
+    api: ApiOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Who holds each escalation level, now or --at any time (overrides included)."""
+    if at is not None:
+        try:
+            datetime.fromisoformat(at.strip())
+        except ValueError:
+            raise CliError(
+                f"--at must be an ISO 8601 time like 2026-12-24T03:00, not {at!r}"
+            ) from None
     with _client(ctx, api) as client:
-        data = client.oncall()
+        data = client.oncall(at.strip() if at else None)
     if as_json:
         _echo_json(data)
         return
-    at = _parse_time(data.get("at"))
+    when = _parse_time(data.get("at"))
     rows = []
-    raw: dict[str, Any] = dict(data)
-    for level in raw.get("levels") or raw.get("roles") or []:
-        # {"person": {...}} per level, or the person's fields inline.
-        person = level.get("person") or (level if level.get("name") else None)
-        if person:
-            name = person.get("name", "?")
-            display = person.get("display_name")
-            who = f"{display} ({name})" if display and display != name else name
-        else:
-            who = "nobody"
-        rows.append([str(level.get("title") or level.get("role") or "?"), who])
-    typer.echo(f"On call at {at:%Y-%m-%d %H:%M:%S} UTC" if at else "On call now")
+    for role in data.get("roles") or []:
+        name, display = role.get("name", "?"), role.get("display_name")
+        who = f"{display} ({name})" if display and display != name else name
+        if role.get("override"):
+            who += f"  [override #{role['override']}]"
+        rows.append([str(role.get("title") or role.get("role") or "?"), who])
+    typer.echo(f"On call at {when:%Y-%m-%d %H:%M:%S} UTC" if when else "On call now")
     _echo_lines(_table(("LEVEL", "PERSON"), rows) if rows else ["nobody is on call"])
 
 
@@ -1005,6 +1019,8 @@ integrations_app = typer.Typer(
     help="Alert sources: where each posts and its key; add one for a service; remove one.",
 )
 app.add_typer(integrations_app)
+app.add_typer(heartbeats_app)  # `firewatch heartbeats` (starter/cli_heartbeats.py)
+app.add_typer(maintenance_app)  # `firewatch maintenance` (starter/cli_maintenance.py)
 
 INTEGRATION_KINDS = ("pagerduty", "alertmanager", "grafana", "generic")
 ShowSecretsOpt = Annotated[bool, typer.Option("--show-secrets", help="Print the keys unmasked.")]
@@ -1143,6 +1159,12 @@ def integrations_remove(
         _echo_json(row)
         return
     _echo_lines([f"Removed {row.get('name')}: its key no longer works"])
+
+
+# Commands kept in modules of their own register themselves on ``app`` when imported.
+from starter import cli_schedule  # noqa: E402  (override, swap, schedule)
+
+__all__ = ["app", "cli_schedule", "main"]
 
 
 def main() -> None:

@@ -43,6 +43,7 @@ from domain.incident import (
     Status,
     StatusUpdateRequest,
 )
+from domain.maintenance import PagingHold
 from domain.policy import Severity
 from starter.connection import TASK_QUEUE
 from workflows.incident import IncidentWorkflow
@@ -62,15 +63,16 @@ def _static_summary(alert: Alert) -> str:
 
 
 async def open_or_join(
-    client: Client, alert: Alert, *, task_queue: str = TASK_QUEUE
+    client: Client, alert: Alert, *, task_queue: str = TASK_QUEUE, hold: PagingHold | None = None
 ) -> WorkflowHandle[Any, Any]:
     """Signal-with-start: opens the incident for the alert's dedup key, or joins the open one.
 
-    Returns once Temporal has durably recorded the alert.
+    Returns once Temporal has durably recorded the alert. ``hold``: the service is in
+    maintenance, and an incident this opens pages nobody until the window is over.
     """
     return await client.start_workflow(
         IncidentWorkflow.run,
-        IncidentInput(),
+        IncidentInput(hold=hold),
         **_start_options(alert, task_queue),
         start_signal="attach_alert",
         start_signal_args=[alert],
@@ -104,7 +106,12 @@ class OpenIncidents:
 
 
 async def attach(
-    client: Client, alert: Alert, open_incidents: OpenIncidents, *, task_queue: str = TASK_QUEUE
+    client: Client,
+    alert: Alert,
+    open_incidents: OpenIncidents,
+    *,
+    task_queue: str = TASK_QUEUE,
+    hold: PagingHold | None = None,
 ) -> bool:
     """Open or join, as ``open_or_join``; True when a new incident was opened.
 
@@ -125,7 +132,7 @@ async def attach(
             if err.status != RPCStatusCode.NOT_FOUND:
                 raise
             open_incidents.discard(workflow_id)  # closed: this alert opens the next one
-    handle = await open_or_join(client, alert, task_queue=task_queue)
+    handle = await open_or_join(client, alert, task_queue=task_queue, hold=hold)
     open_incidents.add(workflow_id)
     return _started(handle)
 

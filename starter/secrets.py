@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import hashlib
+import hmac
 import json
 import logging
 import os
@@ -58,14 +60,24 @@ class Secrets(BaseModel):
 
     api_token: str
     integrations: dict[str, IntegrationSecret] = Field(default_factory=dict)
+    # Signs the calendar feeds' URL tokens (``feed_token``); rotating it revokes them all.
+    calendar_secret: str | None = None
+    # Heartbeat monitor name -> the Bearer token of its pings (``POST /heartbeats/<name>``).
+    heartbeats: dict[str, str] = Field(default_factory=dict)
 
     def __repr__(self) -> str:
-        return f"Secrets(api_token=***, integrations={sorted(self.integrations)})"
+        return (
+            f"Secrets(api_token=***, integrations={sorted(self.integrations)},"
+            f" heartbeats={sorted(self.heartbeats)})"
+        )
 
     __str__ = __repr__
 
     def for_integration(self, name: str) -> IntegrationSecret | None:
         return self.integrations.get(name)
+
+    def for_heartbeat(self, name: str) -> str | None:
+        return self.heartbeats.get(name)
 
 
 def new_integration_secret(kind: IntegrationKind) -> IntegrationSecret:
@@ -129,6 +141,14 @@ def _with_env(value: Secrets) -> Secrets:
     return value.model_copy(update={"api_token": token.get_secret_value()})
 
 
+def _heartbeat_names(policy: Policy | None) -> tuple[str, ...]:
+    if policy is None:
+        from activities.config import policy_store_from_env
+
+        policy = policy_store_from_env().get()
+    return tuple(monitor.name for monitor in policy.heartbeats)
+
+
 def _integrations(policy: Policy | None) -> tuple[Integration, ...]:
     if policy is None:
         from activities.config import policy_store_from_env
@@ -144,6 +164,7 @@ def ensure_secrets(data_dir: Path, policy: Policy | None = None) -> Secrets:
     """
     data_dir.mkdir(parents=True, exist_ok=True)
     wanted = _integrations(policy)
+    monitors = _heartbeat_names(policy)
     path = secrets_path(data_dir)
     with _locked(data_dir):
         current = _read(path)
@@ -161,7 +182,17 @@ def ensure_secrets(data_dir: Path, policy: Policy | None = None) -> Secrets:
                 )
                 changed = True
         token = current.api_token if current else secrets.token_urlsafe(32)
-        value = Secrets(api_token=token, integrations=stored)
+        calendar = current.calendar_secret if current else None
+        if calendar is None:
+            calendar, changed = secrets.token_urlsafe(32), True
+        beats = dict(current.heartbeats) if current else {}
+        for name in monitors:
+            if name not in beats:  # one token per monitor, kept for good
+                beats[name] = secrets.token_urlsafe(32)
+                changed = True
+        value = Secrets(
+            api_token=token, integrations=stored, calendar_secret=calendar, heartbeats=beats
+        )
         if changed:
             _write_atomic(path, value)
         else:
@@ -170,6 +201,23 @@ def ensure_secrets(data_dir: Path, policy: Policy | None = None) -> Secrets:
                 if path.stat().st_mode & 0o077:
                     path.chmod(0o600)
     return _with_env(value)
+
+
+def rotate_calendar_secret(data_dir: Path, policy: Policy | None = None) -> Secrets:
+    """A new calendar secret: every feed URL handed out so far stops working."""
+    current = ensure_secrets(data_dir, policy)
+    with _locked(data_dir):
+        stored = _read(secrets_path(data_dir)) or current
+        value = stored.model_copy(update={"calendar_secret": secrets.token_urlsafe(32)})
+        _write_atomic(secrets_path(data_dir), value)
+    return _with_env(value)
+
+
+def feed_token(value: Secrets, feed: str) -> str:
+    """The URL token of one calendar feed (``primary.ics``, ``people/dave.ics``): each feed
+    has its own, so sharing one person's feed URL opens no other."""
+    key = (value.calendar_secret or "").encode()
+    return hmac.new(key, feed.encode(), hashlib.sha256).hexdigest()[:32]
 
 
 def load_secrets(data_dir: Path) -> Secrets:

@@ -6,6 +6,7 @@ import threading
 import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import ClassVar
 
@@ -15,6 +16,11 @@ from sqlalchemy.engine import URL, make_url
 from storage import dialects
 
 DB_FILE = "firewatch.db"
+
+
+def timestamp(at: datetime) -> str:
+    """How every table stores a time: UTC ISO 8601 with microseconds (sorts as text)."""
+    return at.astimezone(UTC).isoformat(timespec="microseconds")
 
 
 def sqlite_url(data_dir: Path) -> str:

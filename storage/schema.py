@@ -135,3 +135,53 @@ mitigation_runs = Table(
     Column("updated_at", Text, nullable=False),
     Index("ix_mitigation_runs_incident_id", "incident_id"),
 )
+
+# Overrides and swaps made at run time (``firewatch override``, ``swap``): who covers a role
+# when. Removal keeps the row (``removed_at``), so the audit trail can show it.
+schedule_overrides = Table(
+    "schedule_overrides",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("role", Text, nullable=False),
+    Column("person", Text, nullable=False),
+    Column("starts_at", Text, nullable=False),
+    Column("ends_at", Text, nullable=False),
+    Column("reason", Text),
+    Column("swap_id", Text),  # the two halves of a swap share it
+    Column("created_by", Text, nullable=False),
+    Column("created_at", Text, nullable=False),
+    Column("removed_at", Text),
+    Column("removed_by", Text),
+    Index("ix_schedule_overrides_role_ends_at", "role", "ends_at"),
+    sqlite_autoincrement=True,
+)
+
+# Every change to the schedule, who made it and when (``firewatch override log``).
+schedule_audit = Table(
+    "schedule_audit",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("at", Text, nullable=False),
+    Column("actor", Text, nullable=False),
+    Column("action", Text, nullable=False),  # added, removed, swapped
+    Column("override_id", Integer),
+    Column("detail", Text, nullable=False, server_default="{}"),  # JSON
+    sqlite_autoincrement=True,
+)
+
+# Maintenance windows: alerts for the service are recorded but page nobody.
+maintenance_windows = Table(
+    "maintenance_windows",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("service", Text, nullable=False),
+    Column("starts_at", Text, nullable=False),
+    Column("ends_at", Text, nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("created_by", Text, nullable=False),
+    Column("created_at", Text, nullable=False),
+    Column("ended_at", Text),  # ended early
+    Column("ended_by", Text),
+    Index("ix_maintenance_windows_service_ends_at", "service", "ends_at"),
+    sqlite_autoincrement=True,
+)

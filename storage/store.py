@@ -20,7 +20,7 @@ from sqlalchemy.engine import URL
 from domain.changes import Change, ChangeLink
 from domain.ids import format_incident_id, parse_incident_id
 from storage import dialects
-from storage.database import Database, database_url
+from storage.database import Database, database_url, timestamp
 from storage.schema import changes as changes_table
 from storage.schema import incident_numbers, mitigation_runs, outbox
 
@@ -79,10 +79,6 @@ class MitigationRun:
     result: dict[str, Any] | None
     started_at: datetime
     updated_at: datetime
-
-
-def _timestamp(at: datetime) -> str:
-    return at.astimezone(UTC).isoformat(timespec="microseconds")
 
 
 _n = incident_numbers.c
@@ -226,7 +222,7 @@ class Store:
                     day=day.isoformat(),
                     sequence=number,
                     workflow_key=workflow_key,
-                    opened_at=_timestamp(opened_at) if opened_at else None,
+                    opened_at=timestamp(opened_at) if opened_at else None,
                     summary=summary[:SUMMARY_CHARS] or None,
                     service=service or None,
                     severity=severity or None,
@@ -339,7 +335,7 @@ class Store:
         Returns the row as it was before (None: this is the first attempt) and as it is now;
         one transaction, so two attempts never both see "first".
         """
-        now = _timestamp(datetime.now(UTC))
+        now = timestamp(datetime.now(UTC))
         with self.database.write() as db:
             found = db.execute(select(*_MITIGATION).where(_m.idempotency_key == key)).first()
             before = _mitigation(found) if found is not None else None
@@ -375,7 +371,7 @@ class Store:
                 .values(
                     status=status,
                     result=json.dumps(result),
-                    updated_at=_timestamp(datetime.now(UTC)),
+                    updated_at=timestamp(datetime.now(UTC)),
                 )
             ).rowcount
         return changed == 1
@@ -391,8 +387,8 @@ class Store:
             "summary": change.summary,
             "source": change.source,
             "who": change.who,
-            "at": _timestamp(change.at),
-            "received_at": _timestamp(change.received_at),
+            "at": timestamp(change.at),
+            "received_at": timestamp(change.received_at),
             "integration": change.integration,
             "links": json.dumps(
                 [link.model_dump(exclude_none=True) for link in change.links], ensure_ascii=False
@@ -423,7 +419,7 @@ class Store:
         if service is not None:
             query = query.where(_c.service == service)
         if since is not None:
-            query = query.where(_c.at >= _timestamp(since))
+            query = query.where(_c.at >= timestamp(since))
         with self.database.read() as db:
             rows = db.execute(query).all()
         return [_change(row) for row in rows]

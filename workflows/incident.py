@@ -35,6 +35,7 @@ with workflow.unsafe.imports_passed_through():
         LadderRun,
         MitigationDecision,
         MitigationRequest,
+        ReleasePaging,
         ResolveRequest,
         SeverityChangeRequest,
         StatusUpdateRequest,
@@ -45,6 +46,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows.effects import QUICK, QUICK_RETRY, EffectSender
     from workflows.lazy_timer import LazyTimer
     from workflows.lookups import Lookups
+    from workflows.maintenance import register_hold
     from workflows.postmortem import start_postmortem
     from workflows.publish import Publisher
     from workflows.response import ResponseTasks
@@ -66,6 +68,7 @@ class IncidentWorkflow:
         self._policy: Policy | None = inp.policy
         self._inbox: list[Alert] = list(inp.pending_alerts)
         self._source_actions: list[AlertResolveRequest | AlertAcknowledgeRequest] = []
+        self._releases: list[ReleasePaging] = []  # maintenance windows over (workflows.maintenance)
         self._effects = Effects()  # decided, not carried out yet
         self._wake = False
         self._lookups = Lookups()
@@ -98,6 +101,11 @@ class IncidentWorkflow:
     def acknowledge_from_source(self, request: AlertAcknowledgeRequest) -> None:
         """PagerDuty-style: the monitoring tool acknowledged; attributed to the integration."""
         self._source_actions.append(request)
+        self._wake = True
+
+    @workflow.signal
+    def release_paging(self, request: ReleasePaging) -> None:
+        self._releases.append(request)
         self._wake = True
 
     # ---- updates (people): validated, applied by domain.transitions ---------------------
@@ -218,7 +226,7 @@ class IncidentWorkflow:
                 )
             except TimeoutError:
                 raise ApplicationError("started without an alert", non_retryable=True) from None
-            await self._open(self._inbox.pop(0))
+            await self._open(self._inbox.pop(0), inp)
         st = await self._drive()
         await self._close(st)
         if self._inbox:
@@ -227,7 +235,7 @@ class IncidentWorkflow:
             workflow.continue_as_new(IncidentInput(pending_alerts=self._inbox))
         return st
 
-    async def _open(self, alert: Alert) -> None:
+    async def _open(self, alert: Alert, inp: IncidentInput) -> None:
         info = workflow.info()
         now = workflow.now()
         opening = await workflow.execute_local_activity_method(
@@ -263,10 +271,13 @@ class IncidentWorkflow:
             replanned_at=now,
             slack_message=opening.slack_message,
             local_delivery=opening.local_delivery,
+            paging_hold=inp.hold,
         )
         self._state = st
         self._keep_alert(alert)
         self._effects += transitions.open_incident(st, self._policy, now)
+        if not await register_hold(st):  # the window is over already: page now
+            self._effects += transitions.release_paging(st, self._policy, workflow.now())
         self._effects += diagnostics.at_open(st, self._policy, now)
 
     async def _drive(self) -> IncidentState:
@@ -404,6 +415,11 @@ class IncidentWorkflow:
         assert self._policy is not None
         while self._inbox and st.is_open:
             self._keep_alert(self._inbox.pop(0))
+        while self._releases:
+            req = self._releases.pop(0)
+            if st.paging_hold is not None and st.paging_hold.window == req.window:
+                release = transitions.release_paging
+                self._effects += release(st, self._policy, workflow.now(), req.by, req.early)
         while self._source_actions:
             action = self._source_actions.pop(0)
             who = action.integration or action.source

@@ -1,8 +1,9 @@
 """People and calendar questions the incident asks, answered by quick local activities.
 
 Who holds a role at an instant depends on rotations and time zones, and business days on
-the team's calendar: I/O and zone rules stay out of workflow code. Answers this run already
-has are reused (the opening returns who is on call at that instant).
+the team's calendar: I/O and zone rules stay out of workflow code. People are looked up
+when a page is due, not when the incident opened, so run-time overrides count. Answers
+this run already has are reused (the opening returns who is on call at that instant).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
     from activities.models import NextBusinessDay, ResolveOncall, ReviewSlot
-    from activities.people import next_business_day, postmortem_review_slot, resolve_oncall
+    from activities.people import OncallActivities, next_business_day, postmortem_review_slot
     from domain.policy import ROLE_TITLES, Person, Policy, Role
     from workflows.effects import QUICK, QUICK_RETRY
 
@@ -25,8 +26,8 @@ class Lookups:
     async def holder(self, policy: Policy, role: Role, at: datetime) -> Person:
         known = self.holders.get((role, at))
         if known is None:
-            known = await workflow.execute_local_activity(
-                resolve_oncall,
+            known = await workflow.execute_local_activity_method(
+                OncallActivities.resolve_oncall,
                 ResolveOncall(roster=policy.roster, role=role, at=at),
                 summary=f"Who is {ROLE_TITLES[role]}?",
                 start_to_close_timeout=QUICK,

@@ -24,12 +24,15 @@ from domain.policy import Policy
 from starter.api import (
     changes,
     health,
+    heartbeats,
     incidents,
     ingest_alertmanager,
     ingest_generic,
     ingest_pagerduty,
     integrations,
+    maintenance,
     metrics,
+    schedules,
     slack,
     twilio,
 )
@@ -100,12 +103,16 @@ def create_app(
         changes,
         incidents,
         integrations,
+        heartbeats,
+        schedules,
+        maintenance,
         health,
         metrics,
         slack,
         twilio,
     ):
         app.include_router(module.router)
+    app.include_router(schedules.feeds)  # the calendar feeds: a token in the URL instead
     # Added innermost first: metrics see every answer, including the limits' refusals.
     app.add_middleware(
         FastLane,

@@ -92,13 +92,20 @@ class ApiContext:
 
     def secrets(self) -> Secrets:
         """Secrets for the current policy; integrations added to a live policy get keys."""
-        wanted = tuple((i.name, i.kind) for i in self.policy().integrations)
+        wanted = tuple((i.name, i.kind) for i in self.policy().integrations) + tuple(
+            (h.name, "heartbeat") for h in self.policy().heartbeats
+        )
         if self._secrets is None or self._secrets_for != wanted:
             with self._lock:
                 if self._secrets is None or self._secrets_for != wanted:
                     self._secrets = ensure_secrets(self.data_dir, self.policy())
                     self._secrets_for = wanted
         return self._secrets
+
+    def forget_secrets(self) -> None:
+        """Read the secrets file again at the next request (after a rotation)."""
+        with self._lock:
+            self._secrets = None
 
     def integrations(self, *kinds: IntegrationKind) -> list[Integration]:
         return [i for i in self.policy().integrations if not kinds or i.kind in kinds]

@@ -17,7 +17,6 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, StrictBool
 from temporalio.client import WorkflowUpdateRPCTimeoutOrCancelledError
 
-from domain import rotation
 from domain.ids import incident_workflow_id, parse_incident_id
 from domain.incident import (
     AcknowledgeRequest,
@@ -32,7 +31,7 @@ from domain.incident import (
     Status,
     StatusUpdateRequest,
 )
-from domain.policy import ROLE_TITLES, Role, Severity
+from domain.policy import Severity
 from starter import incidents as fw
 from starter.api.auth import require_api_token
 from starter.api.context import ApiContext, get_ctx
@@ -336,50 +335,6 @@ async def postmortem_held(
 
 
 # ---- on-call and outbox -------------------------------------------------------------------
-
-
-class OnCallEntry(BaseModel):
-    role: Role
-    title: str
-    name: str
-    display_name: str | None = None
-    email: str | None = None
-    phone: str | None = None
-    slack_user_id: str | None = None
-    contact_order: list[str] = Field(default_factory=list, description="Paging order")
-    next_handoff_at: datetime | None = Field(default=None, description="Rotations only")
-    next_name: str | None = None
-
-
-class OnCall(BaseModel):
-    at: datetime
-    team: str
-    roles: list[OnCallEntry]
-
-
-@router.get("/oncall", response_model=OnCall, summary="Who holds each role now")
-async def oncall(request: Request) -> OnCall:
-    policy = get_ctx(request).policy()
-    now = datetime.now(UTC)
-    rotations = {Role.PRIMARY: policy.roster.primary, Role.SECONDARY: policy.roster.secondary}
-    entries: list[OnCallEntry] = []
-    for role, person in rotation.on_call(policy.roster, now).items():
-        entry = OnCallEntry(
-            role=role,
-            title=ROLE_TITLES[role],
-            name=person.name,
-            display_name=person.display_name,
-            contact_order=list(person.contact_order),
-            email=person.email,
-            phone=person.phone,
-            slack_user_id=person.slack_user_id,
-        )
-        if role in rotations:
-            handoffs = rotation.next_handoffs(rotations[role], now, 1)
-            if handoffs:
-                entry.next_handoff_at, entry.next_name = handoffs[0]
-        entries.append(entry)
-    return OnCall(at=now, team=policy.team, roles=entries)
 
 
 class OutboxEntry(BaseModel):

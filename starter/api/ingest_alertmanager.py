@@ -25,11 +25,11 @@ from starter.api.errors import AUTH_RESPONSES, BODY_RESPONSES, COMMON_RESPONSES
 from starter.api.ingest_common import (
     Outcome,
     Timestamp,
+    admit_alert,
     all_or_raise,
     build_alert,
     detection_time,
     map_severity,
-    open_alert,
     resolve_alert,
 )
 
@@ -96,6 +96,9 @@ class AlertResult(BaseModel):
     dedup_key: str = Field(description="The alert's fingerprint: one incident per key")
     status: Literal["firing", "resolved"]
     outcome: Outcome
+    message: str | None = Field(
+        default=None, description="Present when the service is in maintenance: why nobody was paged"
+    )
 
 
 class WebhookAccepted(BaseModel):
@@ -188,8 +191,8 @@ async def _one(
         fingerprint=alert.fingerprint or None,
         generator_url=alert.generator_url or None,
     )
-    outcome = await open_alert(ctx, normalised)
-    return AlertResult(dedup_key=key, status=alert.status, outcome=outcome)
+    outcome, note = await admit_alert(ctx, normalised)
+    return AlertResult(dedup_key=key, status=alert.status, outcome=outcome, message=note)
 
 
 async def ingest(
@@ -210,6 +213,7 @@ router = APIRouter(
     "/alerts/alertmanager",
     status_code=202,
     response_model=WebhookAccepted,
+    response_model_exclude_none=True,
     summary="Prometheus Alertmanager webhook (version 4)",
     description=(
         "Point a webhook receiver here with `send_resolved: true` and"
@@ -228,6 +232,7 @@ async def alertmanager(
     "/alerts/grafana",
     status_code=202,
     response_model=WebhookAccepted,
+    response_model_exclude_none=True,
     summary="Grafana unified alerting webhook (version 1)",
     description=(
         "Authenticate with the integration's token as the Authorization header"

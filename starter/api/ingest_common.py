@@ -12,13 +12,14 @@ import asyncio
 import re
 import secrets
 from collections.abc import Awaitable, Iterable
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal, TypeVar
 
 from pydantic import AwareDatetime, BeforeValidator, ValidationError
 
 from domain.ids import readable_dedup_key
 from domain.incident import Alert, AlertAcknowledgeRequest, AlertResolveRequest, AlertSource
+from domain.maintenance import ingest_note
 from domain.policy import Integration, Policy, Severity, SeverityMapping
 from starter.api.context import ApiContext
 from starter.api.errors import validation_error
@@ -95,13 +96,29 @@ def build_alert(prefix: tuple[str, ...] = (), **fields: Any) -> Alert:
 
 
 async def open_alert(ctx: ApiContext, alert: Alert) -> Outcome:
+    return (await admit_alert(ctx, alert))[0]
+
+
+async def admit_alert(ctx: ApiContext, alert: Alert) -> tuple[Outcome, str | None]:
+    """Open or join; and when the service is in maintenance, the incident it opens pages
+    nobody until the window is over, and the note says so (for the ingest answer)."""
+    from starter.api.maintenance import active_window  # it imports this module
+
+    window = await active_window(ctx, alert.service)
     client = await ctx.client()
-    opened = await attach(client, alert, ctx.open_incidents, task_queue=ctx.settings.task_queue)
+    opened = await attach(
+        client,
+        alert,
+        ctx.open_incidents,
+        task_queue=ctx.settings.task_queue,
+        hold=window.hold() if window is not None else None,
+    )
     outcome: Outcome = "opened" if opened else "joined"
     if opened:
         ctx.metrics.incidents_opened.labels(source=alert.source).inc()
     ctx.metrics.alert(_metric_source(alert.source), outcome)
-    return outcome
+    note = ingest_note(window, datetime.now(UTC), opened=opened) if window else None
+    return outcome, note
 
 
 async def resolve_alert(

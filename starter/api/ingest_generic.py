@@ -28,11 +28,11 @@ from starter.api.fast_lane import LaneRoute, bearer_token, json_response
 from starter.api.ingest_common import (
     Outcome,
     Timestamp,
+    admit_alert,
     build_alert,
     detection_time,
     map_severity,
     new_dedup_key,
-    open_alert,
     resolve_alert,
 )
 
@@ -69,6 +69,13 @@ class GenericAccepted(BaseModel):
     action: Literal["trigger", "resolve"]
     dedup_key: str
     outcome: Outcome
+    message: str | None = Field(
+        default=None,
+        description="Present when the service is in maintenance: why nobody was paged",
+        examples=[
+            "accepted; nobody paged: api is in maintenance until 14:00 UTC (DB upgrade, window 3)"
+        ],
+    )
 
 
 router = APIRouter(
@@ -128,12 +135,14 @@ async def process_alert(
         details=body.details,
         links=body.links,
     )
-    outcome = await open_alert(ctx, alert)
-    return _accepted(GenericAccepted(action="trigger", dedup_key=key, outcome=outcome))
+    outcome, note = await admit_alert(ctx, alert)
+    return _accepted(
+        GenericAccepted(action="trigger", dedup_key=key, outcome=outcome, message=note)
+    )
 
 
 def _accepted(answer: GenericAccepted) -> tuple[int, bytes]:
-    return 202, answer.model_dump_json().encode()
+    return 202, answer.model_dump_json(exclude_none=True).encode()
 
 
 def _token_integration(

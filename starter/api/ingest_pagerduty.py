@@ -31,11 +31,11 @@ from starter.api.fast_lane import LaneRoute, json_response
 from starter.api.ingest_common import (
     Timestamp,
     acknowledge_alert,
+    admit_alert,
     build_alert,
     detection_time,
     map_severity,
     new_dedup_key,
-    open_alert,
     resolve_alert,
 )
 
@@ -152,8 +152,8 @@ async def process_event(
         summary = event.payload.summary if event.payload is not None else ""
         now = datetime.now(UTC)
         dedup_key = event.dedup_key or new_dedup_key(integration.service, summary, now)
-        await _trigger(ctx, integration, event, dedup_key)
-        return _accepted(dedup_key)
+        note = await _trigger(ctx, integration, event, dedup_key)
+        return _accepted(dedup_key, note)
     if event.dedup_key is None:
         raise ApiError(
             400,
@@ -171,10 +171,13 @@ async def process_event(
     return _accepted(event.dedup_key)
 
 
-def _accepted(dedup_key: str) -> tuple[int, bytes]:
+def _accepted(dedup_key: str, note: str | None = None) -> tuple[int, bytes]:
     # Serialised here rather than re-validated against the response model (which still
     # documents the answer in the OpenAPI schema).
-    return 202, PagerDutyAccepted(dedup_key=dedup_key).model_dump_json().encode()
+    answer = PagerDutyAccepted(dedup_key=dedup_key)
+    if note is not None:  # the service is in maintenance: say why nobody was paged
+        answer.message = f"{answer.message}; {note.removeprefix('accepted; ')}"
+    return 202, answer.model_dump_json().encode()
 
 
 def _event_integration(
@@ -189,7 +192,7 @@ FAST_LANE = LaneRoute(PAGERDUTY_PATH, PagerDutyEvent, _event_integration, proces
 
 async def _trigger(
     ctx: ApiContext, integration: Integration, event: PagerDutyEvent, dedup_key: str
-) -> None:
+) -> str | None:
     payload = event.payload
     if payload is None:
         raise ApiError(
@@ -222,4 +225,4 @@ async def _trigger(
         details={k: v for k, v in details.items() if v is not None},
         links=[link.href for link in event.links],
     )
-    await open_alert(ctx, alert)
+    return (await admit_alert(ctx, alert))[1]

@@ -62,6 +62,7 @@ from domain.incident import (
 )
 from domain.policy import Person, Severity
 from starter import incidents as fw
+from starter.api import slack_schedule
 from starter.api.chat_common import (
     RecentActions,
     channel_settings,
@@ -85,7 +86,9 @@ USAGE = (
     "Usage:\n"
     '• `/incident declare P1 api "summary"`\n'
     '• `/incident update INC-YYYY-MM-DD-### "what changed"`\n'
-    "• `/incident ack INC-YYYY-MM-DD-###`"
+    "• `/incident ack INC-YYYY-MM-DD-###`\n"
+    f"• {slack_schedule.ONCALL_USAGE}\n"
+    f"• {slack_schedule.OVERRIDE_USAGE}"
 )
 _recent = RecentActions()
 _REFUSALS: dict[int | str, dict[str, Any]] = {
@@ -431,12 +434,16 @@ async def commands(request: Request) -> Response:
         words = shlex.split(form.get("text", ""))
     except ValueError:
         return ephemeral("⚠️ Unbalanced quotes.\n" + USAGE)
-    if not words or words[0].lower() not in ("declare", "update", "ack"):
+    if not words or words[0].lower() not in ("declare", "update", "ack", "oncall", "override"):
         return ephemeral(USAGE)
     person = await roster_person(ctx, settings, user_id)
     if person is None:
         return ephemeral(not_on_roster(user_id))
     verb = words[0].lower()
+    if verb == "oncall":
+        return await slack_schedule.oncall(ctx, words[1:])
+    if verb == "override":
+        return await slack_schedule.override(ctx, person, words[1:])
     if verb == "declare":
         return await _declare(ctx, person, words[1:], form, response_url)
     if len(words) < 2 or parse_incident_id(words[1]) is None:

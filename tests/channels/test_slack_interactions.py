@@ -420,3 +420,27 @@ async def test_answers_within_3s_and_reports_late_outcomes_on_response_url(
     assert late == f"📊 Update posted to {st.incident_id}."
     assert (await state_of(handle)).last_update_text == "Looking at the DB"
     await handle.terminate("test over")
+
+
+async def test_incident_command_oncall_and_override(stack: Stack, slack: FakeSlack) -> None:
+    response = await command(stack, "U0BOB", "oncall 2030-01-02T03:00", slack)
+    text = response.json()["text"]
+    assert text.splitlines()[0] == "*On call at Wed 02 Jan 03:00 EST*"
+    assert "• Team Lead: Erin Eriksen" in text
+
+    added = await command(
+        stack, "U0BOB", 'override team_lead bob 2030-01-02T00:00 8h "covering Erin"', slack
+    )
+    assert added.json()["text"].startswith("✅ Added override #")
+    assert "bob as Team Lead 2030-01-02 05:00 → 2030-01-02 13:00 UTC" in added.json()["text"]
+    text = (await command(stack, "U0BOB", "oncall 2030-01-02T03:00", slack)).json()["text"]
+    assert "• Team Lead: Bob Berg" in text
+
+    clash = await command(stack, "U0ERIN", "override team_lead dave 2030-01-02T06:00 2h", slack)
+    assert clash.json()["text"].startswith("⚠️ Not added: it overlaps override #")
+    unknown = await command(stack, "U0ERIN", "override primary zed now 2h", slack)
+    assert unknown.json()["text"] == (
+        "⚠️ Not added: 'zed' is not on the roster (people: alice, bob, carol, dave, erin, frank)."
+    )
+    outsider = await command(stack, "U0OUTSIDER", "override primary bob now 2h", slack)
+    assert "not on the Firewatch roster" in outsider.json()["text"]

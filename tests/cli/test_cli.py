@@ -289,9 +289,10 @@ class FakeApi:
             ("team_lead", "Team Lead", "erin"),
             ("engineering_manager", "Engineering Manager", "frank"),
         ]
-        return {
+        return {  # the shape of GET /oncall (starter.api.schedules.OnCall)
             "at": NOW.isoformat(),
-            "levels": [{"role": r, "title": t, "person": person(p)} for r, t, p in levels],
+            "team": "MadPlan",
+            "roles": [{"role": r, "title": t, **person(p)} for r, t, p in levels],
         }
 
     def _outbox(self, query: dict[str, str]) -> list[dict[str, Any]]:
@@ -978,8 +979,8 @@ def test_oncall(run: Run, api: FakeApi) -> None:
     ]
     assert (api.last.method, api.last.path) == ("GET", "/oncall")
     data = json.loads(run("oncall", "--json").stdout)
-    assert data["levels"][0]["person"]["phone"] == "+15550100001"
-    assert data["levels"][0]["person"]["contact_order"] == ["sms", "slack", "email"]
+    assert data["roles"][0]["phone"] == "+15550100001"
+    assert data["roles"][0]["contact_order"] == ["sms", "slack", "email"]
 
 
 def test_outbox(run: Run, api: FakeApi) -> None:

@@ -1,0 +1,148 @@
+"""Run-time overrides, swaps and coverage: table tests and properties over the shipped roster."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+from itertools import pairwise
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from domain import rotation
+from domain.policy import Override, Role
+from domain.schedule import (
+    ScheduledOverride,
+    ScheduleError,
+    check_override,
+    coverage,
+    plan_swap,
+)
+from tests.domain.support import policy
+
+ROSTER = policy().roster
+NOW = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)  # a Monday, after the 09:00 NY handoff
+
+
+def stored(id: int, role: Role, person: str, start: datetime, end: datetime) -> ScheduledOverride:
+    return ScheduledOverride(
+        id=id, role=role, person=person, start=start, end=end, created_by="erin", created_at=NOW
+    )
+
+
+def utc(month: int, day: int, hour: int = 0) -> datetime:
+    return datetime(2026, month, day, hour, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    ("person", "start", "end", "message"),
+    [
+        ("zed", utc(12, 1), utc(12, 2), "'zed' is not on the roster"),
+        ("bob", utc(11, 29), utc(12, 2), "starts in the past"),
+        ("bob", utc(12, 3), utc(12, 4), "overlaps override #7 dave as Primary On-Call"),
+    ],
+)
+def test_refused_overrides_say_why(
+    person: str, start: datetime, end: datetime, message: str
+) -> None:
+    existing = [stored(7, Role.PRIMARY, "dave", utc(12, 2), utc(12, 5))]
+    with pytest.raises(ScheduleError, match=message):
+        check_override(
+            ROSTER, Override(role=Role.PRIMARY, person=person, start=start, end=end), NOW, existing
+        )
+
+
+def test_an_override_beside_others_is_accepted() -> None:
+    existing = [
+        stored(7, Role.PRIMARY, "dave", utc(12, 2), utc(12, 5)),
+        stored(8, Role.SECONDARY, "carol", utc(12, 1), utc(12, 9)),  # another role
+    ]
+    wanted = Override(role=Role.PRIMARY, person="bob", start=utc(12, 5), end=utc(12, 6))
+    assert check_override(ROSTER, wanted, NOW, existing) == wanted
+    # "From now", typed a few seconds ago, is not in the past.
+    soon = Override(
+        role=Role.PRIMARY, person="bob", start=NOW - timedelta(seconds=20), end=utc(12, 1)
+    )
+    assert check_override(ROSTER, soon, NOW, []) == soon
+
+
+def test_a_swap_trades_a_week_for_the_takers_next_week() -> None:
+    # Primary rota: alice, bob, carol, dave weekly from Mon 2026-01-05 09:00 New York.
+    week = date(2026, 12, 7)
+    giver = rotation.scheduled(ROSTER.primary, utc(12, 8))
+    swap = plan_swap(ROSTER, Role.PRIMARY, week, "dave", NOW, [])
+    assert swap.giver == giver == "alice"
+    assert swap.given == Override(
+        role=Role.PRIMARY, person="dave", start=utc(12, 7, 14), end=utc(12, 14, 14)
+    )
+    # Dave's own next primary week (after Bob's and Carol's): Alice covers it.
+    assert swap.returned == Override(
+        role=Role.PRIMARY,
+        person="alice",
+        start=utc(12, 28, 14),
+        end=datetime(2027, 1, 4, 14, tzinfo=UTC),
+    )
+
+
+@pytest.mark.parametrize(
+    ("role", "week", "taker", "message"),
+    [
+        (Role.TEAM_LEAD, date(2026, 12, 7), "dave", "has no rotation to swap"),
+        (Role.PRIMARY, date(2026, 12, 7), "erin", "not in the Primary On-Call rotation"),
+        (Role.PRIMARY, date(2026, 12, 7), "alice", "alice already holds Primary On-Call"),
+        (Role.PRIMARY, date(2026, 11, 23), "dave", "starts in the past"),
+        (Role.PRIMARY, date(2026, 12, 14), "alice", "overlaps override #3"),
+    ],
+)
+def test_refused_swaps_say_why(role: Role, week: date, taker: str, message: str) -> None:
+    # An earlier swap already moved the week of 14 Dec to dave.
+    existing = [stored(3, Role.PRIMARY, "dave", utc(12, 14, 14), utc(12, 21, 14))]
+    with pytest.raises(ScheduleError, match=message):
+        plan_swap(ROSTER, role, week, taker, NOW, existing)
+
+
+def test_coverage_lays_overrides_over_the_rota() -> None:
+    over = [stored(4, Role.PRIMARY, "erin", utc(12, 8), utc(12, 9))]
+    segments = coverage(ROSTER, Role.PRIMARY, utc(12, 7), utc(12, 15), over)
+    assert [(s.person, s.start, s.end, s.override) for s in segments] == [
+        ("dave", utc(12, 7), utc(12, 7, 14), None),
+        ("alice", utc(12, 7, 14), utc(12, 8), None),
+        ("erin", utc(12, 8), utc(12, 9), 4),
+        ("alice", utc(12, 9), utc(12, 14, 14), None),
+        ("bob", utc(12, 14, 14), utc(12, 15), None),
+    ]
+
+
+def test_an_override_for_someone_who_left_the_roster_falls_back_to_the_rota() -> None:
+    gone = Override(role=Role.PRIMARY, person="zed", start=utc(12, 8), end=utc(12, 9))
+    live = rotation.with_overrides(ROSTER, [gone])
+    assert rotation.holder_name(live, Role.PRIMARY, utc(12, 8, 12)) == "alice"
+
+
+hours = st.integers(min_value=0, max_value=24 * 29)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    spans=st.lists(
+        st.tuples(hours, st.integers(1, 24 * 14), st.sampled_from(["bob", "erin"])), max_size=4
+    ),
+    probe=hours,
+)
+def test_coverage_agrees_with_the_holder_at_every_instant(
+    spans: list[tuple[int, int, str]], probe: int
+) -> None:
+    start = utc(12, 1)
+    over = [
+        stored(i + 1, Role.PRIMARY, who, start + timedelta(hours=a), start + timedelta(hours=a + n))
+        for i, (a, n, who) in enumerate(spans)
+    ]
+    end = start + timedelta(days=30)
+    segments = coverage(ROSTER, Role.PRIMARY, start, end, over)
+    # Consecutive, gapless, and each names who the live roster says holds the role.
+    assert segments[0].start == start and segments[-1].end == end
+    assert all(a.end == b.start for a, b in pairwise(segments))
+    at = start + timedelta(hours=probe)
+    live = rotation.with_overrides(ROSTER, [o.as_override() for o in over])
+    holding = next(s for s in segments if s.start <= at < s.end)
+    assert holding.person == rotation.holder_name(live, Role.PRIMARY, at)

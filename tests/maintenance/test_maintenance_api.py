@@ -1,0 +1,202 @@
+"""``/maintenance`` and ``firewatch maintenance`` against the real API, worker and dev server;
+alerts during a window are accepted, recorded and page nobody (fast lane included)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from collections.abc import AsyncIterator, Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from temporalio.client import Client
+from temporalio.testing import WorkflowEnvironment
+from typer.testing import CliRunner, Result
+
+from domain.ids import incident_workflow_id
+from domain.incident import IncidentState
+from domain.policy import Policy
+from starter import cli
+from starter.api.context import ApiSettings
+from tests.api.api_support import ApiStack, api_policy, register_namespace, unique
+from workflows.incident import IncidentWorkflow
+
+Run = Callable[..., Result]
+END_BEFORE_START = "a maintenance window with its end before its start"
+
+
+@pytest.fixture(scope="module")
+async def stack(
+    dev_env: WorkflowEnvironment, default_policy: Policy, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[tuple[ApiStack, Client]]:
+    namespace = f"fw-mw-{uuid.uuid4().hex[:8]}"
+    client = await register_namespace(dev_env, namespace)
+    api = ApiStack(
+        target=dev_env.client.service_client.config.target_host,
+        namespace=namespace,
+        policy=api_policy(default_policy),
+        data=tmp_path_factory.mktemp("maintenance-data"),
+        settings=ApiSettings(task_queue=f"fw-mw-{uuid.uuid4().hex[:8]}", worker_timeout_s=15),
+    )
+    await asyncio.to_thread(api.start)
+    try:
+        yield api, client
+    finally:
+        await asyncio.to_thread(api.stop)
+
+
+@pytest.fixture
+def http(stack: tuple[ApiStack, Client]) -> Iterator[httpx.Client]:
+    api = stack[0]
+    with httpx.Client(base_url=api.url, headers=api.api_headers(), timeout=30) as client:
+        yield client
+
+
+@pytest.fixture
+def firewatch(stack: tuple[ApiStack, Client], tmp_path: Path) -> Run:
+    api = stack[0]
+    runner = CliRunner()
+    env = {
+        "FIREWATCH_API_URL": api.url,
+        "FIREWATCH_API_TOKEN": api.secrets().api_token,
+        "FIREWATCH_DATA_DIR": str(tmp_path),
+        "FIREWATCH_USER": None,
+    }
+
+    def invoke(*args: str) -> Result:
+        result = runner.invoke(cli.app, list(args), env=env)
+        assert result.exception is None or isinstance(result.exception, SystemExit)
+        return result
+
+    return invoke
+
+
+def stored(http: httpx.Client) -> list[dict[str, Any]]:
+    response = http.get("/maintenance", params={"all": "true"})
+    assert response.status_code == 200, response.text
+    rows: list[dict[str, Any]] = response.json()
+    return rows
+
+
+@pytest.mark.parametrize(
+    ("changes", "status", "detail"),
+    [
+        (
+            {"starts_at": "2099-01-01T12:00:00Z", "ends_at": "2099-01-01T10:00:00Z"},
+            422,
+            END_BEFORE_START + ": it would end at 2099-01-01 10:00 UTC but start at "
+            "2099-01-01 12:00 UTC",
+        ),
+        ({"service": "nope"}, 422, "unknown service 'nope': the policy knows api, batch, database"),
+        ({"reason": " "}, 422, "a maintenance window needs a reason"),
+        ({"by": "mallory"}, 422, "'mallory' is not on the roster: only roster people act"),
+    ],
+)
+def test_refused_windows_store_nothing(
+    http: httpx.Client, changes: dict[str, str], status: int, detail: str
+) -> None:
+    before = stored(http)
+    body = {"service": "api", "ends_at": "2099-01-01T10:00:00Z", "reason": "DB", "by": "alice"}
+    response = http.post("/maintenance", json={**body, **changes})
+    assert response.status_code == status, response.text
+    assert response.json()["detail"] == detail
+    assert stored(http) == before
+
+
+def test_the_cli_refuses_an_end_before_the_start(http: httpx.Client, firewatch: Run) -> None:
+    before = stored(http)
+    result = firewatch(
+        "maintenance", "start", "--service", "api", "--reason", "DB upgrade", "--by", "alice",
+        "--from", "2099-01-01T12:00Z", "--to", "2099-01-01T10:00Z",
+    )  # fmt: skip
+    assert result.exit_code == 1
+    assert END_BEFORE_START in result.output and "(HTTP 422)" in result.output
+    assert firewatch("maintenance", "start", "--service", "api", "--reason", "x").exit_code == 2
+    assert stored(http) == before
+
+
+def test_unknown_window_and_window_over(http: httpx.Client) -> None:
+    response = http.post("/maintenance/99999/end", json={"by": "alice"})
+    assert response.status_code == 404
+    assert response.json()["detail"] == "no maintenance window 99999"
+
+
+async def _state(client: Client, workflow_id: str) -> IncidentState:
+    for _ in range(200):
+        state = await client.get_workflow_handle(workflow_id).query(IncidentWorkflow.state)
+        if state is not None and state.incident_id is not None:
+            return state
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"{workflow_id} did not open")
+
+
+async def _eventually(
+    client: Client, workflow_id: str, check: Callable[[IncidentState], bool]
+) -> IncidentState:
+    for _ in range(300):
+        state = await _state(client, workflow_id)
+        if check(state):
+            return state
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"{workflow_id}: condition not met")
+
+
+async def test_start_list_alert_end(
+    stack: tuple[ApiStack, Client], http: httpx.Client, firewatch: Run
+) -> None:
+    api, client = stack
+    result = await asyncio.to_thread(
+        firewatch, "maintenance", "start", "--service", "api", "--for", "2h",
+        "--reason", "DB upgrade", "--by", "alice", "--json",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    window = json.loads(result.output)
+    assert (window["service"], window["phase"], window["created_by"]) == ("api", "active", "alice")
+    listed = await asyncio.to_thread(firewatch, "maintenance", "list")
+    assert listed.exit_code == 0 and f"{window['id']}   api      active" in listed.output
+
+    # A generic alert (the fast lane serves it) and a PagerDuty event: accepted, nobody paged.
+    key = unique("mw")
+    alert = {"summary": "DB down", "severity": "P1", "dedup_key": key}
+    headers = {"Authorization": f"Bearer {api.key('generic')}"}
+    response = await asyncio.to_thread(http.post, "/alerts", json=alert, headers=headers)
+    assert response.status_code == 202, response.text
+    message = response.json()["message"]
+    assert message.startswith("accepted; nobody paged: api is in maintenance until ")
+    assert message.endswith(f"(DB upgrade, window {window['id']})")
+    event = {
+        "routing_key": api.key("pagerduty"),
+        "event_action": "trigger",
+        "dedup_key": unique("mw-pd"),
+        "payload": {"summary": "Replica lag", "source": "db-1", "severity": "critical"},
+    }
+    response = await asyncio.to_thread(http.post, "/v2/enqueue", json=event)
+    assert response.status_code == 202, response.text
+    assert response.json()["message"].startswith("Event processed; nobody paged: api is in")
+
+    workflow_id = incident_workflow_id(key, "generic")
+    state = await _state(client, workflow_id)
+    assert state.paging_hold is not None and state.pages == []
+    assert any(e.text.startswith("Not paged: api is in maintenance") for e in state.timeline)
+    assert api.outbox(state.incident_id or "") == []
+
+    # Ended early: the window is over for new alerts, and the held incident starts paging.
+    ended = await asyncio.to_thread(
+        firewatch, "maintenance", "end", str(window["id"]), "--by", "bob"
+    )
+    assert ended.exit_code == 0, ended.output
+    assert ended.output.startswith(f"Ended window {window['id']} (api, DB upgrade)")
+    state = await _eventually(client, workflow_id, lambda s: bool(s.pages))
+    assert any("ended early by bob" in e.text for e in state.timeline)
+    assert (await asyncio.to_thread(firewatch, "maintenance", "list")).output == (
+        "no maintenance windows\n"
+    )
+    row = next(r for r in stored(http) if r["id"] == window["id"])
+    assert (row["phase"], row["ended_by"]) == ("ended", "bob")
+    again = await asyncio.to_thread(
+        http.post, "/alerts", json={**alert, "dedup_key": unique("mw")}, headers=headers
+    )
+    assert "message" not in again.json()
