@@ -10,8 +10,9 @@ import asyncio
 import socket
 import threading
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -25,11 +26,13 @@ from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.service import RetryConfig
 from temporalio.testing import WorkflowEnvironment
+from typer.testing import CliRunner, Result
 
 from activities.config import PolicyStore
 from activities.store import Store
 from domain.incident import IncidentState
 from domain.policy import Integration, Policy, Severity
+from starter import cli
 from starter.api.app import create_app
 from starter.api.context import ApiSettings
 from starter.secrets import Secrets, load_secrets
@@ -241,3 +244,52 @@ async def metric(http: httpx.AsyncClient, name: str, **labels: str) -> float:
             if sample.name == name and all(sample.labels.get(k) == v for k, v in labels.items()):
                 return float(sample.value)
     return 0.0
+
+
+@asynccontextmanager
+async def running_api(
+    dev_env: WorkflowEnvironment,
+    policy: Policy,
+    data: Path,
+    name: str,
+    *,
+    with_worker: bool = True,
+) -> AsyncIterator[ApiEnv]:
+    """An API (and its worker) on loopback, in a namespace and task queue of its own on the
+    session's dev server: INC numbers are per data dir, so suites must not share one."""
+    namespace = f"fw-{name}-{uuid.uuid4().hex[:8]}"
+    client = await register_namespace(dev_env, namespace)
+    stack = ApiStack(
+        target=dev_env.client.service_client.config.target_host,
+        namespace=namespace,
+        policy=policy,
+        data=data,
+        with_worker=with_worker,
+        settings=ApiSettings(task_queue=f"fw-{name}-{uuid.uuid4().hex[:8]}", worker_timeout_s=15),
+    )
+    await asyncio.to_thread(stack.start)
+    try:
+        yield ApiEnv(stack=stack, client=client)
+    finally:
+        await asyncio.to_thread(stack.stop)
+
+
+CliRun = Callable[..., Result]
+
+
+def cli_against(stack: ApiStack, data_dir: Path, user: str | None = None) -> CliRun:
+    """``firewatch`` (in process) against ``stack``'s API, acting as ``user``."""
+    runner = CliRunner()
+    env = {
+        "FIREWATCH_API_URL": stack.url,
+        "FIREWATCH_API_TOKEN": stack.secrets().api_token,
+        "FIREWATCH_DATA_DIR": str(data_dir),
+        "FIREWATCH_USER": user,
+    }
+
+    def invoke(*args: str, **extra_env: str) -> Result:
+        result = runner.invoke(cli.app, list(args), env={**env, **extra_env})
+        assert result.exception is None or isinstance(result.exception, SystemExit)
+        return result
+
+    return invoke

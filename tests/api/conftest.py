@@ -6,8 +6,6 @@ allocated per data dir, so sharing a namespace with other suites could mix up IN
 
 from __future__ import annotations
 
-import asyncio
-import uuid
 from collections.abc import AsyncIterator
 
 import httpx
@@ -15,28 +13,16 @@ import pytest
 from temporalio.testing import WorkflowEnvironment
 
 from domain.policy import Policy
-from starter.api.context import ApiSettings
-from tests.api.api_support import ApiEnv, ApiStack, api_policy, register_namespace
+from tests.api.api_support import ApiEnv, api_policy, running_api
 
 
 @pytest.fixture(scope="session")
 async def api_env(
     dev_env: WorkflowEnvironment, default_policy: Policy, tmp_path_factory: pytest.TempPathFactory
 ) -> AsyncIterator[ApiEnv]:
-    namespace = f"fw-api-{uuid.uuid4().hex[:8]}"
-    client = await register_namespace(dev_env, namespace)
-    stack = ApiStack(
-        target=dev_env.client.service_client.config.target_host,
-        namespace=namespace,
-        policy=api_policy(default_policy),
-        data=tmp_path_factory.mktemp("api-data"),
-        settings=ApiSettings(task_queue=f"fw-api-{uuid.uuid4().hex[:8]}", worker_timeout_s=15),
-    )
-    await asyncio.to_thread(stack.start)
-    try:
-        yield ApiEnv(stack=stack, client=client)
-    finally:
-        await asyncio.to_thread(stack.stop)
+    data = tmp_path_factory.mktemp("api-data")
+    async with running_api(dev_env, api_policy(default_policy), data, "api") as env:
+        yield env
 
 
 @pytest.fixture

@@ -7,21 +7,19 @@ taken and listed while Temporal is down.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
-from typer.testing import CliRunner, Result
 
 from domain.changes import Change
 from domain.policy import Policy
-from starter import cli
 from starter.api.context import ApiSettings
 from storage.store import Store
-from tests.api.api_support import ApiStack, api_policy, free_port
+from tests.api.api_support import ApiStack, CliRun, api_policy, cli_against, free_port
 
-Run = Callable[..., Result]
+Run = CliRun
 
 
 @pytest.fixture(scope="module")
@@ -65,17 +63,4 @@ def add_pagerduty_integration(http: httpx.Client, service: str) -> str:
 
 @pytest.fixture
 def firewatch(feed: ApiStack, tmp_path: Path) -> Run:
-    runner = CliRunner()
-    env = {
-        "FIREWATCH_API_URL": feed.url,
-        "FIREWATCH_API_TOKEN": feed.secrets().api_token,
-        "FIREWATCH_DATA_DIR": str(tmp_path),
-        "FIREWATCH_USER": None,
-    }
-
-    def invoke(*args: str, **extra_env: str) -> Result:
-        result = runner.invoke(cli.app, list(args), env={**env, **extra_env})
-        assert result.exception is None or isinstance(result.exception, SystemExit)
-        return result
-
-    return invoke
+    return cli_against(feed, tmp_path)

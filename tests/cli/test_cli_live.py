@@ -6,22 +6,17 @@ check the same commands end to end, where lookups and the incident list really h
 
 from __future__ import annotations
 
-import asyncio
 import json
 import time
-import uuid
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
 from temporalio.testing import WorkflowEnvironment
-from typer.testing import CliRunner, Result
 
 from domain.policy import Policy
-from starter import cli
-from starter.api.context import ApiSettings
-from tests.api.api_support import ApiStack, api_policy, register_namespace, unique
+from tests.api.api_support import ApiStack, CliRun, api_policy, cli_against, running_api, unique
 
 T = TypeVar("T")
 
@@ -30,41 +25,17 @@ T = TypeVar("T")
 async def stack(
     dev_env: WorkflowEnvironment, default_policy: Policy, tmp_path_factory: pytest.TempPathFactory
 ) -> AsyncIterator[ApiStack]:
-    namespace = f"fw-cli-{uuid.uuid4().hex[:8]}"
-    await register_namespace(dev_env, namespace)
-    api = ApiStack(
-        target=dev_env.client.service_client.config.target_host,
-        namespace=namespace,
-        policy=api_policy(default_policy),
-        data=tmp_path_factory.mktemp("cli-data"),
-        settings=ApiSettings(task_queue=f"fw-cli-{uuid.uuid4().hex[:8]}", worker_timeout_s=15),
-    )
-    await asyncio.to_thread(api.start)
-    try:
-        yield api
-    finally:
-        await asyncio.to_thread(api.stop)
+    data = tmp_path_factory.mktemp("cli-data")
+    async with running_api(dev_env, api_policy(default_policy), data, "cli") as env:
+        yield env.stack
 
 
-Run = Callable[..., Result]
+Run = CliRun
 
 
 @pytest.fixture
 def firewatch(stack: ApiStack, tmp_path: Path) -> Run:
-    runner = CliRunner()
-    env = {
-        "FIREWATCH_API_URL": stack.url,
-        "FIREWATCH_API_TOKEN": stack.secrets().api_token,
-        "FIREWATCH_DATA_DIR": str(tmp_path),
-        "FIREWATCH_USER": None,
-    }
-
-    def invoke(*args: str) -> Result:
-        result = runner.invoke(cli.app, list(args), env=env)
-        assert result.exception is None or isinstance(result.exception, SystemExit)
-        return result
-
-    return invoke
+    return cli_against(stack, tmp_path)
 
 
 def until(probe: Callable[[], T | None], *, timeout: float = 20, every: float = 0.2) -> T:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -14,17 +13,14 @@ import httpx
 import pytest
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
-from typer.testing import CliRunner, Result
 
 from domain.ids import incident_workflow_id
 from domain.incident import IncidentState
 from domain.policy import Policy
-from starter import cli
-from starter.api.context import ApiSettings
-from tests.api.api_support import ApiStack, api_policy, register_namespace, unique
+from tests.api.api_support import ApiStack, CliRun, api_policy, cli_against, running_api, unique
 from workflows.incident import IncidentWorkflow
 
-Run = Callable[..., Result]
+Run = CliRun
 END_BEFORE_START = "a maintenance window with its end before its start"
 
 
@@ -32,20 +28,9 @@ END_BEFORE_START = "a maintenance window with its end before its start"
 async def stack(
     dev_env: WorkflowEnvironment, default_policy: Policy, tmp_path_factory: pytest.TempPathFactory
 ) -> AsyncIterator[tuple[ApiStack, Client]]:
-    namespace = f"fw-mw-{uuid.uuid4().hex[:8]}"
-    client = await register_namespace(dev_env, namespace)
-    api = ApiStack(
-        target=dev_env.client.service_client.config.target_host,
-        namespace=namespace,
-        policy=api_policy(default_policy),
-        data=tmp_path_factory.mktemp("maintenance-data"),
-        settings=ApiSettings(task_queue=f"fw-mw-{uuid.uuid4().hex[:8]}", worker_timeout_s=15),
-    )
-    await asyncio.to_thread(api.start)
-    try:
-        yield api, client
-    finally:
-        await asyncio.to_thread(api.stop)
+    data = tmp_path_factory.mktemp("maintenance-data")
+    async with running_api(dev_env, api_policy(default_policy), data, "mw") as env:
+        yield env.stack, env.client
 
 
 @pytest.fixture
@@ -57,21 +42,7 @@ def http(stack: tuple[ApiStack, Client]) -> Iterator[httpx.Client]:
 
 @pytest.fixture
 def firewatch(stack: tuple[ApiStack, Client], tmp_path: Path) -> Run:
-    api = stack[0]
-    runner = CliRunner()
-    env = {
-        "FIREWATCH_API_URL": api.url,
-        "FIREWATCH_API_TOKEN": api.secrets().api_token,
-        "FIREWATCH_DATA_DIR": str(tmp_path),
-        "FIREWATCH_USER": None,
-    }
-
-    def invoke(*args: str) -> Result:
-        result = runner.invoke(cli.app, list(args), env=env)
-        assert result.exception is None or isinstance(result.exception, SystemExit)
-        return result
-
-    return invoke
+    return cli_against(stack[0], tmp_path)
 
 
 def stored(http: httpx.Client) -> list[dict[str, Any]]:

@@ -7,10 +7,8 @@ and must hold the same shifts as `firewatch schedule`.
 
 from __future__ import annotations
 
-import asyncio
 import json
-import uuid
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
@@ -19,55 +17,31 @@ import icalendar
 import pytest
 import vobject
 from temporalio.testing import WorkflowEnvironment
-from typer.testing import CliRunner, Result
 
 from activities.store import Store
 from domain import rotation
 from domain.policy import Policy
-from starter import cli
-from starter.api.context import ApiSettings
 from storage.schedules import Schedules
-from tests.api.api_support import ApiStack, api_policy, register_namespace
+from tests.api.api_support import ApiStack, CliRun, api_policy, cli_against, running_api
 
-Run = Callable[..., Result]
+Run = CliRun
 
 
 @pytest.fixture(scope="module")
 async def stack(
     dev_env: WorkflowEnvironment, default_policy: Policy, tmp_path_factory: pytest.TempPathFactory
 ) -> AsyncIterator[ApiStack]:
-    namespace = f"fw-sched-{uuid.uuid4().hex[:8]}"
-    await register_namespace(dev_env, namespace)
-    api = ApiStack(
-        target=dev_env.client.service_client.config.target_host,
-        namespace=namespace,
-        policy=api_policy(default_policy),
-        data=tmp_path_factory.mktemp("schedule-data"),
-        with_worker=False,  # the schedule lives in Firewatch's database, not in Temporal
-        settings=ApiSettings(task_queue=f"fw-sched-{uuid.uuid4().hex[:8]}"),
-    )
-    await asyncio.to_thread(api.start)
-    try:
-        yield api
-    finally:
-        await asyncio.to_thread(api.stop)
+    data = tmp_path_factory.mktemp("schedule-data")
+    # No worker: the schedule lives in Firewatch's database, not in Temporal.
+    async with running_api(
+        dev_env, api_policy(default_policy), data, "sched", with_worker=False
+    ) as env:
+        yield env.stack
 
 
 @pytest.fixture
 def firewatch(stack: ApiStack, tmp_path: Path) -> Iterator[Run]:
-    runner = CliRunner()
-    env = {
-        "FIREWATCH_API_URL": stack.url,
-        "FIREWATCH_API_TOKEN": stack.secrets().api_token,
-        "FIREWATCH_DATA_DIR": str(tmp_path),
-        "FIREWATCH_USER": "erin",
-    }
-
-    def invoke(*args: str) -> Result:
-        result = runner.invoke(cli.app, list(args), env=env)
-        assert result.exception is None or isinstance(result.exception, SystemExit)
-        return result
-
+    invoke = cli_against(stack, tmp_path, user="erin")
     yield invoke
     # Leave no override behind for the next test.
     for row in json.loads(invoke("override", "list", "--json").stdout):
