@@ -1106,3 +1106,97 @@ def test_installed_entry_point(api: FakeApi, tmp_path: Path) -> None:
     bare = firewatch()
     assert bare.returncode == 0 and "trigger" in bare.stdout and bare.stderr == ""
     assert TOKEN not in ok.stdout + missing.stderr + down.stderr + bare.stdout
+
+
+# ---- the schedule -----------------------------------------------------------------------
+
+SCHEDULE = {  # the shape of GET /schedule (starter.api.schedules.ScheduleView)
+    "start": "2026-12-02T15:00:00Z",
+    "end": "2026-12-16T15:00:00Z",
+    "timezone": "America/New_York",
+    "shifts": [
+        {
+            "role": "primary",
+            "title": "Primary On-Call",
+            "person": "alice",
+            "display_name": "Alice Andersen",
+            "start": "2026-12-02T15:00:00Z",
+            "end": "2026-12-07T14:00:00Z",
+            "override": None,
+        },
+        {
+            "role": "primary",
+            "title": "Primary On-Call",
+            "person": "dave",
+            "display_name": "Dave Dahl",
+            "start": "2026-12-07T14:00:00Z",
+            "end": "2026-12-14T14:00:00Z",
+            "override": 4,
+        },
+        {
+            "role": "primary",
+            "title": "Primary On-Call",
+            "person": "carol",
+            "display_name": "Carol Christensen",
+            "start": "2026-12-14T14:00:00Z",
+            "end": "2026-12-16T15:00:00Z",
+            "override": None,
+        },
+    ],
+}
+OVERRIDES = [
+    {
+        "id": 4,
+        "role": "primary",
+        "person": "dave",
+        "start": "2026-12-07T14:00:00Z",
+        "end": "2026-12-14T14:00:00Z",
+        "reason": None,
+        "swap_id": "a1b2c3",
+        "created_by": "bob",
+        "created_at": "2026-12-01T10:00:00Z",
+    },
+    {
+        "id": 5,
+        "role": "primary",
+        "person": "bob",
+        "start": "2026-12-21T14:00:00Z",
+        "end": "2026-12-28T14:00:00Z",
+        "reason": None,
+        "swap_id": "a1b2c3",
+        "created_by": "bob",
+        "created_at": "2026-12-01T10:00:00Z",
+    },
+]
+
+
+def test_schedule_prints_shifts_in_team_time(run: Run, api: FakeApi) -> None:
+    api.respond("GET", "/schedule", 200, SCHEDULE)
+    result = run("schedule", "--weeks", "2", "--role", "primary")
+    assert result.exit_code == 0, result.output
+    assert lines(result) == [
+        "Shifts for the next 2 week(s), America/New_York time:",
+        "ROLE             PERSON             FROM                  TO",
+        "Primary On-Call  Alice Andersen     Wed 02 Dec 10:00 EST  Mon 07 Dec 09:00 EST",
+        "Primary On-Call  Dave Dahl          Mon 07 Dec 09:00 EST  Mon 14 Dec 09:00 EST"
+        "  override #4",
+        "Primary On-Call  Carol Christensen  Mon 14 Dec 09:00 EST  Wed 16 Dec 10:00 EST",
+    ]
+    assert api.last.query == {"weeks": "2", "role": "primary"}
+
+
+def test_swap_prints_both_halves(run: Run, api: FakeApi) -> None:
+    api.respond("POST", "/swaps", 201, OVERRIDES)
+    api.respond("GET", "/schedule", 200, SCHEDULE)
+    result = run(
+        "swap", "--role", "primary", "--week", "2026-12-07", "--with", "dave", "--by", "bob"
+    )
+    assert result.exit_code == 0, result.output
+    assert lines(result) == [
+        "Swapped:",
+        "ID  ROLE     PERSON  FROM                  TO                          REASON",
+        "#4  primary  dave    Mon 07 Dec 09:00 EST  Mon 14 Dec 09:00 EST  swap",
+        "#5  primary  bob     Mon 21 Dec 09:00 EST  Mon 28 Dec 09:00 EST  swap",
+    ]
+    swap = next(r for r in api.requests if r.path == "/swaps")
+    assert swap.body == {"role": "primary", "week": "2026-12-07", "with": "dave", "by": "bob"}
