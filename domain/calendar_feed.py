@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
-from icalendar import Calendar, Event
+from icalendar import Calendar, Event, vDuration
 
 from domain.policy import ROLE_TITLES, Roster
 from domain.schedule import Segment
@@ -38,7 +38,7 @@ def render_feed(
     cal.add("calscale", "GREGORIAN")
     cal.add("method", "PUBLISH")
     cal.add("x-wr-calname", f"{team} on-call: {title}")
-    cal.add("x-published-ttl", REFRESH)
+    cal.add("x-published-ttl", vDuration(REFRESH))  # an X- property: say it is a duration
     cal.add("refresh-interval", REFRESH, parameters={"VALUE": "DURATION"})
     stamp = now.astimezone(UTC).replace(microsecond=0)
     for segment in segments:

@@ -82,12 +82,12 @@ def _override_rows(rows: list[OverrideJson], zone: ZoneInfo) -> list[str]:
             r["person"],
             _local(r["start"], zone),
             _local(r["end"], zone),
-            "swap" if r.get("swap_id") else "",
-            r.get("reason") or "",
+            r["created_by"],
+            ": ".join(filter(None, ("swap" if r.get("swap_id") else "", r.get("reason") or ""))),
         ]
         for r in rows
     ]
-    return _table(("ID", "ROLE", "PERSON", "FROM", "TO", "", "REASON"), table)
+    return _table(("ID", "ROLE", "PERSON", "FROM", "TO", "BY", "NOTE"), table)
 
 
 def _zone(client: Any) -> ZoneInfo:

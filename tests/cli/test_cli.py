@@ -1162,7 +1162,7 @@ OVERRIDES = [
         "person": "bob",
         "start": "2026-12-21T14:00:00Z",
         "end": "2026-12-28T14:00:00Z",
-        "reason": None,
+        "reason": "holiday",
         "swap_id": "a1b2c3",
         "created_by": "bob",
         "created_at": "2026-12-01T10:00:00Z",
@@ -1194,9 +1194,9 @@ def test_swap_prints_both_halves(run: Run, api: FakeApi) -> None:
     assert result.exit_code == 0, result.output
     assert lines(result) == [
         "Swapped:",
-        "ID  ROLE     PERSON  FROM                  TO                          REASON",
-        "#4  primary  dave    Mon 07 Dec 09:00 EST  Mon 14 Dec 09:00 EST  swap",
-        "#5  primary  bob     Mon 21 Dec 09:00 EST  Mon 28 Dec 09:00 EST  swap",
+        "ID  ROLE     PERSON  FROM                  TO                    BY   NOTE",
+        "#4  primary  dave    Mon 07 Dec 09:00 EST  Mon 14 Dec 09:00 EST  bob  swap",
+        "#5  primary  bob     Mon 21 Dec 09:00 EST  Mon 28 Dec 09:00 EST  bob  swap: holiday",
     ]
     swap = next(r for r in api.requests if r.path == "/swaps")
     assert swap.body == {"role": "primary", "week": "2026-12-07", "with": "dave", "by": "bob"}

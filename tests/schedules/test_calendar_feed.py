@@ -77,3 +77,4 @@ def test_handoffs_stay_at_nine_local_across_the_spring_change() -> None:
     ]
     assert len({uid for *_, uid in by_vobject}) == len(by_vobject)  # stable, distinct UIDs
     assert "X-WR-CALNAME:MadPlan on-call: Primary On-Call" in body
+    assert "X-PUBLISHED-TTL:PT1H" in body and "REFRESH-INTERVAL;VALUE=DURATION:PT1H" in body
