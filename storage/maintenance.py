@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, and_, delete, insert, or_, select, update
 
 from domain.maintenance import MaintenanceWindow, NewWindow
-from storage.database import Database
+from storage.database import Database, timestamp
 from storage.schema import maintenance_windows
 
 _w = maintenance_windows.c
@@ -31,10 +31,6 @@ _COLUMNS = (
     _w.ended_at,
     _w.ended_by,
 )
-
-
-def _timestamp(at: datetime) -> str:
-    return at.astimezone(UTC).isoformat(timespec="microseconds")
 
 
 def _window(row: Sequence[Any]) -> MaintenanceWindow:
@@ -54,7 +50,7 @@ def _window(row: Sequence[Any]) -> MaintenanceWindow:
 
 def _not_over(at: datetime) -> ColumnElement[bool]:
     """Still holding pages after ``at`` (scheduled, or on): as stored, as text times sort."""
-    stamp = _timestamp(at)
+    stamp = timestamp(at)
     return and_(_w.ends_at > stamp, or_(_w.ended_at.is_(None), _w.ended_at > stamp))
 
 
@@ -71,11 +67,11 @@ class MaintenanceWindows:
     def add(self, window: NewWindow, now: datetime) -> MaintenanceWindow:
         values = {
             "service": window.service,
-            "starts_at": _timestamp(window.starts_at),
-            "ends_at": _timestamp(window.ends_at),
+            "starts_at": timestamp(window.starts_at),
+            "ends_at": timestamp(window.ends_at),
             "reason": window.reason,
             "created_by": window.created_by,
-            "created_at": _timestamp(now),
+            "created_at": timestamp(now),
         }
         with self.database.write() as db:
             new_id = db.execute(insert(maintenance_windows).values(**values)).inserted_primary_key
@@ -114,7 +110,7 @@ class MaintenanceWindows:
             changed = db.execute(
                 update(maintenance_windows)
                 .where(_w.id == window_id, _not_over(at))
-                .values(ended_at=_timestamp(at), ended_by=by)
+                .values(ended_at=timestamp(at), ended_by=by)
             ).rowcount
             if changed != 1:
                 return None
@@ -129,7 +125,7 @@ class MaintenanceWindows:
     def active_for(self, service: str, at: datetime) -> MaintenanceWindow | None:
         """The window holding ``service``'s pages at ``at`` (of several, the one ending
         last), or None. Indexed by (service, ends_at)."""
-        stamp = _timestamp(at)
+        stamp = timestamp(at)
         query = (
             select(*_COLUMNS)
             .where(_w.service == service, _not_over(at), _w.starts_at <= stamp)
