@@ -25,6 +25,8 @@ from activities.channels.settings import ChannelSettings, settings_from_env
 from activities.channels.slack_incident_message import SlackActivities
 from activities.config import PolicyStore, data_dir, policy_store_from_env
 from activities.documents import DocumentActivities
+from activities.followup import FollowUpActivities
+from activities.handoff import HandoffActivities
 from activities.heartbeats import HeartbeatActivities
 from activities.incident_ids import IncidentIdActivities
 from activities.maintenance import MaintenanceActivities
@@ -32,6 +34,7 @@ from activities.notify import NotifyActivities
 from activities.opening import OpeningActivities
 from activities.people import OncallActivities, next_business_day, postmortem_review_slot
 from activities.policy import PolicyActivities
+from activities.postmortems import PostmortemActivities
 from activities.publish import PublishActivities
 from activities.runbooks import RunbookActivities
 from activities.settings import DEFAULT_TASK_QUEUE, SettingsError, get_settings
@@ -39,6 +42,8 @@ from activities.store import Store
 from domain.policy_file import PolicyError
 from storage.maintenance import MaintenanceWindows
 from storage.schedules import Schedules
+from workflows.followup import WeeklyFollowUpWorkflow
+from workflows.handoff import HandoffWorkflow
 from workflows.heartbeat import HeartbeatWorkflow
 from workflows.incident import IncidentWorkflow
 from workflows.maintenance import MaintenanceWindowWorkflow
@@ -53,6 +58,8 @@ WORKFLOWS = [
     RunbookWorkflow,
     HeartbeatWorkflow,
     MaintenanceWindowWorkflow,
+    HandoffWorkflow,
+    WeeklyFollowUpWorkflow,
 ]
 # Our pure domain code and the libraries it renders with are deterministic; passing them
 # through keeps one copy in memory instead of re-importing them per workflow run.
@@ -150,10 +157,15 @@ def build_worker(
         oncall.resolve_oncall,
         next_business_day,
         postmortem_review_slot,
+        PostmortemActivities(store.database).record_postmortem,
     ]
     # Opens incidents on task_queue; a miss in its service's maintenance window pages nobody.
     heartbeats = HeartbeatActivities(client, task_queue, policy, MaintenanceWindows(store.database))
     activities += [heartbeats.open_heartbeat_incident, heartbeats.resolve_heartbeat_incident]
+    handoff = HandoffActivities(client, policy, store, oncall)  # the weekly handoff
+    activities += [handoff.gather, handoff.next_handoff, handoff.record]
+    followup = FollowUpActivities(client, store.database, policies, notify)  # weekly digest
+    activities += [followup.gather, followup.send]
     pool = executor or ThreadPoolExecutor(max_workers=ACTIVITY_THREADS)
     pages = Worker(
         client,
@@ -188,6 +200,22 @@ def build_worker(
     return FirewatchWorker(main, pages, runbooks)
 
 
+async def _ensure_schedules(client: Client, policy: PolicyStore, queue: str) -> None:
+    """The periodic jobs' Temporal Schedules, from the policy (created or updated): the
+    weekly handoff per rotation and the weekly follow-up."""
+    from starter.followup_schedule import SCHEDULE_ID, ensure_followup_schedule
+    from starter.handoff_schedules import ensure_handoff_schedules
+
+    try:
+        made = await ensure_handoff_schedules(client, policy.get(), queue)
+        if await ensure_followup_schedule(client, policy.get(), queue):
+            made.append(SCHEDULE_ID)
+    except Exception:  # the worker runs incidents whatever happens to the schedules
+        logging.exception("could not create the schedules")
+        return
+    logging.info("schedules: %s", ", ".join(made) or "none (switched off in the policy)")
+
+
 async def main() -> int:
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
@@ -210,6 +238,7 @@ async def main() -> int:
     asyncio.get_running_loop().set_default_executor(ThreadPoolExecutor(max_workers=64))
     queue = settings.task_queue
     worker = build_worker(client, policy=policy, data=data_dir(), task_queue=queue)
+    await _ensure_schedules(client, policy, queue)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

@@ -77,7 +77,7 @@ class Notification(BaseModel):
     text: str
     scheduled_at: datetime  # workflow time the step was due: the timeline's time
     # For notes without a person: which of the policy's channels this is (Slack routing).
-    channel_role: Literal["incidents", "stakeholders"] | None = None
+    channel_role: Literal["incidents", "stakeholders", "engineering"] | None = None
     # A mitigation proposal waiting for a decision: Slack shows Approve / Decline on it.
     decision_for: int | None = None
 

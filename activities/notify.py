@@ -144,6 +144,8 @@ class NotifyActivities:
             )
             if role == "stakeholders":
                 return [("slack", self._settings.stakeholders_channel(note.recipient))]
+            if role == "engineering":  # the weekly follow-up: the policy's channel as is
+                return [("slack", note.recipient)]
             return [("slack", self._settings.incidents_channel(note.recipient))]
         return []
 

@@ -7,7 +7,7 @@ fails type checking where the message is decided, not in production.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from enum import StrEnum
 from typing import ClassVar, Literal
 
@@ -216,3 +216,72 @@ class MaintenanceEndedMessage(MaintenanceMessage):
 MAINTENANCE_PARAMS: dict[MaintenanceKind, type[MaintenanceMessage]] = {
     cls.kind: cls for cls in MaintenanceMessage.__subclasses__()
 }
+
+
+# ---- post-mortem follow-through: the review moved, action items (domain.postmortem) ----
+
+
+class FollowUpKind(StrEnum):
+    REVIEW_RESCHEDULED = "postmortem_rescheduled"
+    ITEM_ASSIGNED = "action_item_assigned"
+    ITEM_REMINDER = "action_item_reminder"
+    ITEM_OVERDUE = "action_item_overdue"  # to the owner
+    ITEM_OVERDUE_REPORT = "action_item_overdue_report"  # to the team lead
+    ITEM_CLOSED = "action_item_closed"  # to the team lead: please verify
+    POSTMORTEM_COMPLETED = "postmortem_completed"
+
+
+class FollowUpMessage(BaseModel):
+    """What a follow-through message needs besides the incident and the policy
+    (``domain.postmortem_texts.render_follow_up``). Item fields describe one action item."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    kind: ClassVar[FollowUpKind]
+
+    by: str | None = None  # who acted (roster name)
+
+
+class ReviewRescheduledMessage(FollowUpMessage):
+    kind = FollowUpKind.REVIEW_RESCHEDULED
+    review_at: datetime
+    old_review_at: datetime
+    by: str
+    reason: str = ""
+
+
+class _ItemMessage(FollowUpMessage):
+    number: int
+    title: str
+    owner: str
+    due: date
+    item_kind: str  # ActionItemKind value
+
+
+class ItemAssignedMessage(_ItemMessage):
+    kind = FollowUpKind.ITEM_ASSIGNED
+
+
+class ItemReminderMessage(_ItemMessage):
+    kind = FollowUpKind.ITEM_REMINDER
+
+
+class ItemOverdueMessage(_ItemMessage):
+    kind = FollowUpKind.ITEM_OVERDUE
+    notice: int  # 1 when it goes overdue, then one a week
+
+
+class ItemOverdueReportMessage(_ItemMessage):
+    kind = FollowUpKind.ITEM_OVERDUE_REPORT
+    notice: int
+
+
+class ItemClosedMessage(_ItemMessage):
+    kind = FollowUpKind.ITEM_CLOSED
+    by: str
+    evidence: str
+
+
+class PostmortemCompletedMessage(FollowUpMessage):
+    kind = FollowUpKind.POSTMORTEM_COMPLETED
+    by: str
+    items: int

@@ -349,6 +349,27 @@ class PostMortemPolicy(_Strict):
     reminder_every: Duration = timedelta(days=1)
 
 
+class HandoffPolicy(_Strict):
+    """The weekly handoff (``domain.handoff``): one run per rotation at its handoff time."""
+
+    enabled: bool = True
+    # A test page not acknowledged within this long is reported as "routing not verified".
+    test_page_window: Duration = timedelta(minutes=30)
+    # An integration that has sent nothing for this long is a finding in the report.
+    silent_after: Duration = timedelta(days=7)
+    # How far back the report's "Recent changes" reaches.
+    changes_since: Duration = timedelta(days=7)
+
+
+class FollowUpPolicy(_Strict):
+    """The seed's "Follow-up: Weekly review in team meetings": a digest each week, at
+    ``at`` on ``weekday`` in the business-hours time zone."""
+
+    enabled: bool = True
+    weekday: Weekday = "monday"
+    at: time = time(10, 0)
+
+
 class Policy(_Strict):
     team: str = "MadPlan"
     severities: dict[Severity, SeverityPolicy]
@@ -361,6 +382,8 @@ class Policy(_Strict):
     postmortem: PostMortemPolicy = PostMortemPolicy()
     mitigations: MitigationPolicy = MitigationPolicy()
     heartbeats: tuple[HeartbeatMonitor, ...] = ()
+    handoff: HandoffPolicy = HandoffPolicy()
+    followup: FollowUpPolicy = FollowUpPolicy()
 
     @model_validator(mode="after")
     def _complete(self) -> Policy:

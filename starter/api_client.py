@@ -591,3 +591,97 @@ class FirewatchClient:
             "POST", f"/maintenance/{int(window_id)}/end", body={"by": by}
         )
         return result
+
+    # ---- post-mortems and action items (starter/api/postmortems.py) ---------------------
+
+    def postmortems(self, *, open_only: bool = False) -> list[dict[str, Any]]:
+        params = {"open": "true" if open_only else None}
+        rows: list[dict[str, Any]] = _items(
+            self._request("GET", "/postmortems", params=params), "postmortems"
+        )
+        return rows
+
+    def actions(
+        self, *, owner: str | None = None, overdue: bool = False, incident_id: str | None = None
+    ) -> list[dict[str, Any]]:
+        params = {
+            "owner": owner,
+            "overdue": "true" if overdue else None,
+            "incident_id": incident_id,
+        }
+        rows: list[dict[str, Any]] = _items(
+            self._request("GET", "/actions", params=params), "actions"
+        )
+        return rows
+
+    def postmortem(self, incident_id: str) -> dict[str, Any]:
+        result: dict[str, Any] = self._request("GET", self._incident(incident_id, "postmortem"))
+        return result
+
+    def postmortem_reschedule(
+        self, incident_id: str, by: str, review_at: str, reason: str = ""
+    ) -> dict[str, Any]:
+        body = {"by": by, "review_at": review_at, "reason": reason}
+        return self._act(incident_id, "postmortem/reschedule", body)
+
+    def postmortem_meeting(self, incident_id: str, by: str, **notes: str | None) -> dict[str, Any]:
+        return self._act(incident_id, "postmortem/meeting", _drop_none({"by": by, **notes}))
+
+    def postmortem_complete(self, incident_id: str, by: str) -> dict[str, Any]:
+        return self._act(incident_id, "postmortem/complete", {"by": by})
+
+    def add_action(
+        self, incident_id: str, *, title: str, owner: str, due: str, kind: str, by: str | None
+    ) -> dict[str, Any]:
+        body = _drop_none({"title": title, "owner": owner, "due": due, "kind": kind, "by": by})
+        return self._act(incident_id, "actions", body)
+
+    def edit_action(self, incident_id: str, number: int, by: str, **changes: str | None) -> Any:
+        body = _drop_none({"by": by, **changes})
+        return self._act(incident_id, f"actions/{int(number)}/edit", body)
+
+    def close_action(self, incident_id: str, number: int, by: str, evidence: str) -> Any:
+        body = {"by": by, "evidence": evidence}
+        return self._act(incident_id, f"actions/{int(number)}/close", body)
+
+    def verify_action(self, incident_id: str, number: int, by: str) -> Any:
+        return self._act(incident_id, f"actions/{int(number)}/verify", {"by": by})
+
+    # ---- the weekly handoff (starter/api/handoffs.py) ------------------------------------
+
+    def handoffs(self, *, role: str | None = None, limit: int = 10) -> list[dict[str, Any]]:
+        rows: list[dict[str, Any]] = self._request(
+            "GET", "/handoffs", params={"role": role, "limit": limit}
+        )
+        return rows
+
+    def latest_handoff(self, role: str | None = None) -> dict[str, Any]:
+        result: dict[str, Any] = self._request("GET", "/handoffs/latest", params={"role": role})
+        return result
+
+    def handoff_note(self, by: str, text: str) -> dict[str, Any]:
+        result: dict[str, Any] = self._request(
+            "POST", "/handoffs/notes", body={"by": by, "text": text}
+        )
+        return result
+
+    def ack_test(
+        self, method: str, by: str, handoff_id: str | None = None, via: str = "cli"
+    ) -> dict[str, Any]:
+        path = f"/handoffs/{quote(handoff_id or 'latest', safe='/:')}/ack-test"
+        result: dict[str, Any] = self._request(
+            "POST", path, body={"by": by, "method": method, "via": via}
+        )
+        return result
+
+    def confirm_contact(
+        self, by: str, handoff_id: str | None = None, via: str = "cli"
+    ) -> dict[str, Any]:
+        path = f"/handoffs/{quote(handoff_id or 'latest', safe='/:')}/confirm"
+        result: dict[str, Any] = self._request("POST", path, body={"by": by, "via": via})
+        return result
+
+    def followup(self) -> dict[str, Any]:
+        """The weekly follow-up digest as of now: ``subject``, ``text`` and ``facts``."""
+        data: dict[str, Any] = self._request("GET", "/followup")
+        return data

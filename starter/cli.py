@@ -1162,9 +1162,14 @@ def integrations_remove(
 
 
 # Commands kept in modules of their own register themselves on ``app`` when imported.
-from starter import cli_schedule  # noqa: E402  (override, swap, schedule)
+from starter import (  # noqa: E402
+    cli_followup,  # followup
+    cli_handoff,  # handoff, ack-test
+    cli_postmortem,  # postmortem, action, actions
+    cli_schedule,  # override, swap, schedule
+)
 
-__all__ = ["app", "cli_schedule", "main"]
+__all__ = ["app", "cli_followup", "cli_handoff", "cli_postmortem", "cli_schedule", "main"]
 
 
 def main() -> None:

@@ -185,3 +185,94 @@ maintenance_windows = Table(
     Index("ix_maintenance_windows_service_ends_at", "service", "ends_at"),
     sqlite_autoincrement=True,
 )
+
+# Post-mortems and their action items (issue 13): one row each, rewritten by the
+# post-mortem workflow at every change (``version`` orders the snapshots), so reports read
+# them without replaying workflows. ``due_at``: when the item goes overdue (UTC).
+postmortems = Table(
+    "postmortems",
+    metadata,
+    Column("incident_id", Text, primary_key=True),
+    Column("workflow_id", Text, nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("severity", Text, nullable=False),
+    Column("service", Text, nullable=False),
+    Column("summary", Text, nullable=False),
+    Column("stage", Text, nullable=False),
+    Column("resolved_at", Text),
+    Column("review_at", Text, nullable=False),
+    Column("held_at", Text),
+    Column("held_by", Text),
+    Column("lessons_filled", Integer, nullable=False, server_default="0"),
+    Column("items_total", Integer, nullable=False, server_default="0"),
+    Column("items_open", Integer, nullable=False, server_default="0"),
+    Column("completed_at", Text),
+    Column("completed_by", Text),
+    Column("document_path", Text),
+    Column("detail", Text, nullable=False, server_default="{}"),  # JSON: the notes
+    Column("updated_at", Text, nullable=False),
+    Index("ix_postmortems_stage", "stage"),
+)
+action_items = Table(
+    "action_items",
+    metadata,
+    Column("incident_id", Text, nullable=False),
+    Column("number", Integer, nullable=False),
+    Column("title", Text, nullable=False),
+    Column("owner", Text, nullable=False),
+    Column("kind", Text, nullable=False),
+    Column("due", Text, nullable=False),  # YYYY-MM-DD, the team's time zone
+    Column("due_at", Text, nullable=False),
+    Column("status", Text, nullable=False),  # open, closed, verified
+    Column("created_by", Text, nullable=False),
+    Column("created_at", Text, nullable=False),
+    Column("closed_by", Text),
+    Column("closed_at", Text),
+    Column("evidence", Text),
+    Column("verified_by", Text),
+    Column("verified_at", Text),
+    Column("overdue_notices", Integer, nullable=False, server_default="0"),
+    Column("updated_at", Text, nullable=False),
+    PrimaryKeyConstraint("incident_id", "number"),
+    Index("ix_action_items_owner_status", "owner", "status"),
+    Index("ix_action_items_status_due_at", "status", "due_at"),
+)
+
+# The weekly handoff (``domain.handoff``): one row per handoff (per rotation and shift),
+# rewritten as it goes (``version`` orders the writes); the report and the test pages as
+# JSON. Notes are the outgoing person's knowledge transfer (``firewatch handoff note``).
+handoffs = Table(
+    "handoffs",
+    metadata,
+    Column("handoff_id", Text, primary_key=True),
+    Column("workflow_id", Text, nullable=False),
+    Column("role", Text, nullable=False),
+    Column("shift_start", Text, nullable=False),
+    Column("outgoing", Text, nullable=False),
+    Column("incoming", Text, nullable=False),
+    Column("status", Text, nullable=False),  # testing, finished
+    Column("version", Integer, nullable=False),
+    Column("unverified", Integer, nullable=False, server_default="0"),
+    Column("result", Text, nullable=False),  # JSON: domain.handoff.HandoffResult
+    Column("started_at", Text, nullable=False),
+    Column("updated_at", Text, nullable=False),
+    Index("ix_handoffs_started_at", "started_at"),
+)
+handoff_notes = Table(
+    "handoff_notes",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("author", Text, nullable=False),
+    Column("text", Text, nullable=False),
+    Column("created_at", Text, nullable=False),
+    Index("ix_handoff_notes_author_created_at", "author", "created_at"),
+    sqlite_autoincrement=True,
+)
+# When each integration last sent anything (touched by ingest, throttled): the handoff's
+# "Monitoring health".
+integration_seen = Table(
+    "integration_seen",
+    metadata,
+    Column("name", Text, primary_key=True),
+    Column("last_seen_at", Text, nullable=False),
+)

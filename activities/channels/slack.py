@@ -26,6 +26,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from activities.channels.base import PermanentDeliveryError, TransientDeliveryError
 from activities.channels.formatting import slack_mrkdwn
+from activities.channels.handoff_slack import handoff_buttons
 from activities.channels.ledger import Ledger
 from activities.channels.settings import ChannelSettings
 from activities.models import Notification
@@ -378,6 +379,9 @@ class SlackSender:
             blocks.append(action_buttons(note.workflow_id, note.incident_id))
         if note.kind == "mitigation" and note.decision_for is not None:
             blocks.append(decision_buttons(note.workflow_id, note.incident_id, note.decision_for))
+        handoff = handoff_buttons(note)  # the weekly handoff's Acknowledge test / Confirm
+        if handoff is not None:
+            blocks.append(handoff)
         return blocks
 
     async def send(self, note: Notification, address: str) -> str:

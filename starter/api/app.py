@@ -23,6 +23,8 @@ from activities.settings import ApiSettings, get_settings
 from domain.policy import Policy
 from starter.api import (
     changes,
+    followup,
+    handoffs,
     health,
     heartbeats,
     incidents,
@@ -32,6 +34,7 @@ from starter.api import (
     integrations,
     maintenance,
     metrics,
+    postmortems,
     schedules,
     slack,
     twilio,
@@ -106,6 +109,9 @@ def create_app(
         heartbeats,
         schedules,
         maintenance,
+        postmortems,
+        followup,
+        handoffs,
         health,
         metrics,
         slack,

@@ -23,6 +23,7 @@ from domain.maintenance import ingest_note
 from domain.policy import Integration, Policy, Severity, SeverityMapping
 from starter.api.context import ApiContext
 from starter.api.errors import validation_error
+from starter.api.handoffs import integration_seen
 from starter.incidents import acknowledge_from_source, attach, resolve_from_source
 
 T = TypeVar("T")
@@ -105,6 +106,7 @@ async def admit_alert(ctx: ApiContext, alert: Alert) -> tuple[Outcome, str | Non
     from starter.api.maintenance import active_window  # it imports this module
 
     window = await active_window(ctx, alert.service)
+    await integration_seen(ctx, alert.integration)  # the handoff's "Monitoring health"
     client = await ctx.client()
     opened = await attach(
         client,
@@ -125,6 +127,7 @@ async def resolve_alert(
     ctx: ApiContext, integration: Integration, source: AlertSource, dedup_key: str
 ) -> Outcome:
     """Auto-resolve the open incident for the key, when the integration allows it."""
+    await integration_seen(ctx, integration.name)
     request = AlertResolveRequest(source=source, dedup_key=dedup_key, integration=integration.name)
     done = integration.auto_resolve and await resolve_from_source(await ctx.client(), request)
     return _count(ctx, source, "resolved" if done else "ignored")

@@ -62,7 +62,7 @@ from domain.incident import (
 )
 from domain.policy import Person, Severity
 from starter import incidents as fw
-from starter.api import slack_schedule
+from starter.api import slack_postmortem, slack_schedule
 from starter.api.chat_common import (
     RecentActions,
     channel_settings,
@@ -73,6 +73,7 @@ from starter.api.chat_common import (
 )
 from starter.api.context import ApiContext, get_ctx
 from starter.api.errors import ApiError, ErrorBody
+from starter.api.handoff_replies import handoff_slack_action
 from starter.incidents import run_update
 from workflows.incident import IncidentWorkflow
 
@@ -88,7 +89,8 @@ USAGE = (
     '• `/incident update INC-YYYY-MM-DD-### "what changed"`\n'
     "• `/incident ack INC-YYYY-MM-DD-###`\n"
     f"• {slack_schedule.ONCALL_USAGE}\n"
-    f"• {slack_schedule.OVERRIDE_USAGE}"
+    f"• {slack_schedule.OVERRIDE_USAGE}\n"
+    f"• {slack_postmortem.ACTION_USAGE}"
 )
 _recent = RecentActions()
 _REFUSALS: dict[int | str, dict[str, Any]] = {
@@ -206,6 +208,9 @@ async def _block_action(
         return Response(status_code=200)
     action = actions[0]
     action_id = str(action.get("action_id"))
+    handoff = await handoff_slack_action(ctx, settings, payload, action)  # handoff buttons
+    if handoff is not None:
+        return handoff
     if action_id not in _ACTIONS and action_id != ACTION_RESOLVE:
         return Response(status_code=200)
     # Buttons carry their target in ``value``; the Mitigate… menu in the chosen option's.
@@ -434,7 +439,8 @@ async def commands(request: Request) -> Response:
         words = shlex.split(form.get("text", ""))
     except ValueError:
         return ephemeral("⚠️ Unbalanced quotes.\n" + USAGE)
-    if not words or words[0].lower() not in ("declare", "update", "ack", "oncall", "override"):
+    verbs = ("declare", "update", "ack", "oncall", "override", "action")
+    if not words or words[0].lower() not in verbs:
         return ephemeral(USAGE)
     person = await roster_person(ctx, settings, user_id)
     if person is None:
@@ -444,6 +450,10 @@ async def commands(request: Request) -> Response:
         return await slack_schedule.oncall(ctx, words[1:])
     if verb == "override":
         return await slack_schedule.override(ctx, person, words[1:])
+    if verb == "action":
+        return await slack_postmortem.action(
+            ctx, person, words[1:], lambda text: respond(response_url, text)
+        )
     if verb == "declare":
         return await _declare(ctx, person, words[1:], form, response_url)
     if len(words) < 2 or parse_incident_id(words[1]) is None:

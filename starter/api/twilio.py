@@ -38,6 +38,7 @@ from starter.api.chat_common import (
 )
 from starter.api.context import get_ctx
 from starter.api.errors import ApiError, ErrorBody
+from starter.api.handoff_replies import handoff_sms
 from starter.incidents import run_update
 from workflows.incident import IncidentWorkflow
 
@@ -99,6 +100,9 @@ async def sms_reply(request: Request) -> Response:
     if person is None:
         log.info("SMS reply from a number not on the roster")
         return twiml("This number is not on the Firewatch roster; nothing was done.")
+    handoff = await handoff_sms(ctx, person, params.get("Body", ""))  # TEST / OK / CONFIRM
+    if handoff is not None:
+        return twiml(handoff)
     match = _REPLY.match(params.get("Body", ""))
     if match is None:
         return twiml(HELP)

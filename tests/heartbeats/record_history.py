@@ -1,6 +1,6 @@
 """Record the event history of a heartbeat run for the replay tests (tests/test_replay.py).
 
-    .venv/bin/python -m tests.heartbeats.record_history
+    .venv/bin/python -m tests.histories.record heartbeat
 
 One run, to its end: a ping, a miss (the incident opens), the next ping (it resolves), then
 continue-as-new (after 2 pings here; 500 in production). Re-record only for a deliberate,
@@ -55,7 +55,3 @@ async def main() -> None:
                 history = await first.fetch_history()
     HISTORY.write_text(json.dumps(history.to_json_dict(), indent=1))
     print(f"saved {HISTORY.name} ({len(history.events)} events)")
-
-
-if __name__ == "__main__":
-    asyncio.run(main())

@@ -1,6 +1,9 @@
-"""Record event histories of real incident runs for the replay tests.
+"""Record event histories of real runs for the replay tests.
 
-    .venv/bin/python -m tests.histories.record
+    .venv/bin/python -m tests.histories.record [incidents|heartbeat|handoff|followup ...]
+
+(no argument: all of them). Incidents, post-mortems and runbooks are recorded here; the
+other workflow types by the ``record_history`` module beside their tests.
 
 Re-record only for a deliberate, patched change: the saved files are what running
 incidents in production look like, and `tests/test_replay.py` must keep replaying them.
@@ -10,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import sys
 import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
@@ -35,6 +39,15 @@ from domain.incident import (
     StatusUpdateRequest,
 )
 from domain.policy import Severity
+from domain.postmortem import (
+    ActionItemKind,
+    AddActionItem,
+    CloseActionItem,
+    EditActionItem,
+    RecordMeeting,
+    RescheduleReview,
+    VerifyActionItem,
+)
 from tests.conftest import running_worker
 from tests.workflows.helpers import first_paged, make_alert, open_incident
 from worker import ACTIVITY_THREADS
@@ -127,20 +140,71 @@ async def record(env: WorkflowEnvironment) -> None:
                 PostMortemWorkflow.run, postmortem_workflow_id(final.incident_id or "")
             )
             state = await pm.query(PostMortemWorkflow.state)
+            await pm.execute_update(
+                PostMortemWorkflow.reschedule_review,
+                RescheduleReview(by="erin", review_at=state.review_at + timedelta(hours=1)),
+            )
             await env.sleep(
-                state.review_at - (final.resolved_at or state.review_at) + timedelta(hours=1)
+                state.review_at - (final.resolved_at or state.review_at) + timedelta(hours=2)
             )
             await pm.execute_update(PostMortemWorkflow.mark_held, MarkReviewHeld(by="erin"))
+            await pm.execute_update(
+                PostMortemWorkflow.record_meeting,
+                RecordMeeting(by="erin", what_went_well="Fast ack", areas_for_improvement="Alerts"),
+            )
+            held = await pm.query(PostMortemWorkflow.state)
+            assert held.held_at is not None
+            due = held.held_at.date() + timedelta(days=3)
+            for owner, kind in (
+                ("dave", ActionItemKind.MONITORING),
+                ("carol", ActionItemKind.RUNBOOK),
+            ):
+                await pm.execute_update(
+                    PostMortemWorkflow.add_action_item,
+                    AddActionItem(by="erin", title=f"{kind} fix", owner=owner, due=due, kind=kind),
+                )
+            await pm.execute_update(
+                PostMortemWorkflow.edit_action_item,
+                EditActionItem(by="erin", number=2, due=due + timedelta(days=1)),
+            )
+            await env.sleep(timedelta(days=12))  # reminders, overdue notices, a weekly one
+            for number, owner in ((1, "dave"), (2, "carol")):
+                await pm.execute_update(
+                    PostMortemWorkflow.close_action_item,
+                    CloseActionItem(by=owner, number=number, evidence="https://x.example"),
+                )
+                await pm.execute_update(
+                    PostMortemWorkflow.verify_action_item,
+                    VerifyActionItem(by="frank", number=number),
+                )
             await pm.result()
             await _save(pm, "postmortem_held")
 
 
-async def main() -> None:
+async def record_incidents() -> None:
     from tests.conftest import ts_environment
 
     async with ts_environment() as env:
         await record(env)
 
 
+async def main(names: list[str]) -> None:
+    from tests.followup import record_history as followup
+    from tests.handoff import record_history as handoff
+    from tests.heartbeats import record_history as heartbeat
+
+    recorders = {
+        "incidents": record_incidents,
+        "heartbeat": heartbeat.main,
+        "handoff": handoff.main,
+        "followup": followup.main,
+    }
+    unknown = set(names) - set(recorders)
+    if unknown:
+        raise SystemExit(f"unknown: {', '.join(sorted(unknown))}; known: {', '.join(recorders)}")
+    for name in names or list(recorders):
+        await recorders[name]()
+
+
 if __name__ == "__main__":
-    asyncio.run(main())
+    asyncio.run(main(sys.argv[1:]))

@@ -15,6 +15,7 @@ from activities.store import Store
 from domain.ids import postmortem_workflow_id
 from domain.incident import AcknowledgeRequest, ResolveRequest, Status
 from domain.policy import Policy
+from domain.postmortem import Stage
 from tests.workflows.helpers import first_paged, minutes, open_incident, state_of
 from workflows.incident import IncidentWorkflow
 from workflows.postmortem import MarkReviewHeld, PostMortemInput, PostMortemWorkflow
@@ -60,8 +61,10 @@ async def test_p0_p1_resolution_starts_a_postmortem_that_outlives_the_incident(
         PostMortemWorkflow.mark_held, MarkReviewHeld(by="erin", notes="3 actions")
     )
     assert held.held_by == "erin"
-    done = await child.result()
+    done = await child.query(PostMortemWorkflow.state)  # open until its follow-through ends
     assert done.held_at is not None and done.reminders_sent >= 1
+    assert done.stage == Stage.MEETING_HELD and done.completed_at is None
+    await child.terminate("test over")
 
     outbox = Store(tmp_path).notifications(final.incident_id)
     resolution = [n for n in outbox if n.kind == "resolution"]

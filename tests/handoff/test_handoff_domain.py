@@ -1,0 +1,155 @@
+"""The handoff's pure rules: ids, the test-page plan, acknowledgements, the verdict, texts."""
+
+from __future__ import annotations
+
+import os
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from domain.handoff import (
+    HandoffError,
+    HandoffResult,
+    acknowledge,
+    findings,
+    handoff_id,
+    plan_test_pages,
+    render_report,
+    render_result,
+    render_unverified,
+    shift_change_text,
+    unverified,
+)
+from domain.handoff import (
+    test_page_key as page_key,
+)
+from domain.policy import Person, Policy, Role
+from domain.policy_file import parse_policy
+from tests.handoff.support import HANDOFF_AT, sample_report
+
+GOLDEN = Path(__file__).resolve().parents[1] / "golden" / "handoff.txt"
+REGENERATE = os.environ.get("FIREWATCH_REGEN_GOLDEN") == "1"
+
+
+def test_ids_and_keys() -> None:
+    hid = handoff_id(Role.PRIMARY, HANDOFF_AT)
+    assert hid == "handoff/primary/2026-12-07T14:00Z"
+    assert page_key(hid, "dave", "sms") == f"handoff:{hid}:test:dave:sms"
+
+
+def test_policy_defaults_and_yaml(default_policy: Policy) -> None:
+    assert default_policy.handoff.enabled
+    assert default_policy.handoff.test_page_window == timedelta(minutes=30)
+    text = default_policy.model_dump(mode="json")
+    text["handoff"] = {"test_page_window": "45m", "enabled": False}
+    import yaml
+
+    changed = parse_policy(yaml.safe_dump(text), "test")
+    assert changed.handoff.test_page_window == timedelta(minutes=45)
+    assert not changed.handoff.enabled
+
+
+def test_plan_one_page_per_contact_method_of_each_incoming_person() -> None:
+    dave = Person(name="dave", phone="+1555", email="d@x", slack_user_id="UD")
+    alice = Person(name="alice", phone="+1666", contact_order=("sms", "voice", "slack", "email"))
+    pages = plan_test_pages("h", {Role.PRIMARY: dave, Role.SECONDARY: alice})
+    assert [(p.person, p.role, p.method, p.address) for p in pages] == [
+        ("dave", Role.PRIMARY, "sms", "+1555"),
+        ("dave", Role.PRIMARY, "slack", "UD"),
+        ("dave", Role.PRIMARY, "email", "d@x"),
+        ("alice", Role.SECONDARY, "sms", "+1666"),
+        ("alice", Role.SECONDARY, "voice", "+1666"),
+        # no Slack id and no email: Slack cannot reach alice; no email either
+    ]
+    # Someone holding both roles is tested once per method.
+    both = plan_test_pages("h", {Role.PRIMARY: dave, Role.SECONDARY: dave})
+    assert [p.method for p in both] == ["sms", "slack", "email"]
+
+
+def test_acknowledge_and_verdict_at_the_deadline() -> None:
+    dave = Person(name="dave", phone="+1555", email="d@x", slack_user_id="UD")
+    pages = plan_test_pages("h", {Role.PRIMARY: dave})
+    deadline = HANDOFF_AT + timedelta(minutes=30)
+    pages, done = acknowledge(pages, "dave", "sms", HANDOFF_AT + timedelta(minutes=3), "sms")
+    assert done.acked_via == "sms"
+    _, same = acknowledge(pages, "dave", "sms", HANDOFF_AT + timedelta(minutes=9), "cli")
+    assert same.acked_at == HANDOFF_AT + timedelta(minutes=3)  # the first one stands
+    pages, _ = acknowledge(pages, "dave", "email", deadline + timedelta(seconds=1), "cli")
+    assert [p.method for p in unverified(pages, deadline)] == ["slack", "email"]  # email late
+    with pytest.raises(HandoffError, match="no 'voice' test page"):
+        acknowledge(pages, "dave", "voice", deadline, "cli")
+    with pytest.raises(HandoffError, match="no test page"):
+        acknowledge(pages, "bob", "sms", deadline, "cli")
+
+
+def test_findings_name_silent_integrations_and_bad_heartbeats(default_policy: Policy) -> None:
+    found = findings(sample_report(default_policy))
+    assert "grafana: Silent for 9 days" in found
+    assert "generic: never sent anything" in found
+    assert "heartbeat billing-sync: missed" in found
+    assert not any(f.startswith("pagerduty") for f in found)
+
+
+def test_shift_change_notice(default_policy: Policy) -> None:
+    report = sample_report(default_policy)
+    text = shift_change_text(Role.PRIMARY, report.incoming, report.shift_end, report.timezone)
+    assert text == "Primary is now Alice Andersen until Mon 14 Dec 09:00"
+
+
+def _golden_text(policy: Policy) -> str:
+    report = sample_report(policy)
+    deadline = report.at + report.test_page_window
+    pages, _ = acknowledge(
+        report.test_pages, "alice", "sms", report.at + timedelta(minutes=4), "sms"
+    )
+    subject, unverified_text = render_unverified(report, unverified(pages, deadline), deadline)
+    result = HandoffResult(
+        handoff_id=report.handoff_id,
+        workflow_id=report.handoff_id,
+        role=report.role,
+        status="finished",
+        report=report,
+        started_at=report.at,
+        deadline=deadline,
+        test_pages=pages,
+        unverified=unverified(pages, deadline),
+        contact_confirmed_at=report.at + timedelta(minutes=6),
+        contact_confirmed_via="sms",
+        finished_at=deadline,
+    )
+    parts = [
+        "# Generated by tests/handoff/test_handoff_domain.py; regenerate with",
+        "#   FIREWATCH_REGEN_GOLDEN=1 .venv/bin/python -m pytest"
+        + " tests/handoff/test_handoff_domain.py",
+        "",
+        "=== report (to the outgoing and the incoming person) ===",
+        render_report(report),
+        "=== routing not verified (to the team lead and the outgoing person) ===",
+        f"Subject: {subject}",
+        unverified_text,
+        "=== firewatch handoff show ===",
+        render_result(result),
+    ]
+    return "\n".join(parts)
+
+
+def test_report_reads_as_the_golden_text(default_policy: Policy) -> None:
+    text = _golden_text(default_policy)
+    if REGENERATE or not GOLDEN.exists():
+        GOLDEN.write_text(text)
+    assert text == GOLDEN.read_text()
+
+
+def test_times_are_local_across_dst(default_policy: Policy) -> None:
+    # The shift holding the November DST change starts at 09:00 EDT and ends at 09:00 EST.
+    from domain import rotation
+
+    start, end = rotation.shift_bounds(
+        default_policy.roster.primary, datetime(2026, 10, 28, 12, tzinfo=UTC)
+    )
+    assert end - start == timedelta(hours=169)
+    report = sample_report(default_policy).model_copy(
+        update={"shift_start": start, "shift_end": end}
+    )
+    assert "**Shift**: Mon 26 Oct 09:00 EDT → Mon 2 Nov 09:00 EST" in render_report(report)
