@@ -79,6 +79,40 @@ class LadderRun(BaseModel):
     start_level: int = 0
 
 
+class DetectionMethod(StrEnum):
+    MONITORING = "Monitoring"
+    USER_REPORT = "User Report"
+    INTERNAL = "Internal"
+
+
+_Text = Field(default=None, min_length=1, max_length=4000)
+
+
+class TicketFields(BaseModel):
+    """The Incident Report's fields people fill in (the seed's ticket template), typed.
+
+    None: not given yet (the ticket shows what Firewatch knows, or a blank). Primary cause
+    and permanent fix default to the resolution's root cause and fix.
+    """
+
+    affected_services: str | None = Field(default=None, min_length=1, max_length=1000)
+    user_impact: str | None = _Text
+    business_impact: str | None = _Text
+    data_loss: bool | None = None
+    customer_impact_hours: float | None = Field(default=None, ge=0, le=1_000_000)
+    contributing_factors: str | None = _Text
+    detection_method: DetectionMethod | None = None
+    immediate_actions: str | None = _Text
+    workaround: str | None = _Text
+    permanent_fix: str | None = _Text
+    prevention_short_term: str | None = _Text
+    prevention_long_term: str | None = _Text
+    monitoring_improvements: str | None = _Text
+    process_changes: str | None = _Text
+    what_went_well: str | None = _Text
+    areas_for_improvement: str | None = _Text
+
+
 class IncidentState(BaseModel):
     workflow_id: str
     incident_id: str | None = None
@@ -109,6 +143,9 @@ class IncidentState(BaseModel):
     replanned_at: datetime  # severity set or changed: anchor for every relative deadline
     last_update_at: datetime | None = None
     last_update_text: str | None = None
+    next_steps: str | None = None  # from the latest status update that gave them
+    eta: str | None = None
+    ticket: TicketFields = Field(default_factory=lambda: TicketFields())
     stakeholders_informed_at: datetime | None = None
     review_at: datetime | None = None  # P3: next-business-day review
     fired: list[str] = Field(default_factory=list)  # escalation steps already carried out
@@ -167,9 +204,19 @@ class AcknowledgeRequest(BaseModel):
 
 
 class StatusUpdateRequest(BaseModel):
+    """The seed's Update template: progress (``message``), next steps and ETA."""
+
     by: str
     message: str = Field(min_length=1, max_length=4000)
     status: Literal[Status.INVESTIGATING, Status.MITIGATING] | None = None
+    next_steps: str | None = Field(default=None, min_length=1, max_length=1000)
+    eta: str | None = Field(default=None, min_length=1, max_length=200)
+
+
+class TicketEdit(TicketFields):
+    """Set some of the ticket's fields (those given; the others stay as they are)."""
+
+    by: str
 
 
 class SeverityChangeRequest(BaseModel):
@@ -192,6 +239,7 @@ class ResolveRequest(BaseModel):
     root_cause: str = Field(min_length=1, max_length=4000)
     fix: str = Field(min_length=1, max_length=4000)
     false_positive: bool = False
+    ticket: TicketFields | None = None  # ticket fields set with the resolution (Slack form)
 
 
 class DiagnosticsRequest(BaseModel):

@@ -325,10 +325,11 @@ _REPORT_BODY = """\
 - **Status**: {{ status }}
 
 ## Impact Assessment
-- **Affected Services**: {{ service }}
-- **User Impact**: {{ summary }}
-- **Business Impact**:
-- **Data Loss**: Yes/No
+- **Affected Services**: {{ t.affected_services or service }}
+- **User Impact**: {{ t.user_impact or summary }}
+- **Business Impact**:{{ t.business_impact | blank }}
+- **Data Loss**: {{ data_loss }}
+- **Customer Impact Hours**:{{ impact_hours | blank }}
 
 ## Timeline
 {% for line in timeline %}
@@ -349,34 +350,38 @@ _REPORT_BODY = """\
 {% endif %}
 ## Root Cause Analysis
 - **Primary Cause**:{{ root_cause_blank | blank }}
-- **Contributing Factors**:
-- **Detection Method**: {{ detection }}
+- **Contributing Factors**:{{ t.contributing_factors | blank }}
+- **Detection Method**: {{ t.detection_method.value if t.detection_method else detection }}
 
 ## Mitigation Actions
-1. **Immediate Actions**:{% if mitigation_lines %}
+1. **Immediate Actions**:{{ t.immediate_actions | blank }}{% if mitigation_lines %}
 
 {% for line in mitigation_lines %}
    - {{ line }}
 {% endfor %}
 {% endif %}
 
-2. **Temporary Workaround**:
-3. **Permanent Fix**:{{ fix_blank | blank }}
+2. **Temporary Workaround**:{{ t.workaround | blank }}
+3. **Permanent Fix**:{{ (t.permanent_fix or fix_blank) | blank }}
 
 ## Prevention Measures
-- **Short-term**:
-- **Long-term**:
-- **Monitoring Improvements**:
-- **Process Changes**:
+- **Short-term**:{{ t.prevention_short_term | blank }}
+- **Long-term**:{{ t.prevention_long_term | blank }}
+- **Monitoring Improvements**:{{ t.monitoring_improvements | blank }}
+- **Process Changes**:{{ t.process_changes | blank }}
 
 ## Lessons Learned
-- **What Went Well**:
-- **Areas for Improvement**:
+- **What Went Well**:{{ t.what_went_well | blank }}
+- **Areas for Improvement**:{{ t.areas_for_improvement | blank }}
 - **Action Items**: [Assign owners and due dates]
 """
 
 _REPORT = """\
 # Incident Report - [{{ opened_date }}] {{ summary_line }}
+
+_Written by Firewatch from the incident record at every step: edits to this file are \
+overwritten. Change the record instead: `firewatch ticket {{ id }} --by NAME --user-impact \
+"..."` (every field: `firewatch ticket --help`); each change is on the timeline._
 
 {% include "report_body" %}
 """
@@ -738,8 +743,8 @@ def _context(
     attendees = postmortem_attendees(state, policy)
     review_time = p.review_at or state.review_at
     review_at = _when(review_time, policy) if review_time is not None else ""
-    next_steps = p.next_steps or "To be determined"
-    if p.next_steps is None and sp.update_overdue_after is not None:
+    next_steps = p.next_steps or state.next_steps or "To be determined"
+    if next_steps == "To be determined" and sp.update_overdue_after is not None:
         due = (state.last_update_at or now) + sp.update_overdue_after
         shown = _hhmm(due) + " UTC" if _utc(due).date() == _utc(now).date() else _stamp(due)
         next_steps = f"Next update by {shown}"
@@ -758,7 +763,7 @@ def _context(
         "header": f"[{sev}] {incident} {service_line}: {summary_short}",
         "status": status_label(state.status),
         "acknowledged": state.acknowledged_at is not None,
-        "eta": p.eta or "Unknown",
+        "eta": p.eta or state.eta or "Unknown",
         "cadence": update_cadence(sp),
         "updates": f"Will provide updates {update_cadence(sp)}",
         "now_hhmm": _hhmm(now),
@@ -805,6 +810,13 @@ def _context(
         "fix_blank": state.fix or "",
         "postmortem": p.postmortem or default_postmortem,
         "detection": "Monitoring" if state.source in MONITORING_SOURCES else "Internal",
+        "t": state.ticket,  # the fields people set (firewatch ticket)
+        "data_loss": {True: "Yes", False: "No", None: "Yes/No"}[state.ticket.data_loss],
+        "impact_hours": (
+            f"{state.ticket.customer_impact_hours:g}"
+            if state.ticket.customer_impact_hours is not None
+            else ""
+        ),
         "timeline": _timeline_lines(state, policy),
         "review_at": review_at,
         "review_due": review_time is not None and _utc(review_time) <= _utc(now),

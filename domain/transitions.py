@@ -26,6 +26,8 @@ from domain.incident import (
     SeverityChangeRequest,
     Status,
     StatusUpdateRequest,
+    TicketEdit,
+    TicketFields,
     TimelineEntry,
 )
 from domain.maintenance import not_paged_text, released_text
@@ -192,6 +194,9 @@ def post_update(
     effects = acknowledge_as(state, policy, req.by, now)
     state.last_update_at = now
     state.last_update_text = req.message
+    # The Update template's next steps and ETA hold until a later update says otherwise.
+    state.next_steps = req.next_steps or state.next_steps
+    state.eta = req.eta or state.eta
     _add_responder(state, policy, req.by)
     if req.status is not None and req.status != state.status:
         if req.status == Status.MITIGATING and state.mitigated_at is None:
@@ -200,7 +205,9 @@ def post_update(
         set_status(state, now, req.status, req.by)
     log(state, now, "update", req.message, req.by)
     step = f"update:{len(state.timeline)}"
-    update = StatusUpdateMessage(by=req.by, message=req.message)
+    update = StatusUpdateMessage(
+        by=req.by, message=req.message, next_steps=state.next_steps, eta=state.eta
+    )
     effects.messages.append(Outgoing(step, policy.channels.incidents, update))
     if policy.for_severity(state.severity).stakeholder_deadline is not None:
         # A human update to stakeholders meets their deadline: no templated notice needed.
@@ -281,6 +288,8 @@ def resolve(state: IncidentState, policy: Policy, req: ResolveRequest, now: date
     state.root_cause = req.root_cause
     state.fix = req.fix
     state.false_positive = req.false_positive
+    if req.ticket is not None:
+        _set_ticket(state, policy, req.ticket, req.by, now)
     suffix = " (false positive)" if req.false_positive else ""
     set_status(
         state, now, Status.RESOLVED, req.by, f"Issue resolved by {label(policy, req.by)}{suffix}"
@@ -443,3 +452,30 @@ def _add_responder(state: IncidentState, policy: Policy, name: str) -> None:
 def label(policy: Policy, name: str) -> str:
     person = policy.roster.person(name)
     return person.label if person is not None else name
+
+
+def edit_ticket(state: IncidentState, policy: Policy, req: TicketEdit, now: datetime) -> Effects:
+    """Set ticket fields (the Incident Report's impact, cause, actions, prevention and
+    lessons), during the incident and after its resolution while its workflow still runs;
+    the timeline says who set which, and the ticket is written again."""
+    check_person(policy, req.by)
+    if not _set_ticket(state, policy, req, req.by, now):
+        raise InvalidTransition("say which ticket fields to set (e.g. user_impact)")
+    return Effects(ticket=True)
+
+
+def _set_ticket(
+    state: IncidentState, policy: Policy, fields: TicketFields, by: str, now: datetime
+) -> bool:
+    # Fields left out arrive as None (requests cross Temporal as JSON): unchanged.
+    given = {
+        name: value
+        for name, value in fields.model_dump().items()
+        if value is not None and name in TicketFields.model_fields
+    }
+    if not given:
+        return False
+    state.ticket = state.ticket.model_copy(update=given)
+    names = ", ".join(name.replace("_", " ") for name in given)
+    log(state, now, "ticket", f"Ticket: {names} set by {label(policy, by)}", by)
+    return True

@@ -368,12 +368,24 @@ class FirewatchClient:
         return self._act(incident_id, "acknowledge", {"by": by})
 
     def post_update(
-        self, incident_id: str, by: str, message: str, status: str | None = None
+        self,
+        incident_id: str,
+        by: str,
+        message: str,
+        status: str | None = None,
+        *,
+        next_steps: str | None = None,
+        eta: str | None = None,
     ) -> IncidentJson:
-        """The new (or joined) incident; a ``{"status": "pending", "workflow_id", ...}`` body
-        when the alert was recorded but no worker has given it an id yet (202)."""
-        body = _drop_none({"by": by, "message": message, "status": status})
+        """The Update template: progress (``message``), next steps and ETA."""
+        body = _drop_none(
+            {"by": by, "message": message, "status": status, "next_steps": next_steps, "eta": eta}
+        )
         return self._act(incident_id, "updates", body)
+
+    def edit_ticket(self, incident_id: str, by: str, fields: dict[str, Any]) -> IncidentJson:
+        """Set the ticket fields given (the others stay as they are)."""
+        return self._act(incident_id, "ticket", {**_drop_none(fields), "by": by})
 
     def change_severity(self, incident_id: str, by: str, severity: str) -> IncidentJson:
         return self._act(incident_id, "severity", {"by": by, "severity": severity})

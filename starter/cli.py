@@ -538,15 +538,19 @@ def ack(
 def update(
     ctx: typer.Context,
     incident: IncidentArg,
-    message: Annotated[str, typer.Option(help="What changed, what is next.")],
+    message: Annotated[str, typer.Option(help="Progress: what has been done.")],
     by: ByOpt,
     status: Annotated[
         str | None, typer.Option(metavar="STATUS", help="Investigating or Mitigating.")
     ] = None,
+    next_steps: Annotated[
+        str | None, typer.Option("--next", metavar="TEXT", help="Next steps: what is next.")
+    ] = None,
+    eta: Annotated[str | None, typer.Option(metavar="TEXT", help="ETA, if known.")] = None,
     api: ApiOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Post a status update (optionally moving to Investigating/Mitigating)."""
+    """Post a status update (the seed's Update template: progress, next steps, ETA)."""
     incident_id = _incident_id(incident)
     args = (
         _text(by, "--by"),
@@ -554,7 +558,12 @@ def update(
         _choice(status, UPDATE_STATUSES, "status") if status is not None else None,
     )
     with _client(ctx, api) as client:
-        state = client.post_update(incident_id, *args)
+        state = client.post_update(
+            incident_id,
+            *args,
+            next_steps=_text(next_steps, "--next") if next_steps is not None else None,
+            eta=_text(eta, "--eta") if eta is not None else None,
+        )
     _done(state, as_json, "Posted update to")
 
 
@@ -1167,9 +1176,18 @@ from starter import (  # noqa: E402
     cli_handoff,  # handoff, ack-test
     cli_postmortem,  # postmortem, action, actions
     cli_schedule,  # override, swap, schedule
+    cli_ticket,  # ticket
 )
 
-__all__ = ["app", "cli_followup", "cli_handoff", "cli_postmortem", "cli_schedule", "main"]
+__all__ = [
+    "app",
+    "cli_followup",
+    "cli_handoff",
+    "cli_postmortem",
+    "cli_schedule",
+    "cli_ticket",
+    "main",
+]
 
 
 def main() -> None:

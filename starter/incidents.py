@@ -42,6 +42,7 @@ from domain.incident import (
     SeverityChangeRequest,
     Status,
     StatusUpdateRequest,
+    TicketEdit,
 )
 from domain.maintenance import PagingHold
 from domain.policy import Severity
@@ -318,6 +319,13 @@ async def post_update(
 ) -> IncidentState:
     handle = await handle_for(client, incident_id, store=store)
     return await run_update(handle, IncidentWorkflow.post_update, request)
+
+
+async def edit_ticket(
+    client: Client, incident_id: str, request: TicketEdit, *, store: Store | None = None
+) -> IncidentState:
+    handle = await handle_for(client, incident_id, store=store)
+    return await run_update(handle, IncidentWorkflow.edit_ticket, request)
 
 
 async def change_severity(

@@ -39,6 +39,7 @@ with workflow.unsafe.imports_passed_through():
         ResolveRequest,
         SeverityChangeRequest,
         StatusUpdateRequest,
+        TicketEdit,
         TimelineEntry,
     )
     from domain.policy import ROLE_TITLES, Policy
@@ -146,6 +147,10 @@ class IncidentWorkflow:
         return await self._act(lambda st, p, now: transitions.resolve(st, p, req, now))
 
     @workflow.update
+    async def edit_ticket(self, req: TicketEdit) -> IncidentState:
+        return await self._act(lambda st, p, now: transitions.edit_ticket(st, p, req, now))
+
+    @workflow.update
     async def run_diagnostics(self, req: DiagnosticsRequest) -> IncidentState:
         return await self._act(lambda st, p, now: diagnostics.request(st, p, req, now))
 
@@ -180,6 +185,14 @@ class IncidentWorkflow:
     @resolve.validator
     def _validate_resolve(self, req: ResolveRequest) -> None:
         self._precheck(req.by)
+
+    @edit_ticket.validator
+    def _validate_edit_ticket(self, req: TicketEdit) -> None:
+        # After the resolution too, while the workflow still runs: only the person is checked.
+        if self._policy is not None and self._policy.roster.person(req.by) is None:
+            raise ApplicationError(
+                f"{req.by!r} is not on the roster", type="InvalidTransition", non_retryable=True
+            )
 
     @run_diagnostics.validator
     def _validate_run_diagnostics(self, req: DiagnosticsRequest) -> None:

@@ -30,6 +30,7 @@ from domain.incident import (
     SeverityChangeRequest,
     Status,
     StatusUpdateRequest,
+    TicketEdit,
 )
 from domain.policy import Severity
 from starter import incidents as fw
@@ -219,6 +220,20 @@ async def post_update(
     ctx = get_ctx(request)
     client = await ctx.client()
     return await _with_worker(ctx, fw.post_update(client, incident_id, body, store=ctx.store()))
+
+
+@router.post(
+    "/incidents/{incident_id}/ticket",
+    response_model=IncidentState,
+    responses=_ACTION,
+    summary="Set the Incident Report's fields (impact, cause, actions, prevention, lessons)",
+)
+async def edit_ticket(
+    body: TicketEdit, request: Request, incident_id: str = IncidentIdPath
+) -> IncidentState:
+    ctx = get_ctx(request)
+    client = await ctx.client()
+    return await _with_worker(ctx, fw.edit_ticket(client, incident_id, body, store=ctx.store()))
 
 
 @router.post("/incidents/{incident_id}/severity", response_model=IncidentState, responses=_ACTION)

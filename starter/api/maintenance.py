@@ -203,7 +203,7 @@ async def list_maintenance(
     summary="End a window early (or cancel one not started): held incidents start paging",
 )
 async def end_maintenance(
-    body: EndRequest, request: Request, window_id: int = Path(ge=1)
+    body: EndRequest, request: Request, window_id: int = Path(ge=1, le=2**62)
 ) -> MaintenanceView:
     ctx = get_ctx(request)
     now = datetime.now(UTC)

@@ -22,6 +22,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi import Path as FastPath
 from pydantic import BaseModel, Field
 
 from domain import rotation, schedule
@@ -310,7 +311,9 @@ async def swap(body: SwapRequest, request: Request) -> list[ScheduledOverride]:
     summary="Remove an override (both halves of a swap)",
 )
 async def remove_override(
-    override_id: int, request: Request, by: Annotated[str, Query(min_length=1, max_length=200)]
+    override_id: Annotated[int, FastPath(ge=1, le=2**62)],
+    request: Request,
+    by: Annotated[str, Query(min_length=1, max_length=200)],
 ) -> list[ScheduledOverride]:
     ctx = get_ctx(request)
     actor = _actor(ctx.policy(), by)

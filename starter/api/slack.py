@@ -22,6 +22,7 @@ button by the same person within a few seconds is ignored: a double click is har
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import shlex
@@ -52,6 +53,7 @@ from domain.ids import parse_incident_id, readable_dedup_key
 from domain.incident import (
     AcknowledgeRequest,
     Alert,
+    DetectionMethod,
     DiagnosticsRequest,
     EscalateRequest,
     IncidentState,
@@ -59,6 +61,7 @@ from domain.incident import (
     MitigationRequest,
     ResolveRequest,
     StatusUpdateRequest,
+    TicketFields,
 )
 from domain.policy import Person, Severity
 from starter import incidents as fw
@@ -327,6 +330,7 @@ def resolve_view(incident_id: str, workflow_id: str, response_url: str | None) -
             },
             _text_input("root_cause", "Root cause"),
             _text_input("fix", "Fix applied"),
+            *TICKET_BLOCKS,
             {
                 "type": "input",
                 "block_id": "false_positive",
@@ -404,7 +408,11 @@ async def _resolve_submitted(
         return JSONResponse({"response_action": "errors", "errors": errors})
     assert person is not None
     request = ResolveRequest(
-        by=person.name, root_cause=root_cause, fix=fix, false_positive=false_positive
+        by=person.name,
+        root_cause=root_cause,
+        fix=fix,
+        false_positive=false_positive,
+        ticket=ticket_fields(values),
     )
     update_id = f"slack-{view.get('id') or uuid.uuid4().hex}"
 
@@ -528,11 +536,12 @@ async def _declare(
     return ephemeral(outcome_text(done, ok))
 
 
-def _text_input(block_id: str, label: str) -> dict[str, Any]:
-    """A required multi-line text field of the resolve modal; its value is ``value``."""
+def _text_input(block_id: str, label: str, *, optional: bool = False) -> dict[str, Any]:
+    """A multi-line text field of the resolve modal; its value is ``value``."""
     return {
         "type": "input",
         "block_id": block_id,
+        "optional": optional,
         "label": {"type": "plain_text", "text": label},
         "element": {
             "type": "plain_text_input",
@@ -541,3 +550,73 @@ def _text_input(block_id: str, label: str) -> dict[str, Any]:
             "max_length": 4000,
         },
     }
+
+
+def _select(block_id: str, label: str, options: dict[str, str]) -> dict[str, Any]:
+    return {
+        "type": "input",
+        "block_id": block_id,
+        "optional": True,
+        "label": {"type": "plain_text", "text": label},
+        "element": {
+            "type": "static_select",
+            "action_id": "value",
+            "options": [
+                {"text": {"type": "plain_text", "text": text}, "value": value}
+                for value, text in options.items()
+            ],
+        },
+    }
+
+
+# The Incident Report's fields, optional in the resolve form (firewatch ticket sets them too).
+TICKET_TEXTS = {
+    "user_impact": "User impact",
+    "business_impact": "Business impact",
+    "contributing_factors": "Contributing factors",
+    "immediate_actions": "Immediate actions",
+    "workaround": "Temporary workaround",
+    "prevention_short_term": "Prevention: short-term",
+    "prevention_long_term": "Prevention: long-term",
+    "monitoring_improvements": "Monitoring improvements",
+    "process_changes": "Process changes",
+    "what_went_well": "What went well",
+    "areas_for_improvement": "Areas for improvement",
+}
+TICKET_BLOCKS = [
+    *(_text_input(name, label, optional=True) for name, label in TICKET_TEXTS.items()),
+    _select("data_loss", "Data loss", {"no": "No", "yes": "Yes"}),
+    _select("detection_method", "Detection method", {m.value: m.value for m in DetectionMethod}),
+    {
+        "type": "input",
+        "block_id": "customer_impact_hours",
+        "optional": True,
+        "label": {"type": "plain_text", "text": "Customer impact hours"},
+        "element": {
+            "type": "number_input",
+            "action_id": "value",
+            "is_decimal_allowed": True,
+            "min_value": "0",
+        },
+    },
+]
+
+
+def ticket_fields(values: dict[str, Any]) -> TicketFields | None:
+    """The ticket fields filled in on the resolve form (None: none were)."""
+    given: dict[str, Any] = {}
+    for name in TICKET_TEXTS:
+        text = str(_input(values, name).get("value") or "").strip()
+        if text:
+            given[name] = text
+    loss = (_input(values, "data_loss").get("selected_option") or {}).get("value")
+    if loss in ("yes", "no"):
+        given["data_loss"] = loss == "yes"
+    how = (_input(values, "detection_method").get("selected_option") or {}).get("value")
+    if how in {m.value for m in DetectionMethod}:
+        given["detection_method"] = DetectionMethod(how)
+    hours = str(_input(values, "customer_impact_hours").get("value") or "").strip()
+    if hours:
+        with contextlib.suppress(ValueError):  # Slack's number input sends a number
+            given["customer_impact_hours"] = max(float(hours), 0.0)
+    return TicketFields(**given) if given else None

@@ -19,6 +19,7 @@ from temporalio.client import Client, WorkflowHandle
 from activities.channels.slack import ACTION_ACK, ACTION_ESCALATE, ACTION_RESOLVE, button_value
 from domain.incident import IncidentState, Status
 from domain.policy import Policy, Roster
+from starter.api.slack import TICKET_TEXTS
 from starter.incidents import open_or_join
 from tests.channels.conftest import channel_settings
 from tests.channels.fake_slack import FakeSlack
@@ -277,6 +278,10 @@ async def test_resolve_button_opens_the_modal_and_the_submission_resolves(
     assert [b["block_id"] for b in view["blocks"] if b["type"] == "input"] == [
         "root_cause",
         "fix",
+        *TICKET_TEXTS,
+        "data_loss",
+        "detection_method",
+        "customer_impact_hours",
         "false_positive",
     ]
     assert json.loads(view["private_metadata"])["i"] == st.incident_id
@@ -285,6 +290,13 @@ async def test_resolve_button_opens_the_modal_and_the_submission_resolves(
         "root_cause": {"value": {"type": "plain_text_input", "value": "Connection pool exhausted"}},
         "fix": {"value": {"type": "plain_text_input", "value": "Raised the pool size"}},
         "false_positive": {"value": {"type": "checkboxes", "selected_options": [{"value": "yes"}]}},
+        # The Incident Report's fields, filled in on the same form.
+        "user_impact": {"value": {"type": "plain_text_input", "value": "Checkout slow for all"}},
+        "data_loss": {"value": {"type": "static_select", "selected_option": {"value": "no"}}},
+        "detection_method": {
+            "value": {"type": "static_select", "selected_option": {"value": "User Report"}}
+        },
+        "customer_impact_hours": {"value": {"type": "number_input", "value": "2.5"}},
     }
     # Someone off the roster cannot submit it.
     stranger = view_submission("U0OUTSIDER", view, values)
@@ -302,6 +314,12 @@ async def test_resolve_button_opens_the_modal_and_the_submission_resolves(
     st = await wait_state(handle, lambda s: not s.is_open)
     assert st.root_cause == "Connection pool exhausted" and st.fix == "Raised the pool size"
     assert st.false_positive and st.resolved_by == st.pages[0].person
+    assert (st.ticket.user_impact, st.ticket.data_loss, st.ticket.customer_impact_hours) == (
+        "Checkout slow for all",
+        False,
+        2.5,
+    )
+    assert st.ticket.detection_method == "User Report" and st.ticket.business_impact is None
     # Submitting again: the workflow says it is resolved already, shown in the form.
     again = await stack.http.post("/slack/interactions", content=body, headers=slack_headers(body))
     assert again.status_code in (200,)

@@ -128,3 +128,86 @@ def test_incidents_newest_first_with_summaries(firewatch: Run) -> None:
     assert bad.stderr == (
         "firewatch: sort must be one of -opened, opened, severity, status, not 'priority'\n"
     )
+
+
+def test_updates_carry_next_steps_and_eta_and_the_ticket_is_filled_in(
+    firewatch: Run, stack: ApiStack
+) -> None:
+    incident_id = trigger(firewatch, "api", "P2", f"Checkout errors {unique('t')}")
+    assert firewatch("ack", incident_id, "--by", "alice").exit_code == 0
+    posted = firewatch(
+        "update",
+        incident_id,
+        "--by",
+        "alice",
+        "--message",
+        "Rolled back 4812",
+        "--next",
+        "Watch the error rate for 15 minutes",
+        "--eta",
+        "14:30 UTC",
+        "--json",
+    )
+    assert posted.exit_code == 0, posted.output
+    state = json.loads(posted.stdout)
+    assert (state["next_steps"], state["eta"]) == (
+        "Watch the error rate for 15 minutes",
+        "14:30 UTC",
+    )
+
+    filled = firewatch(
+        "ticket",
+        incident_id,
+        "--by",
+        "alice",
+        "--user-impact",
+        "Checkout failed for 3% of users",
+        "--data-loss",
+        "no",
+        "--customer-impact-hours",
+        "1.5",
+        "--detection",
+        "user-report",
+        "--prevention-long-term",
+        "Canary deploys",
+        "--json",
+    )
+    assert filled.exit_code == 0, filled.output
+    ticket = json.loads(filled.stdout)["ticket"]
+    assert ticket["user_impact"] == "Checkout failed for 3% of users"
+    assert (ticket["data_loss"], ticket["customer_impact_hours"]) == (False, 1.5)
+    assert ticket["detection_method"] == "User Report" and ticket["workaround"] is None
+    # A second edit changes only what it names.
+    assert (
+        firewatch("ticket", incident_id, "--by", "bob", "--workaround", "Rollback").exit_code == 0
+    )
+    shown = json.loads(firewatch("show", incident_id, "--json").stdout)
+    assert shown["ticket"]["user_impact"] == "Checkout failed for 3% of users"
+    assert shown["ticket"]["workaround"] == "Rollback"
+    assert [e["text"] for e in shown["timeline"] if e["kind"] == "ticket"] == [
+        "Ticket: user impact, data loss, customer impact hours, detection method,"
+        " prevention long term set by Alice Andersen",
+        "Ticket: workaround set by Bob Berg",
+    ]
+
+    path = stack.data / "tickets" / f"{incident_id}.md"
+    text = until(lambda: path.exists() and "Rollback" in path.read_text() and path.read_text())
+    assert "edits to this file are overwritten" in text
+    assert "- **User Impact**: Checkout failed for 3% of users\n" in text
+    assert "- **Data Loss**: No\n- **Customer Impact Hours**: 1.5\n" in text
+    assert "- **Detection Method**: User Report\n" in text
+    assert "2. **Temporary Workaround**: Rollback\n" in text
+
+    # Bad input: nothing changes, one line says why.
+    for args, reason in (
+        (("--data-loss", "maybe"), "--data-loss must be yes or no"),
+        (("--by", "mallory", "--workaround", "x"), "not on the roster"),
+        ((), "give at least one field"),
+    ):
+        by = () if "--by" in args else ("--by", "alice")
+        refused = firewatch("ticket", incident_id, *by, *args)
+        assert refused.exit_code != 0 and reason in refused.output, refused.output
+    unknown = firewatch("ticket", "INC-2020-01-01-999", "--by", "alice", "--workaround", "x")
+    assert unknown.exit_code == 1 and "INC-2020-01-01-999" in unknown.output
+    after = json.loads(firewatch("show", incident_id, "--json").stdout)
+    assert after["ticket"] == shown["ticket"]

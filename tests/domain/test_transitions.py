@@ -236,3 +236,50 @@ def test_overdue_updates_go_one_level_above_the_assignee() -> None:
     assert [(o.recipient, o.params.kind) for o in fx.messages] == [
         ("dave", MessageKind.UPDATE_OVERDUE)
     ]
+
+
+# ---- the ticket's fields ------------------------------------------------------------------
+
+
+def test_a_ticket_edit_sets_only_the_fields_given_and_says_who() -> None:
+    from domain.incident import DetectionMethod, TicketEdit
+
+    st = incident()
+    first = TicketEdit(by="bob", user_impact="Checkout slow", data_loss=False)
+    assert t.edit_ticket(st, policy(), first, T0 + m(5)).ticket
+    second = TicketEdit(by="carol", detection_method=DetectionMethod.USER_REPORT)
+    t.edit_ticket(st, policy(), second, T0 + m(9))
+    assert (st.ticket.user_impact, st.ticket.data_loss) == ("Checkout slow", False)
+    assert st.ticket.detection_method == DetectionMethod.USER_REPORT
+    assert [(e.text, e.by) for e in st.timeline if e.kind == "ticket"] == [
+        ("Ticket: user impact, data loss set by Bob Berg", "bob"),
+        ("Ticket: detection method set by Carol Christensen", "carol"),
+    ]
+
+
+def test_a_ticket_edit_after_the_resolution_is_accepted_but_not_from_strangers() -> None:
+    from domain.incident import ResolveRequest, TicketEdit
+
+    st = incident()
+    t.resolve(st, policy(), ResolveRequest(by="bob", root_cause="pool", fix="bigger"), T0 + m(30))
+    t.edit_ticket(st, policy(), TicketEdit(by="bob", what_went_well="Fast rollback"), T0 + m(40))
+    assert st.ticket.what_went_well == "Fast rollback"
+    before = st.model_copy(deep=True)
+    with pytest.raises(t.InvalidTransition, match="'zed' is not on the roster"):
+        t.edit_ticket(st, policy(), TicketEdit(by="zed", workaround="x"), T0 + m(41))
+    with pytest.raises(t.InvalidTransition, match="say which ticket fields"):
+        t.edit_ticket(st, policy(), TicketEdit(by="bob"), T0 + m(42))
+    assert st == before
+
+
+def test_an_update_keeps_its_next_steps_and_eta_until_a_later_one_changes_them() -> None:
+    from domain.incident import StatusUpdateRequest
+
+    st = incident()
+    t.post_update(
+        st, policy(), StatusUpdateRequest(by="bob", message="a", next_steps="n", eta="e"), T0
+    )
+    effects = t.post_update(st, policy(), StatusUpdateRequest(by="bob", message="b"), T0 + m(5))
+    sent = effects.messages[-1].params
+    assert (st.next_steps, st.eta) == ("n", "e")
+    assert (sent.next_steps, sent.eta) == ("n", "e")

@@ -39,11 +39,13 @@ from activities.store import OutboxRow, Store
 from domain.incident import (
     AcknowledgeRequest,
     AddResponderRequest,
+    DetectionMethod,
     MitigationRequest,
     ResolveRequest,
     SeverityChangeRequest,
     Status,
     StatusUpdateRequest,
+    TicketEdit,
 )
 from domain.messages import MessageKind
 from domain.policy import Severity
@@ -53,6 +55,7 @@ from workflows.incident import IncidentWorkflow
 from workflows.postmortem import PostMortemWorkflow
 
 GOLDEN = Path(__file__).resolve().parents[1] / "golden" / "p1_lifecycle.txt"
+GOLDEN_TICKET = GOLDEN.with_name("p1_ticket.md")
 REGENERATE = os.environ.get("FIREWATCH_REGEN_GOLDEN") == "1"
 
 # Monday 2037-01-12 08:00 UTC is 03:00 in New York (EST): the 3 a.m. page. A Monday, so the
@@ -187,6 +190,22 @@ async def test_p1_lifecycle_reads_as_the_golden_text(
             by=primary,
             message="Rolled back deploy 4812; p99 is back under 800 ms",
             status=Status.MITIGATING,
+            next_steps="Watch p99 for 15 minutes, then raise the pool size",
+            eta="12:00 UTC",
+        ),
+    )
+    # The ticket's fields, as the responder fills them in (firewatch ticket).
+    await handle.execute_update(
+        IncidentWorkflow.edit_ticket,
+        TicketEdit(
+            by=primary,
+            user_impact="Checkout slow for every customer; about 4% of orders timed out",
+            business_impact="Lost orders for 3 hours at night (US)",
+            data_loss=False,
+            customer_impact_hours=3.2,
+            contributing_factors="Pool size left at the default; no alert on saturation",
+            detection_method=DetectionMethod.MONITORING,
+            workaround="Rolled back deploy 4812",
         ),
     )
     await _until(ts_env, timedelta(minutes=195) + HALF_MINUTE)
@@ -214,14 +233,16 @@ async def test_p1_lifecycle_reads_as_the_golden_text(
 
     rows = store.notifications(incident_id)
     text = render_outbox(rows, final.opened_at)
-    if REGENERATE:
-        GOLDEN.parent.mkdir(parents=True, exist_ok=True)
-        GOLDEN.write_text(text)
-    expected = GOLDEN.read_text()
-    assert text == expected, (
-        f"outbox differs from {GOLDEN}; if the change is intended, regenerate with "
-        "FIREWATCH_REGEN_GOLDEN=1 and read the diff"
-    )
+    # The ticket file as written at the last step (the incident's own document).
+    ticket = (tmp_path / "tickets" / f"{incident_id}.md").read_text()
+    for path, got in ((GOLDEN, text), (GOLDEN_TICKET, ticket)):
+        if REGENERATE:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(got)
+        assert got == path.read_text(), (
+            f"{path.name} differs; if the change is intended, regenerate with "
+            "FIREWATCH_REGEN_GOLDEN=1 and read the diff"
+        )
 
 
 async def _wait_for_postmortem_notices(
