@@ -33,20 +33,12 @@ from storage.postmortems import Postmortems
 from storage.store import Store
 
 
-async def gather_followup(client: Client, database: Database, at: datetime) -> FollowUpFacts:
+def stored_facts(database: Database, at: datetime) -> FollowUpFacts:
+    """The digest's facts from Firewatch's tables (action items and post-mortems as the
+    post-mortem workflows wrote them); the open P3s are added by ``gather_followup``."""
     store = Postmortems(database)
-    items, pms = await asyncio.gather(
-        asyncio.to_thread(store.action_items, open_only=True, now=at, limit=1000),
-        asyncio.to_thread(store.postmortems, open_only=True, limit=500),
-    )
-    incidents = Store(database)  # the summaries, written with each INC id
-    p3 = [
-        row
-        for status in OPEN_STATUSES
-        for row in await list_incidents(
-            client, status=status.value, severity="P3", limit=500, store=incidents
-        )
-    ]
+    items = store.action_items(open_only=True, now=at, limit=1000)
+    pms = store.postmortems(open_only=True, limit=500)
     return FollowUpFacts(
         at=at,
         items=[
@@ -72,18 +64,32 @@ async def gather_followup(client: Client, database: Database, at: datetime) -> F
             for p in pms
             if p.held_at is None or not p.lessons_filled
         ],
-        p3=[
-            OpenP3(
-                incident_id=r["incident_id"],
-                summary=r.get("summary"),
-                service=r.get("service"),
-                status=r.get("status"),
-                assignee=r.get("assignee"),
-                opened_at=datetime.fromisoformat(r["opened_at"]) if r.get("opened_at") else None,
-            )
-            for r in p3
-        ],
+        p3=[],
     )
+
+
+async def gather_followup(client: Client, database: Database, at: datetime) -> FollowUpFacts:
+    facts = await asyncio.to_thread(stored_facts, database, at)
+    incidents = Store(database)  # the summaries, written with each INC id
+    rows = [
+        row
+        for status in OPEN_STATUSES
+        for row in await list_incidents(
+            client, status=status.value, severity="P3", limit=500, store=incidents
+        )
+    ]
+    facts.p3 = [
+        OpenP3(
+            incident_id=r["incident_id"],
+            summary=r.get("summary"),
+            service=r.get("service"),
+            status=r.get("status"),
+            assignee=r.get("assignee"),
+            opened_at=datetime.fromisoformat(r["opened_at"]) if r.get("opened_at") else None,
+        )
+        for r in rows
+    ]
+    return facts
 
 
 class GatherFollowUp(BaseModel):

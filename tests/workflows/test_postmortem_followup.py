@@ -18,7 +18,9 @@ import pytest
 from temporalio.client import WorkflowHandle, WorkflowUpdateFailedError
 from temporalio.testing import WorkflowEnvironment
 
+from activities.followup import stored_facts
 from activities.store import Store
+from domain.followup import render_digest
 from domain.ids import postmortem_workflow_id
 from domain.incident import AcknowledgeRequest, ResolveRequest
 from domain.policy import Policy
@@ -161,6 +163,15 @@ async def test_a_p1_postmortem_from_review_to_verified_action_items(
     await _sleep_until(ts_env, overdue_at + timedelta(days=7, hours=1))
     pm = await _state(child)
     assert pm.completed_at is None and pm.open_items == 1
+    # The weekly digest lists it, overdue, from the rows the workflow wrote.
+    facts = stored_facts(Store(tmp_path).database, await ts_env.get_current_time())
+    assert [(i.incident_id, i.number, i.owner, i.overdue) for i in facts.items] == [
+        (incident, 2, "carol", True)
+    ]
+    digest = render_digest(facts, default_policy).text
+    assert (
+        f"- Carol Christensen:\n  - OVERDUE {due2:%a %d %b}: Pool runbook ({incident} #2)" in digest
+    )
     await child.execute_update(
         PostMortemWorkflow.close_action_item,
         CloseActionItem(by="carol", number=2, evidence="Runbook updated: runbooks/api.md#pool"),
