@@ -15,7 +15,7 @@ from enum import StrEnum
 from pydantic import BaseModel, ConfigDict
 
 from domain.incident import IncidentState, Status
-from domain.policy import Role, SeverityPolicy
+from domain.policy import ROLE_TITLES, Role, SeverityPolicy
 
 
 class StepKind(StrEnum):
@@ -46,6 +46,12 @@ class Step(BaseModel):
     def describe(self) -> str:
         who = f" {self.role.value}" if self.role else ""
         return f"{self.kind.value}{who}"
+
+    @property
+    def label(self) -> str:
+        """As people read it: "page Secondary On-Call", "update reminder"."""
+        what = self.kind.value.replace("_", " ")
+        return f"{what} {ROLE_TITLES[self.role]}" if self.role is not None else what
 
 
 class Plan(BaseModel):

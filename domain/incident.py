@@ -160,6 +160,36 @@ class IncidentState(BaseModel):
     mitigations: list[MitigationProposal] = Field(default_factory=list)
     paging_hold: PagingHold | None = None  # opened during maintenance: nobody paged until then
 
+    @classmethod
+    def opened(
+        cls,
+        workflow_id: str,
+        incident_id: str,
+        alert: Alert,
+        now: datetime,
+        *,
+        slack_message: bool,
+        local_delivery: bool,
+        hold: PagingHold | None,
+    ) -> IncidentState:
+        """A new incident from its first alert, its ladder anchored at ``now``."""
+        return cls(
+            workflow_id=workflow_id,
+            incident_id=incident_id,
+            dedup_key=alert.dedup_key,
+            service=alert.service,
+            summary=alert.summary,
+            severity=alert.severity,
+            source=alert.source,
+            opened_at=now,
+            detected_at=alert.detected_at,
+            ladder=LadderRun(anchor=now),
+            replanned_at=now,
+            slack_message=slack_message,
+            local_delivery=local_delivery,
+            paging_hold=hold,
+        )
+
     def runbook_run(self, number: int) -> RunbookRun | None:
         return next((r for r in self.runbook_runs if r.number == number), None)
 

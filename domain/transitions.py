@@ -309,8 +309,13 @@ def resolve_from_source(state: IncidentState, policy: Policy, who: str, now: dat
     return Effects(ticket=True)
 
 
-def resolution(state: IncidentState, policy: Policy, postmortem: str) -> Effects:
+def resolution(state: IncidentState, policy: Policy, review_at: datetime | None) -> Effects:
     """The resolution notice (with the post-mortem's date or why there is none)."""
+    postmortem = (
+        f"Review scheduled {review_at:%Y-%m-%d %H:%M} UTC"
+        if review_at
+        else f"Not required for {state.severity.value}"
+    )
     notice = ResolutionMessage(postmortem=postmortem)
     messages = [Outgoing("resolved", policy.channels.incidents, notice)]
     if policy.for_severity(state.severity).stakeholder_deadline is not None:

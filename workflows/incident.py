@@ -19,9 +19,8 @@ from temporalio.exceptions import ApplicationError
 with workflow.unsafe.imports_passed_through():
     from activities.models import OpenIncident
     from activities.opening import OpeningActivities
-    from domain import diagnostics, mitigations, transitions
+    from domain import diagnostics, inbox, mitigations, transitions
     from domain.escalation import Step, StepKind, plan
-    from domain.ids import postmortem_workflow_id
     from domain.incident import (
         AcknowledgeRequest,
         AddResponderRequest,
@@ -32,7 +31,6 @@ with workflow.unsafe.imports_passed_through():
         EscalateRequest,
         IncidentInput,
         IncidentState,
-        LadderRun,
         MitigationDecision,
         MitigationRequest,
         ReleasePaging,
@@ -42,7 +40,7 @@ with workflow.unsafe.imports_passed_through():
         TicketEdit,
         TimelineEntry,
     )
-    from domain.policy import ROLE_TITLES, Policy
+    from domain.policy import Policy
     from domain.transitions import Effects, InvalidTransition
     from workflows.effects import QUICK, QUICK_RETRY, EffectSender
     from workflows.lazy_timer import LazyTimer
@@ -52,7 +50,6 @@ with workflow.unsafe.imports_passed_through():
     from workflows.publish import Publisher
     from workflows.response import ResponseTasks
 
-_KEPT_ALERTS = 20
 _FIRST_ALERT = timedelta(minutes=5)
 # Resolved with notifications still on their way (a channel is down): wait this long at most
 # before the run ends. A new alert for the same key does not wait: paging comes first.
@@ -88,7 +85,7 @@ class IncidentWorkflow:
     def attach_alert(self, alert: Alert) -> None:
         st = self._state
         if st is not None and st.is_open:
-            self._keep_alert(alert)  # a joining alert changes no timer: let the loop sleep
+            inbox.keep_alert(st, alert)  # a joining alert changes no timer: let the loop sleep
             return
         self._inbox.append(alert)
         self._wake = True
@@ -188,11 +185,7 @@ class IncidentWorkflow:
 
     @edit_ticket.validator
     def _validate_edit_ticket(self, req: TicketEdit) -> None:
-        # After the resolution too, while the workflow still runs: only the person is checked.
-        if self._policy is not None and self._policy.roster.person(req.by) is None:
-            raise ApplicationError(
-                f"{req.by!r} is not on the roster", type="InvalidTransition", non_retryable=True
-            )
+        self._precheck(req.by, open_only=False)  # after the resolution too
 
     @run_diagnostics.validator
     def _validate_run_diagnostics(self, req: DiagnosticsRequest) -> None:
@@ -217,12 +210,15 @@ class IncidentWorkflow:
         self._changed()
         return st
 
-    def _precheck(self, by: str | None, *people: str) -> None:
+    def _precheck(self, by: str | None, *people: str, open_only: bool = True) -> None:
         # Before the incident has opened there is nothing to check yet; _act checks again.
         if self._state is None or self._policy is None:
             return
         try:
-            transitions.check_actor(self._state, self._policy, by)
+            if open_only:
+                transitions.check_actor(self._state, self._policy, by)
+            elif by is not None:
+                transitions.check_person(self._policy, by)
             for name in people:
                 transitions.check_person(self._policy, name)
         except InvalidTransition as err:
@@ -270,24 +266,17 @@ class IncidentWorkflow:
         self._policy = opening.policy or self._policy
         assert self._policy is not None
         self._lookups.holders = {(role, now): p for role, p in opening.oncall.items()}
-        st = IncidentState(
-            workflow_id=info.workflow_id,
-            incident_id=opening.incident_id,
-            dedup_key=alert.dedup_key,
-            service=alert.service,
-            summary=alert.summary,
-            severity=alert.severity,
-            source=alert.source,
-            opened_at=now,
-            detected_at=alert.detected_at,
-            ladder=LadderRun(anchor=now),
-            replanned_at=now,
+        st = IncidentState.opened(
+            info.workflow_id,
+            opening.incident_id,
+            alert,
+            now,
             slack_message=opening.slack_message,
             local_delivery=opening.local_delivery,
-            paging_hold=inp.hold,
+            hold=inp.hold,
         )
         self._state = st
-        self._keep_alert(alert)
+        inbox.keep_alert(st, alert)
         self._effects += transitions.open_incident(st, self._policy, now)
         if not await register_hold(st):  # the window is over already: page now
             self._effects += transitions.release_paging(st, self._policy, workflow.now())
@@ -326,7 +315,7 @@ class IncidentWorkflow:
                 workflow.continue_as_new(IncidentInput(state=st, policy=self._policy))
         # Timer summaries are what the Temporal UI's Timeline shows of an open incident.
         label = (
-            f"{self._incident_id} · Next: {_label(upcoming)} at {upcoming.at:%H:%M} UTC"
+            f"{self._incident_id} · Next: {upcoming.label} at {upcoming.at:%H:%M} UTC"
             if upcoming
             else f"{self._incident_id} · Wait for people"
         )
@@ -334,13 +323,8 @@ class IncidentWorkflow:
 
     async def _close(self, st: IncidentState) -> None:
         assert self._policy is not None
-        review_at = await self._postmortem_slot(st)
-        note = (
-            f"Review scheduled {review_at:%Y-%m-%d %H:%M} UTC"
-            if review_at
-            else f"Not required for {st.severity.value}"
-        )
-        self._effects += transitions.resolution(st, self._policy, note)
+        review_at = await self._lookups.postmortem_slot(st, self._policy)
+        self._effects += transitions.resolution(st, self._policy, review_at)
         await self._flush()
         self._publish(None)
         if review_at is not None:
@@ -350,13 +334,6 @@ class IncidentWorkflow:
         self._response.cancel_runs()
         await self._settle()
         await workflow.wait_condition(workflow.all_handlers_finished)
-
-    async def _postmortem_slot(self, st: IncidentState) -> datetime | None:
-        assert self._policy is not None
-        if not self._policy.for_severity(st.severity).postmortem_required:
-            return None
-        st.postmortem_workflow_id = postmortem_workflow_id(self._incident_id)
-        return await self._lookups.review_slot(self._policy, st.resolved_at or workflow.now())
 
     async def _settle(self) -> None:
         """Let notifications still on their way arrive (a channel may be down), unless a new
@@ -416,32 +393,12 @@ class IncidentWorkflow:
 
     # ---- state changes the workflow itself makes -------------------------------------------
 
-    def _keep_alert(self, alert: Alert) -> None:
-        st = self._require()
-        st.alert_count += 1
-        st.alerts = [*st.alerts, alert][-_KEPT_ALERTS:]
-        if st.detected_at is None and alert.detected_at is not None:
-            st.detected_at = alert.detected_at
-
     def _absorb(self, st: IncidentState) -> None:
         """Alerts that arrived while the loop was busy, and what monitoring tools said."""
         assert self._policy is not None
-        while self._inbox and st.is_open:
-            self._keep_alert(self._inbox.pop(0))
-        while self._releases:
-            req = self._releases.pop(0)
-            if st.paging_hold is not None and st.paging_hold.window == req.window:
-                release = transitions.release_paging
-                self._effects += release(st, self._policy, workflow.now(), req.by, req.early)
-        while self._source_actions:
-            action = self._source_actions.pop(0)
-            who = action.integration or action.source
-            act = (
-                transitions.acknowledge_from_source
-                if isinstance(action, AlertAcknowledgeRequest)
-                else transitions.resolve_from_source
-            )
-            self._effects += act(st, self._policy, who, workflow.now())
+        self._effects += inbox.absorb(
+            st, self._policy, workflow.now(), self._inbox, self._releases, self._source_actions
+        )
         self._effects += self._response.take_results(st, self._policy, workflow.now())
         self._sender.deliveries.drop_moot(st)
 
@@ -459,7 +416,7 @@ class IncidentWorkflow:
     def _publish(self, upcoming: Step | None) -> None:
         st = self._require()
         st.next_step_at = upcoming.at if upcoming else None
-        st.next_step_label = _label(upcoming) if upcoming else None
+        st.next_step_label = upcoming.label if upcoming else None
         self._publisher.attributes(st)
         self._publisher.details(st, self._sender.deliveries.problem)
 
@@ -490,8 +447,3 @@ class IncidentWorkflow:
     @property
     def _incident_id(self) -> str:
         return self._require().incident_id or "INC-pending"
-
-
-def _label(step: Step) -> str:
-    what = step.kind.value.replace("_", " ")
-    return f"{what} {ROLE_TITLES[step.role]}" if step.role is not None else what

@@ -15,6 +15,8 @@ from temporalio import workflow
 with workflow.unsafe.imports_passed_through():
     from activities.models import NextBusinessDay, ResolveOncall, ReviewSlot
     from activities.people import OncallActivities, next_business_day, postmortem_review_slot
+    from domain.ids import postmortem_workflow_id
+    from domain.incident import IncidentState
     from domain.policy import ROLE_TITLES, Person, Policy, Role
     from workflows.effects import QUICK, QUICK_RETRY
 
@@ -45,6 +47,15 @@ class Lookups:
             start_to_close_timeout=QUICK,
             retry_policy=QUICK_RETRY,
         )
+
+    @classmethod
+    async def postmortem_slot(cls, st: IncidentState, policy: Policy) -> datetime | None:
+        """When a resolved incident's review is (None: its severity needs no post-mortem);
+        names the post-mortem's workflow in the state."""
+        if not policy.for_severity(st.severity).postmortem_required:
+            return None
+        st.postmortem_workflow_id = postmortem_workflow_id(st.incident_id or "INC-pending")
+        return await cls.review_slot(policy, st.resolved_at or workflow.now())
 
     @staticmethod
     async def review_slot(policy: Policy, resolved_at: datetime) -> datetime:

@@ -19,7 +19,6 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from datetime import datetime, timedelta
-from typing import TypeVar
 
 from pydantic import BaseModel, Field
 from temporalio import workflow
@@ -34,16 +33,11 @@ with workflow.unsafe.imports_passed_through():
     from activities.postmortems import PostmortemActivities, RecordPostmortem
     from activities.publish import PublishActivities
     from domain import postmortem as rules
+    from domain import postmortem_notices as notices
     from domain.incident import IncidentState
     from domain.messages import (
         FollowUpMessage,
-        ItemAssignedMessage,
-        ItemClosedMessage,
-        ItemOverdueMessage,
-        ItemOverdueReportMessage,
-        ItemReminderMessage,
         MessageParams,
-        PostmortemCompletedMessage,
         PostmortemReminderMessage,
         PostmortemScheduledMessage,
         ReviewRescheduledMessage,
@@ -55,7 +49,6 @@ with workflow.unsafe.imports_passed_through():
         CloseActionItem,
         CompletePostmortem,
         EditActionItem,
-        Notice,
         PostmortemError,
         PostmortemProgress,
         RecordMeeting,
@@ -63,6 +56,7 @@ with workflow.unsafe.imports_passed_through():
         Stage,
         VerifyActionItem,
     )
+    from domain.postmortem_notices import Recipients
     from domain.postmortem_texts import render_follow_up, render_postmortem_document
     from domain.templates import render_message, render_postmortem_draft
 
@@ -99,10 +93,6 @@ class PostMortemInput(BaseModel):
     continue_after_events: int = _HISTORY_EVENTS  # tests lower it
 
 
-M = TypeVar("M", bound=FollowUpMessage)
-Recipients = list[tuple[MessageParams | FollowUpMessage, str, str]]  # (message, step, to)
-
-
 def _rejected(err: PostmortemError) -> ApplicationError:
     return ApplicationError(str(err), type="InvalidTransition", non_retryable=True)
 
@@ -116,7 +106,7 @@ class PostMortemWorkflow:
             incident_id=inp.incident.incident_id or inp.incident.workflow_id,
             review_at=inp.review_at,
             review_reminder_at=inp.review_at,
-            attendees=_attendees(inp.incident, inp.policy),
+            attendees=notices.attendees(inp.incident, inp.policy),
         )
         self._rev = 0  # bumped by every change: the main loop re-plans its timers
 
@@ -180,7 +170,7 @@ class PostMortemWorkflow:
     @workflow.update
     async def add_action_item(self, req: AddActionItem) -> ActionItem:
         item = rules.add_item(self._state, req, self._inp.policy, workflow.now())
-        await self._changed([self._assigned(item, req.by)])
+        await self._changed(notices.assigned(item, req.by))
         return item
 
     @add_action_item.validator
@@ -192,7 +182,7 @@ class PostMortemWorkflow:
         new_owner = rules.edit_item(self._state, req, self._inp.policy, workflow.now())
         item = self._state.item(req.number)
         assert item is not None
-        await self._changed([self._assigned(item, req.by)] if new_owner else [])
+        await self._changed(notices.assigned(item, req.by) if new_owner else [])
         return item
 
     @edit_action_item.validator
@@ -202,8 +192,7 @@ class PostMortemWorkflow:
     @workflow.update
     async def close_action_item(self, req: CloseActionItem) -> ActionItem:
         item = rules.close_item(self._state, req, workflow.now())
-        closed = _about(ItemClosedMessage, item, by=req.by, evidence=item.evidence or "")
-        await self._changed([(closed, f"action:{item.number}:closed", self._verifier(item))])
+        await self._changed(notices.closed(item, req.by, self._inp.policy))
         return item
 
     @close_action_item.validator
@@ -217,7 +206,7 @@ class PostMortemWorkflow:
         tell: Recipients = []
         if rules.completes_by_itself(st):
             rules.complete(st, req.by, workflow.now())
-            tell = self._completed(req.by)
+            tell = notices.completed(req.by, len(self._state.items), self._state.attendees)
         await self._changed(tell)
         return item
 
@@ -228,7 +217,9 @@ class PostMortemWorkflow:
     @workflow.update
     async def complete(self, req: CompletePostmortem) -> PostMortemState:
         rules.complete(self._state, req.by, workflow.now())
-        await self._changed(self._completed(req.by))
+        await self._changed(
+            notices.completed(req.by, len(self._state.items), self._state.attendees)
+        )
         return self._state
 
     @complete.validator
@@ -321,7 +312,7 @@ class PostMortemWorkflow:
         for notice in rules.due_notices(st.items, policy.business_hours, now):
             item = st.item(notice.number)
             assert item is not None
-            tell += self._item_notice(item, notice)
+            tell += notices.item_notice(item, notice, self._inp.policy)
             rules.record_notice(item, notice)
         if tell:
             # Reminders change no document; overdue items show as such in the next version.
@@ -398,28 +389,6 @@ class PostMortemWorkflow:
             return f"Review due {st.review_at:%Y-%m-%d %H:%M} UTC"
         return f"Next action-item notice ({st.open_items} open)"
 
-    def _assigned(self, item: ActionItem, by: str) -> tuple[FollowUpMessage, str, str]:
-        step = f"action:{item.number}:assigned:{item.assignments}"
-        return _about(ItemAssignedMessage, item, by=by), step, item.owner
-
-    def _verifier(self, item: ActionItem) -> str:
-        roster = self._inp.policy.roster
-        return roster.team_lead if item.owner != roster.team_lead else roster.engineering_manager
-
-    def _item_notice(self, item: ActionItem, notice: Notice) -> Recipients:
-        base = f"action:{item.number}:{item.due.isoformat()}"
-        if notice.event == "reminder":
-            return [(_about(ItemReminderMessage, item), f"{base}:reminder", item.owner)]
-        step, n = f"{base}:overdue:{notice.count}", notice.count
-        return [
-            (_about(ItemOverdueMessage, item, notice=n), step, item.owner),
-            (_about(ItemOverdueReportMessage, item, notice=n), step, self._verifier(item)),
-        ]
-
-    def _completed(self, by: str) -> Recipients:
-        done = PostmortemCompletedMessage(by=by, items=len(self._state.items))
-        return [(done, "pm-completed", name) for name in self._state.attendees]
-
     async def _notify(
         self, params: MessageParams | FollowUpMessage, step: str, recipient: str
     ) -> None:
@@ -450,19 +419,6 @@ class PostMortemWorkflow:
             text=message.text,
             scheduled_at=workflow.now(),
         )
-
-
-def _about(cls: type[M], item: ActionItem, **extra: object) -> M:
-    """A message about ``item``: its number, title, owner, due date and kind."""
-    fields = {"number": item.number, "title": item.title, "owner": item.owner}
-    return cls.model_validate({**fields, "due": item.due, "item_kind": item.kind.value, **extra})
-
-
-def _attendees(incident: IncidentState, policy: Policy) -> list[str]:
-    """The seed's attendees: responders, service owners and engineering management."""
-    roster = policy.roster
-    names = [*incident.responders, roster.team_lead, roster.engineering_manager]
-    return list(dict.fromkeys(n for n in names if roster.person(n) is not None))
 
 
 async def start_postmortem(st: IncidentState, policy: Policy, review_at: datetime) -> str | None:
