@@ -39,6 +39,7 @@ from activities.publish import PublishActivities
 from activities.runbooks import RunbookActivities
 from activities.settings import DEFAULT_TASK_QUEUE, SettingsError, get_settings
 from activities.store import Store
+from activities.tickets import TicketActivities
 from domain.policy_file import PolicyError
 from storage.maintenance import MaintenanceWindows
 from storage.schedules import Schedules
@@ -49,6 +50,7 @@ from workflows.incident import IncidentWorkflow
 from workflows.maintenance import MaintenanceWindowWorkflow
 from workflows.postmortem import PostMortemWorkflow
 from workflows.runbook import RunbookWorkflow
+from workflows.ticket import ClosedTicketWorkflow
 
 TASK_QUEUE = DEFAULT_TASK_QUEUE
 ACTIVITY_THREADS = 32
@@ -60,6 +62,7 @@ WORKFLOWS = [
     MaintenanceWindowWorkflow,
     HandoffWorkflow,
     WeeklyFollowUpWorkflow,
+    ClosedTicketWorkflow,
 ]
 # Our pure domain code and the libraries it renders with are deterministic; passing them
 # through keeps one copy in memory instead of re-importing them per workflow run.
@@ -166,6 +169,8 @@ def build_worker(
     activities += [handoff.gather, handoff.next_handoff, handoff.record]
     followup = FollowUpActivities(client, store.database, policies, notify)  # weekly digest
     activities += [followup.gather, followup.send]
+    tickets = TicketActivities(client, store.database, documents, policies)  # closed incidents
+    activities.append(tickets.rewrite_closed_ticket)
     pool = executor or ThreadPoolExecutor(max_workers=ACTIVITY_THREADS)
     pages = Worker(
         client,

@@ -289,7 +289,7 @@ def resolve(state: IncidentState, policy: Policy, req: ResolveRequest, now: date
     state.fix = req.fix
     state.false_positive = req.false_positive
     if req.ticket is not None:
-        _set_ticket(state, policy, req.ticket, req.by, now)
+        set_ticket(state, policy, req.ticket, req.by, now)
     suffix = " (false positive)" if req.false_positive else ""
     set_status(
         state, now, Status.RESOLVED, req.by, f"Issue resolved by {label(policy, req.by)}{suffix}"
@@ -464,14 +464,15 @@ def edit_ticket(state: IncidentState, policy: Policy, req: TicketEdit, now: date
     lessons), during the incident and after its resolution while its workflow still runs;
     the timeline says who set which, and the ticket is written again."""
     check_person(policy, req.by)
-    if not _set_ticket(state, policy, req, req.by, now):
+    if not set_ticket(state, policy, req, req.by, now):
         raise InvalidTransition("say which ticket fields to set (e.g. user_impact)")
     return Effects(ticket=True)
 
 
-def _set_ticket(
+def set_ticket(
     state: IncidentState, policy: Policy, fields: TicketFields, by: str, now: datetime
 ) -> bool:
+    """Set the fields given (not None), with a timeline entry; False: none were given."""
     # Fields left out arrive as None (requests cross Temporal as JSON): unchanged.
     given = {
         name: value
@@ -484,3 +485,15 @@ def _set_ticket(
     names = ", ".join(name.replace("_", " ") for name in given)
     log(state, now, "ticket", f"Ticket: {names} set by {label(policy, by)}", by)
     return True
+
+
+def with_closed_edits(
+    state: IncidentState, policy: Policy, edits: list[tuple[datetime, TicketEdit]]
+) -> IncidentState:
+    """A closed incident's final state with the ticket edits made after it closed."""
+    if not edits:
+        return state
+    merged = state.model_copy(deep=True)
+    for at, edit in edits:
+        set_ticket(merged, policy, edit, edit.by, at)
+    return merged

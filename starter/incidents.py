@@ -25,6 +25,8 @@ from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.service import RPCError, RPCStatusCode
 
 from activities.store import IncidentEntry, Store
+from activities.tickets import RewriteTicket
+from domain import transitions
 from domain.ids import incident_workflow_id, parse_incident_id
 from domain.incident import (
     AcknowledgeRequest,
@@ -45,10 +47,12 @@ from domain.incident import (
     TicketEdit,
 )
 from domain.maintenance import PagingHold
-from domain.policy import Severity
+from domain.policy import Policy, Severity
 from starter.connection import TASK_QUEUE
+from storage.ticket_edits import TicketEdits
 from workflows.incident import IncidentWorkflow
 from workflows.postmortem import MarkReviewHeld, PostMortemState, PostMortemWorkflow
+from workflows.ticket import ClosedTicketWorkflow
 
 
 class IncidentNotFound(LookupError):
@@ -57,6 +61,10 @@ class IncidentNotFound(LookupError):
 
 class ActionRejected(ValueError):
     """The workflow refused the action (resolved already, unknown person, ...)."""
+
+
+class IncidentClosed(ActionRejected):
+    """The incident's workflow has finished: it takes no more actions."""
 
 
 def _static_summary(alert: Alert) -> str:
@@ -267,14 +275,18 @@ async def _visible_run(client: Client, condition: str) -> WorkflowHandle[Any, An
 
 
 async def get_state(
-    client: Client, incident_id: str, *, store: Store | None = None
+    client: Client, incident_id: str, *, store: Store | None = None, policy: Policy | None = None
 ) -> IncidentState:
+    """The incident's state; once closed, with the ticket edits made since (``policy``)."""
     handle = await handle_for(client, incident_id, store=store)
     state: IncidentState | None = await handle.query(IncidentWorkflow.state)
     if state is None:
         raise IncidentNotFound(f"{incident_id} has not opened yet")
     if state.incident_id != incident_id:  # a run that has not allocated its own id yet
         raise IncidentNotFound(f"no incident {incident_id}")
+    if not state.is_open and store is not None and policy is not None:
+        edits = await asyncio.to_thread(TicketEdits(store.database).for_incident, incident_id)
+        state = transitions.with_closed_edits(state, policy, edits)
     return state
 
 
@@ -300,7 +312,7 @@ async def run_update(
             raise ActionRejected(getattr(cause, "message", None) or str(cause)) from err
         except RPCError as err:
             if err.status == RPCStatusCode.NOT_FOUND:
-                raise ActionRejected("the incident is already resolved and closed") from err
+                raise IncidentClosed("the incident is already resolved and closed") from err
             if attempt == _UPDATE_TRIES or not any(m in err.message for m in _LOST_WITH_TASK):
                 raise
             await asyncio.sleep(0.2 * attempt)
@@ -322,10 +334,49 @@ async def post_update(
 
 
 async def edit_ticket(
-    client: Client, incident_id: str, request: TicketEdit, *, store: Store | None = None
+    client: Client,
+    incident_id: str,
+    request: TicketEdit,
+    *,
+    store: Store | None = None,
+    policy: Policy | None = None,
+    task_queue: str = TASK_QUEUE,
 ) -> IncidentState:
+    """Set ticket fields: through the incident's workflow while it runs; once it has closed
+    (with ``store`` and ``policy``), stored and laid over its final state, and the ticket is
+    written again by a ``ClosedTicketWorkflow``."""
     handle = await handle_for(client, incident_id, store=store)
-    return await run_update(handle, IncidentWorkflow.edit_ticket, request)
+    try:
+        return await run_update(handle, IncidentWorkflow.edit_ticket, request)
+    except IncidentClosed:
+        if store is None or policy is None:
+            raise
+    final = await _final_state(client, handle)
+    try:
+        transitions.check_person(policy, request.by)
+        if not transitions.set_ticket(
+            final.model_copy(deep=True), policy, request, request.by, datetime.now(UTC)
+        ):
+            raise transitions.InvalidTransition("say which ticket fields to set (e.g. user_impact)")
+    except transitions.InvalidTransition as err:
+        raise ActionRejected(str(err)) from None
+    edits = TicketEdits(store.database)
+    number = await asyncio.to_thread(edits.add, incident_id, request, datetime.now(UTC))
+    await client.start_workflow(
+        ClosedTicketWorkflow.run,
+        RewriteTicket(incident_id=incident_id, workflow_id=final.workflow_id, run_id=handle.run_id),
+        id=f"ticket/{incident_id}/edit-{number}",
+        task_queue=task_queue,
+    )
+    return transitions.with_closed_edits(
+        final, policy, await asyncio.to_thread(edits.for_incident, incident_id)
+    )
+
+
+async def _final_state(client: Client, handle: WorkflowHandle[Any, Any]) -> IncidentState:
+    closed = client.get_workflow_handle(handle.id, run_id=handle.run_id, result_type=IncidentState)
+    final: IncidentState = await closed.result()
+    return final
 
 
 async def change_severity(

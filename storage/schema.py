@@ -276,3 +276,16 @@ integration_seen = Table(
     Column("name", Text, primary_key=True),
     Column("last_seen_at", Text, nullable=False),
 )
+
+# Ticket edits made after the incident's workflow closed: laid over its final state when
+# it is shown and when its ticket is written again (``storage.ticket_edits``).
+ticket_edits = Table(
+    "ticket_edits",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("incident_id", Text, nullable=False),
+    Column("at", Text, nullable=False),
+    Column("edit", Text, nullable=False),  # JSON of the TicketEdit
+    Index("ix_ticket_edits_incident_id", "incident_id"),
+    sqlite_autoincrement=True,
+)

@@ -135,7 +135,8 @@ async def list_incidents(
 )
 async def show(request: Request, incident_id: str = IncidentIdPath) -> IncidentState:
     ctx = get_ctx(request)
-    return await _with_worker(ctx, fw.get_state(await ctx.client(), incident_id, store=ctx.store()))
+    state = fw.get_state(await ctx.client(), incident_id, store=ctx.store(), policy=ctx.policy())
+    return await _with_worker(ctx, state)
 
 
 class TriggerRequest(BaseModel):
@@ -233,7 +234,15 @@ async def edit_ticket(
 ) -> IncidentState:
     ctx = get_ctx(request)
     client = await ctx.client()
-    return await _with_worker(ctx, fw.edit_ticket(client, incident_id, body, store=ctx.store()))
+    edit = fw.edit_ticket(
+        client,
+        incident_id,
+        body,
+        store=ctx.store(),
+        policy=ctx.policy(),
+        task_queue=ctx.settings.task_queue,
+    )
+    return await _with_worker(ctx, edit)
 
 
 @router.post("/incidents/{incident_id}/severity", response_model=IncidentState, responses=_ACTION)

@@ -13,6 +13,8 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
+from temporalio.client import Client
+from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from domain.policy import Policy
@@ -211,3 +213,54 @@ def test_updates_carry_next_steps_and_eta_and_the_ticket_is_filled_in(
     assert unknown.exit_code == 1 and "INC-2020-01-01-999" in unknown.output
     after = json.loads(firewatch("show", incident_id, "--json").stdout)
     assert after["ticket"] == shown["ticket"]
+
+
+async def test_a_closed_incidents_ticket_can_still_be_filled_in(
+    firewatch: Run, stack: ApiStack
+) -> None:
+    incident_id = trigger(firewatch, "api", "P3", f"Typo on pricing {unique('c')}")
+    resolved = firewatch(
+        "resolve", incident_id, "--by", "bob", "--root-cause", "Copy edit", "--fix", "Fixed"
+    )
+    assert resolved.exit_code == 0, resolved.output
+    client = await Client.connect(
+        stack.target, namespace=stack.namespace, data_converter=pydantic_data_converter
+    )
+    shown = json.loads(firewatch("show", incident_id, "--json").stdout)
+    await client.get_workflow_handle(shown["workflow_id"]).result()  # its workflow has closed
+
+    later = firewatch(
+        "ticket",
+        incident_id,
+        "--by",
+        "carol",
+        "--what-went-well",
+        "Found in review",
+        "--data-loss",
+        "no",
+        "--json",
+    )
+    assert later.exit_code == 0, later.output
+    assert json.loads(later.stdout)["ticket"]["what_went_well"] == "Found in review"
+    again = firewatch("ticket", incident_id, "--by", "bob", "--workaround", "None needed")
+    assert again.exit_code == 0, again.output
+    # Shown with both edits, on the timeline with who made them.
+    state = json.loads(firewatch("show", incident_id, "--json").stdout)
+    assert (state["ticket"]["what_went_well"], state["ticket"]["workaround"]) == (
+        "Found in review",
+        "None needed",
+    )
+    assert [e["text"] for e in state["timeline"] if e["kind"] == "ticket"] == [
+        "Ticket: data loss, what went well set by Carol Christensen",
+        "Ticket: workaround set by Bob Berg",
+    ]
+    # The ticket file is written again by the worker, with both.
+    path = stack.data / "tickets" / f"{incident_id}.md"
+    text = until(lambda: "None needed" in path.read_text() and path.read_text())
+    assert "- **What Went Well**: Found in review\n" in text and "- **Data Loss**: No\n" in text
+    assert "Ticket: workaround set by Bob Berg" in text
+    # Refused as before: someone off the roster, or nothing to set; nothing is stored.
+    refused = firewatch("ticket", incident_id, "--by", "mallory", "--workaround", "x")
+    assert refused.exit_code == 1 and "'mallory' is not on the roster" in refused.output
+    after = json.loads(firewatch("show", incident_id, "--json").stdout)
+    assert after["ticket"] == state["ticket"]

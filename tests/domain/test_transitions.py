@@ -283,3 +283,17 @@ def test_an_update_keeps_its_next_steps_and_eta_until_a_later_one_changes_them()
     sent = effects.messages[-1].params
     assert (st.next_steps, st.eta) == ("n", "e")
     assert (sent.next_steps, sent.eta) == ("n", "e")
+
+
+def test_edits_after_closing_are_laid_over_the_final_state_without_changing_it() -> None:
+    from domain.incident import TicketEdit
+
+    final = incident()
+    edits = [
+        (T0 + m(60), TicketEdit(by="carol", user_impact="none", data_loss=False)),
+        (T0 + m(90), TicketEdit(by="bob", user_impact="a few users")),
+    ]
+    shown = t.with_closed_edits(final, policy(), edits)
+    assert (shown.ticket.user_impact, shown.ticket.data_loss) == ("a few users", False)
+    assert [e.at for e in shown.timeline if e.kind == "ticket"] == [T0 + m(60), T0 + m(90)]
+    assert final.ticket.user_impact is None and t.with_closed_edits(final, policy(), []) is final

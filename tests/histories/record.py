@@ -1,6 +1,6 @@
 """Record event histories of real runs for the replay tests.
 
-    .venv/bin/python -m tests.histories.record [incidents|heartbeat|handoff|followup ...]
+    .venv/bin/python -m tests.histories.record [incidents|heartbeat|handoff|followup|ticket ...]
 
 (no argument: all of them). Incidents, post-mortems and runbooks are recorded here; the
 other workflow types by the ``record_history`` module beside their tests.
@@ -181,6 +181,45 @@ async def record(env: WorkflowEnvironment) -> None:
             await _save(pm, "postmortem_held")
 
 
+async def record_closed_ticket() -> None:
+    """A P3 resolved and closed, then its ticket edited (ClosedTicketWorkflow)."""
+    from datetime import UTC, datetime
+
+    from activities.tickets import RewriteTicket
+    from domain.incident import TicketEdit
+    from storage.store import Store
+    from storage.ticket_edits import TicketEdits
+    from tests.conftest import ts_environment
+    from workflows.ticket import ClosedTicketWorkflow
+
+    async with ts_environment() as env:
+        with tempfile.TemporaryDirectory() as data, ThreadPoolExecutor(ACTIVITY_THREADS) as pool:
+            async with running_worker(env.client, shipped_policy(), Path(data), pool) as (_, q):
+                handle = await open_incident(env.client, q, "P3")
+                await handle.execute_update(
+                    IncidentWorkflow.resolve,
+                    ResolveRequest(by="bob", root_cause="Copy edit", fix="Fixed the text"),
+                )
+                final = await handle.result()
+                assert final.incident_id is not None
+                edit = TicketEdit(by="carol", what_went_well="Found in review")
+                number = TicketEdits(Store(Path(data)).database).add(
+                    final.incident_id, edit, datetime.now(UTC)
+                )
+                ticket = await env.client.start_workflow(
+                    ClosedTicketWorkflow.run,
+                    RewriteTicket(
+                        incident_id=final.incident_id,
+                        workflow_id=final.workflow_id,
+                        run_id=handle.result_run_id,
+                    ),
+                    id=f"ticket/{final.incident_id}/edit-{number}",
+                    task_queue=q,
+                )
+                await ticket.result()
+                await _save(ticket, "closed_ticket_edit")
+
+
 async def record_incidents() -> None:
     from tests.conftest import ts_environment
 
@@ -198,6 +237,7 @@ async def main(names: list[str]) -> None:
         "heartbeat": heartbeat.main,
         "handoff": handoff.main,
         "followup": followup.main,
+        "ticket": record_closed_ticket,
     }
     unknown = set(names) - set(recorders)
     if unknown:
