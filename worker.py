@@ -42,6 +42,7 @@ from activities.store import Store
 from activities.tickets import TicketActivities
 from domain.policy_file import PolicyError
 from storage.maintenance import MaintenanceWindows
+from storage.records import IncidentRecords
 from storage.schedules import Schedules
 from workflows.followup import WeeklyFollowUpWorkflow
 from workflows.handoff import HandoffWorkflow
@@ -148,7 +149,7 @@ def build_worker(
     policies = PolicyActivities(policy)
     ids = IncidentIdActivities(store)
     notify = NotifyActivities(store, channels)
-    documents = DocumentActivities(data)
+    documents = DocumentActivities(data, IncidentRecords(store.database))
     oncall = OncallActivities(Schedules(store.database))
     activities: list[Callable[..., Any]] = [
         OpeningActivities(policies, ids, channels, oncall).open_incident,
@@ -221,6 +222,16 @@ async def _ensure_schedules(client: Client, policy: PolicyStore, queue: str) -> 
     logging.info("schedules: %s", ", ".join(made) or "none (switched off in the policy)")
 
 
+async def _backfill_records(client: Client, policy: PolicyStore, data: Path) -> None:
+    """Records for incidents older than the records table, once (in the background)."""
+    from starter.records_backfill import backfill_records
+
+    try:
+        await backfill_records(client, Store(data).database, policy.get())
+    except Exception:  # reports miss old incidents; paging is unaffected
+        logging.exception("could not back-fill the incident records")
+
+
 async def main() -> int:
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
@@ -244,6 +255,7 @@ async def main() -> int:
     queue = settings.task_queue
     worker = build_worker(client, policy=policy, data=data_dir(), task_queue=queue)
     await _ensure_schedules(client, policy, queue)
+    backfill = asyncio.create_task(_backfill_records(client, policy, data_dir()))
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -252,6 +264,7 @@ async def main() -> int:
     logging.info("delivery %s", settings.describe())
     async with worker:
         await stop.wait()
+    backfill.cancel()
     return 0
 
 

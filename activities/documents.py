@@ -9,13 +9,15 @@ from pathlib import Path
 from temporalio import activity
 
 from activities.models import DocumentWritten, WriteDocument
+from storage.records import IncidentRecords
 
 _VERSION = re.compile(r"^<!-- firewatch-version: (\d+) -->$", re.MULTILINE)
 
 
 class DocumentActivities:
-    def __init__(self, data_dir: Path) -> None:
+    def __init__(self, data_dir: Path, records: IncidentRecords | None = None) -> None:
         self._root = data_dir
+        self._records = records  # the incident records the reports read
 
     def path_for(self, kind: str, incident_id: str) -> Path:
         folder = "tickets" if kind == "ticket" else "postmortems"
@@ -23,6 +25,8 @@ class DocumentActivities:
 
     @activity.defn(name="Write document")
     def write_document(self, request: WriteDocument) -> DocumentWritten:
+        if request.record is not None and self._records is not None:
+            self._records.save(request.record)  # an older version never replaces a newer one
         path = self.path_for(request.kind, request.incident_id)
         path.parent.mkdir(parents=True, exist_ok=True)
         if path.exists():

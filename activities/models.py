@@ -8,6 +8,7 @@ from typing import Literal
 from pydantic import BaseModel, Field
 
 from domain.policy import BusinessHours, Person, Policy, Role, Roster
+from domain.records import IncidentRecord
 
 ChannelName = Literal["outbox", "slack", "sms", "voice", "email"]
 CHANNEL_TITLES: dict[str, str] = {
@@ -144,12 +145,14 @@ class IncidentSnapshot(BaseModel):
 
 
 class WriteDocument(BaseModel):
-    """A markdown document kept current (incident ticket, post-mortem draft)."""
+    """A markdown document kept current (incident ticket, post-mortem draft); a ticket
+    carries the incident's record for the reports, written with it under the same version."""
 
     kind: Literal["ticket", "postmortem"]
     incident_id: str
     version: int  # a retried older write never overwrites a newer one
     markdown: str
+    record: IncidentRecord | None = None
 
 
 class PublishLocally(BaseModel):

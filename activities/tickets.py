@@ -18,6 +18,7 @@ from activities.documents import DocumentActivities
 from activities.models import DocumentWritten, WriteDocument
 from activities.policy import PolicyActivities
 from domain.incident import IncidentState
+from domain.records import record_of
 from domain.templates import render_incident_report
 from domain.transitions import with_closed_edits
 from storage.database import Database
@@ -57,10 +58,14 @@ class TicketActivities:
         policy = self._policies.load_policy_snapshot()
         state = with_closed_edits(final, policy, edits)
         markdown = render_incident_report(state, policy, datetime.now(UTC))
+        version = CLOSED_EDIT_VERSIONS + len(edits)
+        required = policy.for_severity(state.severity).postmortem_required
+        record = record_of(state, required).model_copy(update={"version": version})
         document = WriteDocument(
             kind="ticket",
             incident_id=request.incident_id,
-            version=CLOSED_EDIT_VERSIONS + len(edits),
+            version=version,
             markdown=markdown,
+            record=record,  # customer impact hours set after closing count in the reports
         )
         return await asyncio.to_thread(self._documents.write_document, document)

@@ -153,6 +153,7 @@ class IncidentState(BaseModel):
     next_step_label: str | None = None
     postmortem_workflow_id: str | None = None
     ticket_version: int = 0
+    severity_at_open: Severity | None = None  # for the records (None: opened before it existed)
     slack_message: bool = False  # the worker has Slack: keep the #incidents message in sync
     local_delivery: bool = False  # outbox only: each step's notifications are one local write
     runbook_runs: list[RunbookRun] = Field(default_factory=list)  # the latest few, newest last
@@ -180,6 +181,7 @@ class IncidentState(BaseModel):
             service=alert.service,
             summary=alert.summary,
             severity=alert.severity,
+            severity_at_open=alert.severity,
             source=alert.source,
             opened_at=now,
             detected_at=alert.detected_at,

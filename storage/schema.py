@@ -289,3 +289,20 @@ ticket_edits = Table(
     Index("ix_ticket_edits_incident_id", "incident_id"),
     sqlite_autoincrement=True,
 )
+
+# One row per incident for the reports (``domain.records``): the record as JSON, and the
+# columns a period is selected by. Written with every ticket version; an older write never
+# replaces a newer one.
+incident_records = Table(
+    "incident_records",
+    metadata,
+    Column("incident_id", Text, primary_key=True),
+    Column("opened_at", Text, nullable=False),
+    Column("resolved_at", Text),
+    Column("severity", Text, nullable=False),
+    Column("service", Text, nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("record", Text, nullable=False),  # JSON of the IncidentRecord
+    Index("ix_incident_records_opened_at", "opened_at"),
+    Index("ix_incident_records_resolved_at", "resolved_at"),
+)

@@ -26,6 +26,7 @@ with workflow.unsafe.imports_passed_through():
     from domain.incident import IncidentState
     from domain.messages import MessageKind
     from domain.policy import Policy
+    from domain.records import record_of
     from domain.templates import render_incident_report, render_message
     from domain.transitions import Outgoing
     from workflows.deliveries import Deliveries
@@ -61,6 +62,7 @@ class EffectSender:
                 incident_id=st.incident_id or "",
                 version=st.ticket_version,
                 markdown=render_incident_report(st, policy, now),
+                record=record_of(st, policy.for_severity(st.severity).postmortem_required),
             )
         if st.local_delivery:
             await self._publish_locally(notes, document)
