@@ -60,6 +60,11 @@ class IncidentRecords:
             rows = db.scalars(query).all()
         return [IncidentRecord.model_validate_json(r) for r in rows]
 
+    def all(self) -> list[IncidentRecord]:
+        with self.database.read() as db:
+            rows = db.scalars(select(_r.record).order_by(_r.opened_at)).all()
+        return [IncidentRecord.model_validate_json(r) for r in rows]
+
     def count(self) -> int:
         with self.database.read() as db:
             return int(db.scalar(select(func.count()).select_from(incident_records)) or 0)

@@ -42,6 +42,7 @@ from starter.api import (
 from starter.api.context import ApiContext, TemporalGate
 from starter.api.errors import check_query, install_error_handlers
 from starter.api.fast_lane import FastLane
+from starter.api.incident_metrics import IncidentFacts
 from starter.api.limits import BodyLimit, InFlightLimit
 from starter.api.metrics import ApiMetrics, MetricsMiddleware
 
@@ -77,6 +78,8 @@ def create_app(
         data_dir=(data or data_dir()).resolve(),
         metrics=ApiMetrics(),
     )
+    # Incidents, time to ack and resolve, pages: read from the database at scrape time.
+    ctx.metrics.registry.register(IncidentFacts(lambda: ctx.store().database))
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:

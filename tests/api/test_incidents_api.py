@@ -92,6 +92,19 @@ async def test_lifecycle_through_the_api(
     kinds = {row["kind"] for row in outbox}
     assert {"page", "acknowledged", "resolution"} <= kinds, kinds
 
+    # Its record reaches /metrics: opened as a P1 of its service, acknowledged, resolved.
+    async def counted() -> float:
+        return await metric(http, "firewatch_incidents_total", severity="P1", service=service)
+
+    assert await eventually(counted) == 1
+    acked = await metric(http, "firewatch_incident_time_to_ack_seconds_count", severity="P1")
+    fixed = await metric(http, "firewatch_incident_time_to_resolve_seconds_count", severity="P1")
+    quick = await metric(
+        http, "firewatch_incident_time_to_resolve_seconds_bucket", severity="P1", le="60.0"
+    )
+    assert acked >= 1 and fixed >= 1 and quick >= 1  # resolved within a minute
+    assert await metric(http, "firewatch_pages_total", channel="outbox", outcome="sent") >= 1
+
 
 async def test_same_dedup_key_joins(http: httpx.AsyncClient, api_headers: dict[str, str]) -> None:
     key = unique("manual")
