@@ -697,3 +697,14 @@ class FirewatchClient:
         """The weekly follow-up digest as of now: ``subject``, ``text`` and ``facts``."""
         data: dict[str, Any] = self._request("GET", "/followup")
         return data
+
+    def monthly_report(self, month: str) -> dict[str, Any]:
+        """The incident and on-call figures of ``month`` (``2026-11``)."""
+        data: dict[str, Any] = self._request("GET", f"/reports/monthly/{quote(month, safe='')}")
+        return data
+
+    def quarterly_report(self, quarter: str) -> dict[str, Any]:
+        """The same over ``quarter`` (``2026Q4``), with the main figures month by month."""
+        path = f"/reports/quarterly/{quote(quarter, safe='')}"
+        data: dict[str, Any] = self._request("GET", path)
+        return data

@@ -1175,6 +1175,7 @@ from starter import (  # noqa: E402
     cli_followup,  # followup
     cli_handoff,  # handoff, ack-test
     cli_postmortem,  # postmortem, action, actions
+    cli_report,  # report
     cli_schedule,  # override, swap, schedule
     cli_ticket,  # ticket
 )
@@ -1184,6 +1185,7 @@ __all__ = [
     "cli_followup",
     "cli_handoff",
     "cli_postmortem",
+    "cli_report",
     "cli_schedule",
     "cli_ticket",
     "main",

@@ -25,24 +25,16 @@ from typing import Any
 from urllib.parse import quote
 
 import pytest
-from playwright.async_api import Browser, Page, ViewportSize, async_playwright, expect
+from playwright.async_api import Browser, Page, ViewportSize, expect
 from temporalio.client import Client
 
+from tests.browser import chromium
 from tests.dev.support import free_port, log_tail
 
 pytestmark = pytest.mark.timeout(300)
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox",  # we run as root
-    "--headless=new",
-    "--disable-gpu",
-    "--disable-dev-shm-usage",
-    "--no-first-run",
-    "--disable-background-networking",
-]
 VIEWPORT: ViewportSize = {"width": 1600, "height": 1000}  # a laptop's full-HD-ish window
 UP_TIMEOUT_S = 120.0
 SEEN_WITHIN_MS = 30_000  # Playwright waits this long for text to appear (auto-refreshing UI)
@@ -167,19 +159,8 @@ async def incident(up: Up) -> Incident:
 
 @pytest.fixture(scope="module")
 async def browser() -> AsyncIterator[Browser]:
-    if not CHROMIUM.exists():
-        pytest.fail(
-            f"Debian's chromium is not installed ({CHROMIUM} is missing): `make test-deps` "
-            "installs it as root (apt-get install chromium). Never `playwright install`."
-        )
-    async with async_playwright() as playwright:
-        launched = await playwright.chromium.launch(
-            executable_path=str(CHROMIUM), args=CHROMIUM_ARGS
-        )
-        try:
-            yield launched
-        finally:
-            await launched.close()
+    async with chromium() as launched:
+        yield launched
 
 
 @pytest.fixture

@@ -1,0 +1,112 @@
+"""``GET /reports/monthly/{month}`` and ``/reports/quarterly/{quarter}`` (issue 14).
+
+Read from Firewatch's database only: the incident records that touch the period and the
+post-mortem follow-through numbers of the period. The figures are ``domain.report``'s.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import Response
+
+from domain.policy import Policy
+from domain.report import (
+    MonthlyReport,
+    QuarterlyReport,
+    month_bounds,
+    monthly_report,
+    quarter_bounds,
+    quarterly_report,
+)
+from starter.api.auth import require_api_token
+from starter.api.context import get_ctx
+from starter.api.errors import AUTH_RESPONSES, COMMON_RESPONSES, ApiError, FieldError
+from storage.database import Database
+from storage.postmortems import follow_through
+from storage.records import IncidentRecords
+
+router = APIRouter(
+    tags=["reports"],
+    dependencies=[Depends(require_api_token)],
+    responses={**AUTH_RESPONSES, **COMMON_RESPONSES},
+)
+
+
+def _bad(field: str, exc: ValueError) -> ApiError:
+    message = str(exc)
+    return ApiError(422, message, [FieldError(loc=f"path.{field}", msg=message, type="value")])
+
+
+def _monthly(database: Database, month: str, policy: Policy, now: datetime) -> MonthlyReport:
+    start, end = month_bounds(month, policy)
+    records = IncidentRecords(database).overlapping(start, end)
+    numbers = follow_through(database, start, end)
+    return monthly_report(records, month, policy, numbers, as_of=min(now, end))
+
+
+def _quarterly(database: Database, quarter: str, policy: Policy, now: datetime) -> QuarterlyReport:
+    start, end = quarter_bounds(quarter, policy)
+    records = IncidentRecords(database).overlapping(start, end)
+    numbers = follow_through(database, start, end)
+    return quarterly_report(records, quarter, policy, numbers, as_of=min(now, end))
+
+
+def _monthly_html(database: Database, month: str, policy: Policy, now: datetime) -> str:
+    from starter.report_html import render_html  # matplotlib: only when a page is asked for
+
+    return render_html(_monthly(database, month, policy, now))
+
+
+# Before ``/reports/monthly/{month}``, which would take ``2026-11.html`` for a month.
+@router.get(
+    "/reports/monthly/{month}.html",
+    # Response, not HTMLResponse: the errors stay documented as JSON, the page as HTML.
+    response_class=Response,
+    responses={200: {"content": {"text/html": {}}, "description": "The page, charts inline"}},
+    summary="The month's report as an HTML page with charts",
+)
+async def monthly_html(month: str, request: Request) -> Response:
+    ctx = get_ctx(request)
+    policy = ctx.policy()
+    try:
+        month_bounds(month, policy)
+    except ValueError as exc:
+        raise _bad("month", exc) from exc
+    database = ctx.store().database
+    page = await asyncio.to_thread(_monthly_html, database, month, policy, datetime.now(UTC))
+    return Response(content=page, media_type="text/html; charset=utf-8")
+
+
+@router.get(
+    "/reports/monthly/{month}",
+    response_model=MonthlyReport,
+    summary="Incident and on-call figures of a month (YYYY-MM, the team's time zone)",
+)
+async def monthly(month: str, request: Request) -> MonthlyReport:
+    ctx = get_ctx(request)
+    policy = ctx.policy()
+    try:
+        month_bounds(month, policy)
+    except ValueError as exc:
+        raise _bad("month", exc) from exc
+    database = ctx.store().database
+    return await asyncio.to_thread(_monthly, database, month, policy, datetime.now(UTC))
+
+
+@router.get(
+    "/reports/quarterly/{quarter}",
+    response_model=QuarterlyReport,
+    summary="The same over a quarter (YYYYQn), with the main figures month by month",
+)
+async def quarterly(quarter: str, request: Request) -> QuarterlyReport:
+    ctx = get_ctx(request)
+    policy = ctx.policy()
+    try:
+        quarter_bounds(quarter, policy)
+    except ValueError as exc:
+        raise _bad("quarter", exc) from exc
+    database = ctx.store().database
+    return await asyncio.to_thread(_quarterly, database, quarter, policy, datetime.now(UTC))

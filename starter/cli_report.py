@@ -1,0 +1,48 @@
+"""``firewatch report --month 2026-11`` / ``--quarter 2026Q4``: incident and on-call figures.
+
+The figures are the API's (``GET /reports/monthly/{month}``, ``/reports/quarterly/{quarter}``);
+README "Metrics and reports" defines each one.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from starter.cli import ApiOpt, CliError, JsonOpt, _client, _echo_json, _echo_lines, app
+
+
+@app.command()
+def report(
+    ctx: typer.Context,
+    month: Annotated[
+        str | None,
+        typer.Option("--month", metavar="YYYY-MM", help="A month of the team's time zone"),
+    ] = None,
+    quarter: Annotated[
+        str | None, typer.Option("--quarter", metavar="YYYYQn", help="A quarter, e.g. 2026Q4")
+    ] = None,
+    api: ApiOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Monthly or quarterly figures: MTTD/MTTA/MTTR, SLA compliance, volume, trends."""
+    from domain.report import MonthlyReport, QuarterlyReport, parse_month, parse_quarter
+    from domain.report_text import render_report
+
+    if (month is None) == (quarter is None):
+        raise CliError("give --month YYYY-MM or --quarter YYYYQn (one of them)")
+    try:
+        if month is not None:
+            parse_month(month)
+        else:
+            parse_quarter(quarter or "")
+    except ValueError as exc:
+        raise CliError(str(exc)) from exc
+    with _client(ctx, api) as client:
+        data = client.monthly_report(month) if month else client.quarterly_report(quarter or "")
+    if as_json:
+        _echo_json(data)
+        return
+    shown = MonthlyReport.model_validate(data) if month else QuarterlyReport.model_validate(data)
+    _echo_lines(render_report(shown).splitlines())

@@ -1,0 +1,64 @@
+"""``firewatch report`` as a person reads it: golden texts of the seeded November 2026 and of
+the fourth quarter (tests/reports/seeded.py).
+
+FIREWATCH_REGEN_GOLDEN=1 .venv/bin/python -m pytest tests/reports/test_report_text.py
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from domain.report import monthly_report, quarterly_report
+from domain.report_text import duration, render_report, share
+from storage.postmortems import FollowThrough
+from tests.conftest import load_default_policy
+from tests.reports.seeded import ALL
+
+GOLDEN = Path(__file__).resolve().parents[1] / "golden"
+REGENERATE = os.environ.get("FIREWATCH_REGEN_GOLDEN") == "1"
+FOLLOW = FollowThrough(
+    postmortems=5,
+    postmortems_complete=4,
+    items_due=10,
+    items_closed_on_time=6,
+    items_closed_late=2,
+    items_open=2,
+)
+
+
+def _check(name: str, text: str) -> None:
+    path = GOLDEN / name
+    if REGENERATE:
+        path.write_text(text, encoding="utf-8")
+    assert text == path.read_text(encoding="utf-8")
+
+
+def test_the_month() -> None:
+    text = render_report(monthly_report(ALL, "2026-11", load_default_policy(), FOLLOW))
+    _check("monthly_report.txt", text)
+
+
+def test_the_quarter() -> None:
+    text = render_report(quarterly_report(ALL, "2026Q4", load_default_policy(), FOLLOW))
+    _check("quarterly_report.txt", text)
+
+
+def test_an_empty_month_says_so() -> None:
+    text = render_report(monthly_report([], "2026-02", load_default_policy()))
+    assert "No incidents were opened in this period." in text
+    assert "By severity" not in text
+
+
+@pytest.mark.parametrize(
+    ("minutes", "shown"),
+    [(None, "-"), (0.0, "0.0m"), (119.9, "119.9m"), (120.0, "2.0h"), (2880.0, "2.0d")],
+)
+def test_durations(minutes: float | None, shown: str) -> None:
+    assert duration(minutes) == shown
+
+
+def test_shares() -> None:
+    assert (share(None), share(0.7143), share(1.0)) == ("-", "71.4%", "100.0%")
