@@ -69,6 +69,7 @@ bench: venv
 	$(PY) benchmarks/lifecycle.py
 	$(PY) benchmarks/alert_storm.py --compare-fast-lane
 	$(PY) benchmarks/escalation_skew.py
+	$(PY) benchmarks/report.py
 
 clean:
 	rm -rf build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -3,6 +3,7 @@ each command answers ephemerally, a refused one with its reason, changing nothin
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
@@ -13,7 +14,7 @@ from temporalio.client import Client
 
 from domain.ids import postmortem_workflow_id
 from domain.policy import Policy
-from domain.postmortem import ItemStatus
+from domain.postmortem import ItemStatus, Stage
 from tests.channels.conftest import channel_settings
 from tests.channels.fake_slack import FakeSlack
 from tests.channels.stack import Stack, firewatch_stack
@@ -74,7 +75,15 @@ async def test_action_items_from_slack(
         "U0ERIN", f'action add {inc} dave {due} monitoring "Alert on pool saturation"'
     )
     assert added == f"✅ Added #1 Alert on pool saturation (dave, due {due})."
+    # The draft is written and the review scheduled on their own: wait until that is done,
+    # so that "nothing changed" below compares like with like.
     before: PostMortemState = await postmortem.query(PostMortemWorkflow.state)
+    for _ in range(200):
+        if before.stage == Stage.REVIEW_SCHEDULED:
+            break
+        await asyncio.sleep(0.05)
+        before = await postmortem.query(PostMortemWorkflow.state)
+    assert before.stage == Stage.REVIEW_SCHEDULED
     refused = [
         (f"action add {inc} mallory {due} monitoring x", "owner 'mallory' is not on the roster"),
         (f"action add {inc} dave 2020-01-01 monitoring x", "due date 2020-01-01 is in the past"),

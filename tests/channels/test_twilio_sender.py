@@ -117,5 +117,7 @@ async def test_sends_from_one_number_are_spaced(
         await sender.send(note_for(alice, step=f"s{i}"), ALICE)
     times = [c.request.at for c in fake_twilio.calls_to("POST Messages")]
     gaps = [b - a for a, b in itertools.pairwise(times)]
-    assert all(gap >= 0.2 for gap in gaps), gaps
+    # 4 per second: sends start 0.25 s apart; arrivals at the fake jitter by scheduling on
+    # this busy 2-core machine, so the span is checked with a margin and each gap loosely.
+    assert times[-1] - times[0] >= 0.45 and all(gap >= 0.15 for gap in gaps), gaps
     assert time.time() - times[0] < 5
