@@ -36,6 +36,7 @@ from activities.people import OncallActivities, next_business_day, postmortem_re
 from activities.policy import PolicyActivities
 from activities.postmortems import PostmortemActivities
 from activities.publish import PublishActivities
+from activities.reports import MonthlyReportActivities
 from activities.runbooks import RunbookActivities
 from activities.settings import DEFAULT_TASK_QUEUE, SettingsError, get_settings
 from activities.store import Store
@@ -49,6 +50,7 @@ from workflows.handoff import HandoffWorkflow
 from workflows.heartbeat import HeartbeatWorkflow
 from workflows.incident import IncidentWorkflow
 from workflows.maintenance import MaintenanceWindowWorkflow
+from workflows.monthly_report import MonthlyReportWorkflow
 from workflows.postmortem import PostMortemWorkflow
 from workflows.runbook import RunbookWorkflow
 from workflows.ticket import ClosedTicketWorkflow
@@ -64,6 +66,7 @@ WORKFLOWS = [
     HandoffWorkflow,
     WeeklyFollowUpWorkflow,
     ClosedTicketWorkflow,
+    MonthlyReportWorkflow,
 ]
 # Our pure domain code and the libraries it renders with are deterministic; passing them
 # through keeps one copy in memory instead of re-importing them per workflow run.
@@ -172,6 +175,7 @@ def build_worker(
     activities += [followup.gather, followup.send]
     tickets = TicketActivities(client, store.database, documents, policies)  # closed incidents
     activities.append(tickets.rewrite_closed_ticket)
+    activities.append(MonthlyReportActivities(store.database, policies, notify).send)
     pool = executor or ThreadPoolExecutor(max_workers=ACTIVITY_THREADS)
     pages = Worker(
         client,
@@ -208,14 +212,16 @@ def build_worker(
 
 async def _ensure_schedules(client: Client, policy: PolicyStore, queue: str) -> None:
     """The periodic jobs' Temporal Schedules, from the policy (created or updated): the
-    weekly handoff per rotation and the weekly follow-up."""
-    from starter.followup_schedule import SCHEDULE_ID, ensure_followup_schedule
+    weekly handoff per rotation, the weekly follow-up and the monthly report."""
+    from starter import followup_schedule, report_schedule
     from starter.handoff_schedules import ensure_handoff_schedules
 
     try:
         made = await ensure_handoff_schedules(client, policy.get(), queue)
-        if await ensure_followup_schedule(client, policy.get(), queue):
-            made.append(SCHEDULE_ID)
+        if await followup_schedule.ensure_followup_schedule(client, policy.get(), queue):
+            made.append(followup_schedule.SCHEDULE_ID)
+        if await report_schedule.ensure_report_schedule(client, policy.get(), queue):
+            made.append(report_schedule.SCHEDULE_ID)
     except Exception:  # the worker runs incidents whatever happens to the schedules
         logging.exception("could not create the schedules")
         return

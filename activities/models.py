@@ -78,7 +78,8 @@ class Notification(BaseModel):
     text: str
     scheduled_at: datetime  # workflow time the step was due: the timeline's time
     # For notes without a person: which of the policy's channels this is (Slack routing).
-    channel_role: Literal["incidents", "stakeholders", "engineering"] | None = None
+    channel_role: Literal["incidents", "stakeholders", "engineering", "email"] | None = None
+    html: str | None = None  # an email's HTML body as given (the monthly report page)
     # A mitigation proposal waiting for a decision: Slack shows Approve / Decline on it.
     decision_for: int | None = None
 

@@ -138,6 +138,8 @@ class NotifyActivities:
                 if method in self._enabled:
                     route.append((method, person_address(note.person, method)))
             return route
+        if note.channel_role == "email":  # a list address, such as engineering-alerts@
+            return [("email", note.recipient)] if "email" in self._enabled else []
         if "slack" in self._enabled:
             role = note.channel_role or (
                 "stakeholders" if "stakeholder" in note.recipient else "incidents"

@@ -370,6 +370,14 @@ class FollowUpPolicy(_Strict):
     at: time = time(10, 0)
 
 
+class ReportPolicy(_Strict):
+    """The seed's monthly review: the last month's report on the first of each month, at
+    ``at`` in the business-hours time zone, to #engineering and the channels' email."""
+
+    enabled: bool = True
+    at: time = time(9, 0)
+
+
 class Policy(_Strict):
     team: str = "MadPlan"
     severities: dict[Severity, SeverityPolicy]
@@ -384,6 +392,7 @@ class Policy(_Strict):
     heartbeats: tuple[HeartbeatMonitor, ...] = ()
     handoff: HandoffPolicy = HandoffPolicy()
     followup: FollowUpPolicy = FollowUpPolicy()
+    reports: ReportPolicy = ReportPolicy()
 
     @model_validator(mode="after")
     def _complete(self) -> Policy:

@@ -40,7 +40,7 @@ def build_email(note: Notification, sender: str, to: str) -> EmailMessage:
     msg["X-Firewatch-Incident"] = note.incident_id
     msg["X-Firewatch-Key"] = note.idempotency_key
     msg.set_content(plain(note.text))
-    msg.add_alternative(to_html(note.text), subtype="html")
+    msg.add_alternative(note.html or to_html(note.text), subtype="html")
     return msg
 
 

@@ -12,12 +12,12 @@ from datetime import UTC, datetime
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 
+from activities.reports import build_monthly
 from domain.policy import Policy
 from domain.report import (
     MonthlyReport,
     QuarterlyReport,
     month_bounds,
-    monthly_report,
     quarter_bounds,
     quarterly_report,
 )
@@ -40,13 +40,6 @@ def _bad(field: str, exc: ValueError) -> ApiError:
     return ApiError(422, message, [FieldError(loc=f"path.{field}", msg=message, type="value")])
 
 
-def _monthly(database: Database, month: str, policy: Policy, now: datetime) -> MonthlyReport:
-    start, end = month_bounds(month, policy)
-    records = IncidentRecords(database).overlapping(start, end)
-    numbers = follow_through(database, start, end)
-    return monthly_report(records, month, policy, numbers, as_of=min(now, end))
-
-
 def _quarterly(database: Database, quarter: str, policy: Policy, now: datetime) -> QuarterlyReport:
     start, end = quarter_bounds(quarter, policy)
     records = IncidentRecords(database).overlapping(start, end)
@@ -57,7 +50,7 @@ def _quarterly(database: Database, quarter: str, policy: Policy, now: datetime) 
 def _monthly_html(database: Database, month: str, policy: Policy, now: datetime) -> str:
     from starter.report_html import render_html  # matplotlib: only when a page is asked for
 
-    return render_html(_monthly(database, month, policy, now))
+    return render_html(build_monthly(database, month, policy, now))
 
 
 # Before ``/reports/monthly/{month}``, which would take ``2026-11.html`` for a month.
@@ -93,7 +86,7 @@ async def monthly(month: str, request: Request) -> MonthlyReport:
     except ValueError as exc:
         raise _bad("month", exc) from exc
     database = ctx.store().database
-    return await asyncio.to_thread(_monthly, database, month, policy, datetime.now(UTC))
+    return await asyncio.to_thread(build_monthly, database, month, policy, datetime.now(UTC))
 
 
 @router.get(

@@ -121,3 +121,32 @@ async def test_unreachable_server_is_transient(default_policy: Policy) -> None:
         await EmailSender(channel_settings(smtp_port=free_port())).send(
             note_for(person(default_policy, "bob")), "bob@madplan.example"
         )
+
+
+def test_a_given_html_body_is_sent_as_is() -> None:
+    """The monthly report's page (charts inline) goes out as the HTML part, the text beside."""
+    from datetime import UTC, datetime
+
+    from activities.channels.email import build_email
+    from activities.models import Notification
+
+    page = (
+        '<!doctype html><html><body><img alt="Volume" src="data:image/png;base64,iVBO">'
+        "</body></html>"
+    )
+    note = Notification(
+        idempotency_key="report:2026-11:engineering-alerts@company.com:outbox",
+        incident_id="report/monthly",
+        workflow_id="report/monthly",
+        kind="monthly_report",
+        recipient="engineering-alerts@company.com",
+        subject="Firewatch monthly report 2026-11: 38 incidents",
+        text="Firewatch report 2026-11",
+        scheduled_at=datetime(2026, 12, 1, 14, tzinfo=UTC),
+        channel_role="email",
+        html=page,
+    )
+    msg = build_email(note, "firewatch@example.com", note.recipient)
+    parts = {part.get_content_type(): part.get_content() for part in msg.iter_parts()}
+    assert parts["text/html"].strip() == page
+    assert parts["text/plain"].strip() == "Firewatch report 2026-11"

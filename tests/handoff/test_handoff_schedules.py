@@ -78,6 +78,10 @@ async def test_worker_start_up_makes_the_schedules(
             await _ensure_schedules(client, PolicyStore(policy=default_policy), queue)
         followup = await client.get_schedule_handle("weekly-followup").describe()
         assert followup.schedule.spec.time_zone_name == "America/New_York"
+        monthly = (await client.get_schedule_handle("monthly-report").describe()).schedule
+        assert monthly.spec.time_zone_name == "America/New_York"
+        calendar = monthly.spec.calendars[0]
+        assert (calendar.day_of_month[0].start, calendar.hour[0].start) == (1, 9)
         for role in ("primary", "secondary"):
             desc = await client.get_schedule_handle(f"handoff-{role}").describe()
             action = desc.schedule.action
@@ -88,3 +92,4 @@ async def test_worker_start_up_makes_the_schedules(
         off = default_policy.model_copy(update={"handoff": HandoffPolicy(enabled=False)})
         await ensure_handoff_schedules(client, off, queue)
         await client.get_schedule_handle("weekly-followup").delete()
+        await client.get_schedule_handle("monthly-report").delete()

@@ -1,9 +1,10 @@
 """Record event histories of real runs for the replay tests.
 
-    .venv/bin/python -m tests.histories.record [incidents|heartbeat|handoff|followup|ticket ...]
+    .venv/bin/python -m tests.histories.record [NAME ...]
 
-(no argument: all of them). Incidents, post-mortems and runbooks are recorded here; the
-other workflow types by the ``record_history`` module beside their tests.
+NAME: incidents, heartbeat, handoff, followup, ticket or report (none: all of them).
+Incidents, post-mortems, runbooks, closed tickets and monthly reports are recorded here;
+the other workflow types by the ``record_history`` module beside their tests.
 
 Re-record only for a deliberate, patched change: the saved files are what running
 incidents in production look like, and `tests/test_replay.py` must keep replaying them.
@@ -220,6 +221,33 @@ async def record_closed_ticket() -> None:
                 await _save(ticket, "closed_ticket_edit")
 
 
+async def record_monthly_report() -> None:
+    """One monthly report run on the first of December 2026 over the seeded November."""
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    from storage.records import IncidentRecords
+    from storage.store import Store
+    from tests.conftest import ts_environment
+    from tests.reports.seeded import ALL
+    from workflows.monthly_report import MonthlyReportWorkflow
+
+    async with ts_environment() as env:
+        with tempfile.TemporaryDirectory() as data, ThreadPoolExecutor(ACTIVITY_THREADS) as pool:
+            records = IncidentRecords(Store(Path(data)).database)
+            for record in ALL:
+                records.save(record)
+            async with running_worker(env.client, shipped_policy(), Path(data), pool) as (_, q):
+                first = datetime(2026, 12, 1, 9, tzinfo=ZoneInfo("America/New_York"))
+                await env.sleep(first - await env.get_current_time())
+                with env.auto_time_skipping_disabled():
+                    handle = await env.client.start_workflow(
+                        MonthlyReportWorkflow.run, id="report/monthly-recorded", task_queue=q
+                    )
+                    await handle.result()
+                await _save(handle, "monthly_report")
+
+
 async def record_incidents() -> None:
     from tests.conftest import ts_environment
 
@@ -238,6 +266,7 @@ async def main(names: list[str]) -> None:
         "handoff": handoff.main,
         "followup": followup.main,
         "ticket": record_closed_ticket,
+        "report": record_monthly_report,
     }
     unknown = set(names) - set(recorders)
     if unknown:
