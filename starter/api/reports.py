@@ -7,7 +7,9 @@ post-mortem follow-through numbers of the period. The figures are ``domain.repor
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from datetime import UTC, datetime
+from typing import TypeVar
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
@@ -27,6 +29,8 @@ from starter.api.errors import AUTH_RESPONSES, COMMON_RESPONSES, ApiError, Field
 from storage.database import Database
 from storage.postmortems import follow_through
 from storage.records import IncidentRecords
+
+T = TypeVar("T")
 
 router = APIRouter(
     tags=["reports"],
@@ -62,14 +66,7 @@ def _monthly_html(database: Database, month: str, policy: Policy, now: datetime)
     summary="The month's report as an HTML page with charts",
 )
 async def monthly_html(month: str, request: Request) -> Response:
-    ctx = get_ctx(request)
-    policy = ctx.policy()
-    try:
-        month_bounds(month, policy)
-    except ValueError as exc:
-        raise _bad("month", exc) from exc
-    database = ctx.store().database
-    page = await asyncio.to_thread(_monthly_html, database, month, policy, datetime.now(UTC))
+    page = await _report(request, "month", month, month_bounds, _monthly_html)
     return Response(content=page, media_type="text/html; charset=utf-8")
 
 
@@ -79,14 +76,7 @@ async def monthly_html(month: str, request: Request) -> Response:
     summary="Incident and on-call figures of a month (YYYY-MM, the team's time zone)",
 )
 async def monthly(month: str, request: Request) -> MonthlyReport:
-    ctx = get_ctx(request)
-    policy = ctx.policy()
-    try:
-        month_bounds(month, policy)
-    except ValueError as exc:
-        raise _bad("month", exc) from exc
-    database = ctx.store().database
-    return await asyncio.to_thread(build_monthly, database, month, policy, datetime.now(UTC))
+    return await _report(request, "month", month, month_bounds, build_monthly)
 
 
 @router.get(
@@ -95,11 +85,22 @@ async def monthly(month: str, request: Request) -> MonthlyReport:
     summary="The same over a quarter (YYYYQn), with the main figures month by month",
 )
 async def quarterly(quarter: str, request: Request) -> QuarterlyReport:
+    return await _report(request, "quarter", quarter, quarter_bounds, _quarterly)
+
+
+async def _report(
+    request: Request,
+    field: str,
+    period: str,
+    bounds: Callable[[str, Policy], object],
+    build: Callable[[Database, str, Policy, datetime], T],
+) -> T:
+    """Check the period (a clear 422 naming ``field``), then build from the database."""
     ctx = get_ctx(request)
     policy = ctx.policy()
     try:
-        quarter_bounds(quarter, policy)
+        bounds(period, policy)
     except ValueError as exc:
-        raise _bad("quarter", exc) from exc
+        raise _bad(field, exc) from exc
     database = ctx.store().database
-    return await asyncio.to_thread(_quarterly, database, quarter, policy, datetime.now(UTC))
+    return await asyncio.to_thread(build, database, period, policy, datetime.now(UTC))
