@@ -7,8 +7,10 @@ override added while a ladder runs changes who receives its next page.
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime
 
+from sqlalchemy.exc import SQLAlchemyError
 from temporalio import activity
 
 from activities.models import NextBusinessDay, ResolveOncall, ReviewSlot
@@ -16,14 +18,24 @@ from domain import business_days, rotation
 from domain.policy import Person, Role, Roster
 from storage.schedules import Schedules
 
+log = logging.getLogger(__name__)
+
 
 class OncallActivities:
     def __init__(self, schedules: Schedules) -> None:
         self._schedules = schedules
 
     def live_roster(self, roster: Roster, at: datetime) -> Roster:
-        """``roster`` with the run-time overrides in force at ``at`` laid over it."""
-        stored = self._schedules.covering(at)
+        """``roster`` with the run-time overrides in force at ``at`` laid over it.
+
+        A page never waits on the overrides: if the database cannot be read, the page goes
+        to the snapshot's rota (and the log says so) rather than being retried.
+        """
+        try:
+            stored = self._schedules.covering(at)
+        except SQLAlchemyError:
+            log.exception("run-time overrides unreadable: paging per the policy's rota")
+            return roster
         return rotation.with_overrides(roster, [o.as_override() for o in stored])
 
     def on_call(self, roster: Roster, at: datetime) -> dict[Role, Person]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
 from itertools import pairwise
+from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
@@ -146,3 +147,15 @@ def test_coverage_agrees_with_the_holder_at_every_instant(
     live = rotation.with_overrides(ROSTER, [o.as_override() for o in over])
     holding = next(s for s in segments if s.start <= at < s.end)
     assert holding.person == rotation.holder_name(live, Role.PRIMARY, at)
+
+
+def test_a_page_goes_to_the_rota_when_the_overrides_cannot_be_read(tmp_path: Path) -> None:
+    from activities.people import OncallActivities
+    from activities.store import Store
+    from storage.schedules import Schedules
+
+    database = Store(tmp_path).database
+    with database.write() as db:
+        db.exec_driver_sql("DROP TABLE schedule_overrides")  # the read fails
+    live = OncallActivities(Schedules(database)).live_roster(ROSTER, NOW)
+    assert live == ROSTER
