@@ -1,5 +1,6 @@
 """The monthly report: built from the incident records (``GET /reports``, the schedule),
-and sent on the first of the month to #engineering and the channels' email address."""
+and sent on the first of the month to #engineering (the summary with the main chart) and
+the channels' email address (the HTML page)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,8 @@ from zoneinfo import ZoneInfo
 from pydantic import BaseModel
 from temporalio import activity
 
-from activities.models import DeliveryResult, Notification
+from activities.channels.attachments import Chart, NotificationWithChart
+from activities.models import DeliveryResult
 from activities.notify import NotifyActivities
 from activities.policy import PolicyActivities
 from activities.settings import get_settings
@@ -38,6 +40,13 @@ def previous_month(at: datetime, timezone: str) -> str:
     return (first - timedelta(days=1)).strftime("%Y-%m")
 
 
+def slack_summary(shown: str, link: str) -> str:
+    """The report as #engineering reads it: its title and note as text, the figures as a
+    code block (the tables line up in Slack's fixed-width font), the link to all charts."""
+    head, _, figures = shown.partition("\n\n")
+    return f"{head}\n```\n{figures.strip()}\n```\nCharts: {link}"
+
+
 Role = Literal["engineering", "email"]
 
 
@@ -60,29 +69,44 @@ class MonthlyReportActivities:
 
     @activity.defn(name="Send monthly report")
     async def send(self, request: SendMonthlyReport) -> list[DeliveryResult]:
-        """The summary to #engineering with a link to the charts, the page (charts inline)
-        to the channels' email; once each per month (by key), however often it runs."""
-        from starter.report_html import render_html  # matplotlib: only here and in the API
+        """The summary to #engineering with the main chart (on Slack: uploaded with the
+        summary as its comment; without it if the upload fails) and a link to all the
+        charts, the page (charts inline) to the channels' email; once each per month (by
+        key), however often it runs."""
+        from activities.report_charts import MAIN_CHART, main_chart  # matplotlib: only here
+        from starter.report_html import render_html
 
         policy = self._policies.load_policy_snapshot()
         month = previous_month(request.at, policy.business_hours.timezone)
         report = await asyncio.to_thread(build_monthly, self._database, month, policy, request.at)
         link = f"{get_settings().api_url.rstrip('/')}/reports/monthly/{month}.html"
-        text = f"{render_report(report)}\nCharts: {link}"
+        shown = render_report(report)
+        text = f"{shown}\nCharts: {link}"
         subject = f"Firewatch monthly report {month}: {report.overall.incidents} incidents"
         page = await asyncio.to_thread(render_html, report)
+        png = await asyncio.to_thread(main_chart, report)
+        chart = (
+            None
+            if png is None
+            else Chart(
+                filename=f"incidents-by-severity-{month}.png",
+                title=f"{MAIN_CHART}, {month}",
+                png=png,
+            )
+        )
         notes = [
-            Notification(
+            NotificationWithChart(
                 idempotency_key=f"report:{month}:{recipient}:outbox",
                 incident_id=request.workflow_id,
                 workflow_id=request.workflow_id,
                 kind=REPORT_KIND,
                 recipient=recipient,
                 subject=subject,
-                text=text,
+                text=slack_summary(shown, link) if role == "engineering" else text,
                 scheduled_at=request.at,
                 channel_role=role,
                 html=page if role == "email" else None,
+                chart=chart if role == "engineering" else None,
             )
             for recipient, role in _recipients(policy)
         ]

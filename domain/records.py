@@ -43,6 +43,9 @@ class IncidentRecord(BaseModel):
     customer_impact_hours: float | None = None
     alert_count: int = 1
     postmortem_required: bool = False
+    # When each status update was posted (the what-if replays no-progress pages from them);
+    # None: written before the field existed, so not known.
+    status_updates: list[datetime] | None = None
     version: int = 0  # the ticket version it was written with: an older write never wins
 
 
@@ -76,5 +79,6 @@ def record_of(state: IncidentState, postmortem_required: bool) -> IncidentRecord
         customer_impact_hours=state.ticket.customer_impact_hours,
         alert_count=state.alert_count,
         postmortem_required=postmortem_required,
+        status_updates=[e.at for e in state.timeline if e.kind == "update"],
         version=state.ticket_version,
     )

@@ -27,8 +27,22 @@ def report(
     as_json: JsonOpt = False,
 ) -> None:
     """Monthly or quarterly figures: MTTD/MTTA/MTTR, SLA compliance, volume, trends."""
-    from domain.report import MonthlyReport, QuarterlyReport, parse_month, parse_quarter
+    from domain.report import MonthlyReport, QuarterlyReport
     from domain.report_text import render_report
+
+    check_period(month, quarter)
+    with _client(ctx, api) as client:
+        data = client.monthly_report(month) if month else client.quarterly_report(quarter or "")
+    if as_json:
+        _echo_json(data)
+        return
+    shown = MonthlyReport.model_validate(data) if month else QuarterlyReport.model_validate(data)
+    _echo_lines(render_report(shown).splitlines())
+
+
+def check_period(month: str | None, quarter: str | None) -> None:
+    """Exactly one of ``--month YYYY-MM`` and ``--quarter YYYYQn``, well formed."""
+    from domain.report import parse_month, parse_quarter
 
     if (month is None) == (quarter is None):
         raise CliError("give --month YYYY-MM or --quarter YYYYQn (one of them)")
@@ -39,10 +53,3 @@ def report(
             parse_quarter(quarter or "")
     except ValueError as exc:
         raise CliError(str(exc)) from exc
-    with _client(ctx, api) as client:
-        data = client.monthly_report(month) if month else client.quarterly_report(quarter or "")
-    if as_json:
-        _echo_json(data)
-        return
-    shown = MonthlyReport.model_validate(data) if month else QuarterlyReport.model_validate(data)
-    _echo_lines(render_report(shown).splitlines())

@@ -1,104 +1,29 @@
-"""The monthly report as one HTML page with its charts (``GET /reports/monthly/{month}.html``).
+"""A monthly or quarterly report as one HTML page with its charts
+(``GET /reports/monthly/{month}.html``, ``GET /reports/quarterly/{quarter}.html``).
 
-Charts are drawn with matplotlib (the Agg canvas, no pyplot: no global state, safe in the
-API's worker threads) and embedded as base64 PNG, so the page is one self-contained file.
+The charts are ``activities.report_charts``' (matplotlib, no pyplot), embedded as base64
+PNG, so the page is one self-contained file. A quarter's page adds its months: a table of
+each month's main figures and the trend chart.
 """
 
 from __future__ import annotations
 
 import base64
 import html
-import io
 from collections.abc import Sequence
 
-from matplotlib.figure import Figure
-
-from domain.report import Figures, MonthlyReport
+from activities import report_charts
+from domain.report import Figures, MonthlyReport, QuarterlyReport
 from domain.report_text import duration, share
 
-_BAR = "#c0392b"
-_BAR2 = "#2c3e50"
 
-
-def _png(fig: Figure) -> str:
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=96, bbox_inches="tight")
-    return base64.b64encode(buffer.getvalue()).decode("ascii")
-
-
-def _bars(
-    title: str,
-    labels: Sequence[str],
-    values: Sequence[float],
-    ylabel: str,
-    *,
-    horizontal: bool = False,
-) -> str:
-    fig = Figure(figsize=(7.0, 3.0))
-    ax = fig.add_subplot()
-    if horizontal:
-        ax.barh(list(labels), list(values), color=_BAR2)
-        ax.invert_yaxis()
-        ax.set_xlabel(ylabel)
-    else:
-        ax.bar(list(labels), list(values), color=_BAR)
-        ax.set_ylabel(ylabel)
-    ax.set_title(title)
-    ax.spines[["top", "right"]].set_visible(False)
-    return _png(fig)
-
-
-def _times_by_severity(report: MonthlyReport) -> str:
-    fig = Figure(figsize=(7.0, 3.0))
-    ax = fig.add_subplot()
-    labels = [s.value for s in report.by_severity]
-    x = range(len(labels))
-    mtta = [(f.mtta_minutes or 0) / 60 for f in report.by_severity.values()]
-    mttr = [(f.mttr_minutes or 0) / 60 for f in report.by_severity.values()]
-    ax.bar([i - 0.2 for i in x], mtta, width=0.4, label="MTTA", color=_BAR2)
-    ax.bar([i + 0.2 for i in x], mttr, width=0.4, label="MTTR", color=_BAR)
-    ax.set_xticks(list(x), labels)
-    ax.set_ylabel("hours")
-    ax.set_title("Mean time to acknowledge and to resolve, by final severity")
-    ax.legend()
-    ax.spines[["top", "right"]].set_visible(False)
-    return _png(fig)
+def _b64(png: bytes) -> str:
+    return base64.b64encode(png).decode("ascii")
 
 
 def charts(report: MonthlyReport) -> dict[str, str]:
     """Chart title -> base64 PNG; none for a period without incidents."""
-    if report.no_incidents:
-        return {}
-    sev = report.by_severity
-    return {
-        "Incidents by final severity": _bars(
-            "Incidents by final severity",
-            [s.value for s in sev],
-            [f.incidents for f in sev.values()],
-            "incidents",
-        ),
-        "MTTA and MTTR": _times_by_severity(report),
-        "Pages by hour of day": _bars(
-            f"Paged incidents by the hour they opened ({report.timezone})",
-            [f"{h:02d}" for h in range(24)],
-            report.pages_by_hour,
-            "incidents",
-        ),
-        "Most incident hours": _bars(
-            "Services with the most incident hours",
-            [s.service for s in report.incident_hours_by_service],
-            [s.hours for s in report.incident_hours_by_service],
-            "hours",
-            horizontal=True,
-        ),
-        "Noisiest alert sources": _bars(
-            "Noisiest alert sources (alerts per dedup key)",
-            [s.dedup_key for s in report.noisiest_sources],
-            [s.alerts for s in report.noisiest_sources],
-            "alerts",
-            horizontal=True,
-        ),
-    }
+    return {name: _b64(png) for name, png in report_charts.charts(report).items()}
 
 
 def _cells(tag: str, values: Sequence[str]) -> str:
@@ -129,6 +54,44 @@ def _table(rows: Sequence[tuple[str, Figures]]) -> str:
         for label, f in rows
     ]
     return f"<table><tr>{_cells('th', head)}</tr>{''.join(body)}</table>"
+
+
+def _img(name: str, data: str) -> list[str]:
+    return [
+        f"<h2>{html.escape(name)}</h2>",
+        f'<img alt="{html.escape(name)}" src="data:image/png;base64,{data}">',
+    ]
+
+
+def _months(report: QuarterlyReport) -> list[str]:
+    """The quarter's trend: each month's main figures, then the chart of them."""
+    head = ("Month", "Count", "FP", "MTTA", "MTTR", "In SLA", "Escal", "Impact h")
+    rows = [
+        "<tr>"
+        + _cells(
+            "td",
+            (
+                m.month,
+                str(m.incidents),
+                share(m.false_positive_rate),
+                duration(m.mtta_minutes),
+                duration(m.mttr_minutes),
+                share(m.response_compliance),
+                share(m.escalation_rate),
+                f"{m.customer_impact_hours:g}",
+            ),
+        )
+        + "</tr>"
+        for m in report.months
+    ]
+    parts = [
+        f"<h2>{report_charts.TREND_CHART}</h2>",
+        f'<table id="months"><tr>{_cells("th", head)}</tr>{"".join(rows)}</table>',
+    ]
+    if not report.no_incidents:
+        data = _b64(report_charts.trend(report))
+        parts.append(f'<img alt="Trend over the quarter" src="data:image/png;base64,{data}">')
+    return parts
 
 
 def render_html(report: MonthlyReport) -> str:
@@ -165,6 +128,8 @@ def render_html(report: MonthlyReport) -> str:
             "<h2>By service</h2>",
             _table(list(report.by_service.items())),
         ]
+    if isinstance(report, QuarterlyReport):
+        parts += _months(report)
     ft = report.follow_through
     if ft is not None:
         parts += [
@@ -175,9 +140,6 @@ def render_html(report: MonthlyReport) -> str:
             f" late {ft.items_closed_late}, open {ft.items_open}.</p>",
         ]
     for name, png in charts(report).items():
-        parts += [
-            f"<h2>{html.escape(name)}</h2>",
-            f'<img alt="{html.escape(name)}" src="data:image/png;base64,{png}">',
-        ]
+        parts += _img(name, png)
     parts.append("</body></html>")
     return "\n".join(parts) + "\n"

@@ -34,7 +34,7 @@ from temporalio.api.operatorservice.v1 import (
     ListSearchAttributesRequest,
 )
 from temporalio.api.workflowservice.v1 import DescribeNamespaceRequest
-from temporalio.client import Client, WorkflowExecutionStatus
+from temporalio.client import Client, ScheduleActionStartWorkflow, WorkflowExecutionStatus
 from temporalio.testing import WorkflowEnvironment
 
 from starter.connection import connect_kwargs, external_temporal_configured
@@ -267,6 +267,19 @@ async def test_up_starts_stops_in_order_and_restarts_on_the_same_db(
         DescribeNamespaceRequest(namespace="default")
     )
     assert desc.config.workflow_execution_retention_ttl.ToTimedelta().days >= 120
+    # Issue 14: the monthly report's Schedule exists after `make up`, on the 1st at 09:00
+    # in the policy's zone, starting MonthlyReportWorkflow on Firewatch's task queue.
+    monthly = await until(
+        first,
+        "the monthly-report schedule",
+        lambda: client.get_schedule_handle("monthly-report").describe(),
+    )
+    calendar = monthly.schedule.spec.calendars[0]
+    assert (calendar.day_of_month[0].start, calendar.hour[0].start) == (1, 9)
+    assert monthly.schedule.spec.time_zone_name == "America/New_York"
+    action = monthly.schedule.action
+    assert isinstance(action, ScheduleActionStartWorkflow)
+    assert (action.workflow, action.task_queue) == ("MonthlyReportWorkflow", "firewatch")
     # Something only the database remembers, to prove the restart reuses it.
     marker_id = f"up-test-{uuid.uuid4()}"
     await client.start_workflow("UpTestMarker", id=marker_id, task_queue=MARKER_TASK_QUEUE)

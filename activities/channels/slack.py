@@ -5,6 +5,11 @@ Every ``chat.postMessage`` carries our idempotency key in message metadata
 :meth:`SlackSender.find` reads the conversation (``conversations.history``, or
 ``conversations.replies`` for a thread) with ``include_all_metadata`` and looks for it.
 
+A note with a chart (``attachments.NotificationWithChart``: the monthly report) is the
+chart's upload, the text as its comment (``files.getUploadURLExternal``, the upload URL,
+``files.completeUploadExternal``); such a share carries no metadata, so ``find`` looks for
+the file's id, kept in the ledger. The chart gets one try; then the text is posted alone.
+
 Errors map onto the two failure kinds: ``channel_not_found``, ``not_in_channel``,
 ``invalid_auth``, ``account_inactive``, ``user_not_found`` (and their like) are
 permanent; HTTP 429 / ``ratelimited`` is transient with Slack's Retry-After; 5xx and
@@ -24,7 +29,12 @@ import aiohttp
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from activities.channels.base import PermanentDeliveryError, TransientDeliveryError
+from activities.channels.attachments import Chart, chart_of, chart_state_key
+from activities.channels.base import (
+    DeliveryError,
+    PermanentDeliveryError,
+    TransientDeliveryError,
+)
 from activities.channels.formatting import slack_mrkdwn
 from activities.channels.handoff_slack import handoff_buttons
 from activities.channels.ledger import Ledger
@@ -221,10 +231,41 @@ def action_buttons(workflow_id: str, incident_id: str, *, escalate: bool = True)
     return {"type": "actions", "block_id": "firewatch_actions", "elements": elements}
 
 
+FENCE = "```"
+
+
+def sections(body: str, limit: int = SECTION_LIMIT) -> list[str]:
+    """``body`` in pieces of at most ``limit`` characters, cut at line ends (a longer line
+    is cut where it must). A cut inside a ``` code block closes the block at the end of
+    one piece and opens it again at the start of the next, so each piece renders alone."""
+    room = limit - 2 * (len(FENCE) + 1)
+    parts: list[tuple[str, str]] = []  # (text, what joins it to the one before)
+    for line in body.split("\n"):
+        joiner = "\n"
+        while len(line) > room:
+            parts.append((line[:room], joiner))
+            line, joiner = line[room:], ""
+        parts.append((line, joiner))
+    out: list[str] = []
+    current, reopened, inside = "", False, False
+    for n, (text, joiner) in enumerate(parts):
+        if n and len(current) + len(joiner) + len(text) > room:
+            out.append(
+                (FENCE + "\n" if reopened else "") + current + ("\n" + FENCE if inside else "")
+            )
+            current, reopened = text, inside
+        else:
+            current = current + joiner + text if n else text
+        if text.count(FENCE) % 2:
+            inside = not inside
+    out.append((FENCE + "\n" if reopened else "") + current)
+    return out
+
+
 def text_blocks(text: str) -> list[dict[str, Any]]:
     """The rendered template as mrkdwn sections (Slack allows 3000 characters a section)."""
     body = slack_mrkdwn(text.strip())
-    chunks = [body[i : i + SECTION_LIMIT] for i in range(0, len(body), SECTION_LIMIT)] or [" "]
+    chunks = sections(body) if body else [" "]
     return [{"type": "section", "text": {"type": "mrkdwn", "text": c}} for c in chunks]
 
 
@@ -298,14 +339,28 @@ class SlackDirectory:
         return channel
 
 
+def _carries(message: dict[str, Any], key: str, file_id: str | None) -> bool:
+    meta = message.get("metadata") or {}
+    if (
+        meta.get("event_type") == METADATA_EVENT
+        and (meta.get("event_payload") or {}).get("key") == key
+    ):
+        return True
+    return file_id is not None and any(
+        isinstance(f, dict) and f.get("id") == file_id for f in message.get("files") or []
+    )
+
+
 async def find_by_key(
     client: AsyncWebClient,
     channel_id: str,
     key: str,
     since: datetime,
     thread_ts: str | None = None,
+    file_id: str | None = None,
 ) -> str | None:
-    """The ts of our message carrying ``key`` in its metadata, posted after ``since``."""
+    """The ts of our message carrying ``key`` in its metadata (or sharing the file
+    ``file_id``: a file share carries no metadata), posted after ``since``."""
     oldest = f"{(since - timedelta(minutes=2)).timestamp():.6f}"
     cursor: str | None = None
     for _ in range(10):  # at most 10 pages of 200: far more than a retry window holds
@@ -324,11 +379,7 @@ async def find_by_key(
         else:
             page = await slack_call(client.conversations_history(**kwargs), "conversations.history")
         for message in page.get("messages") or []:
-            meta = message.get("metadata") or {}
-            if (
-                meta.get("event_type") == METADATA_EVENT
-                and (meta.get("event_payload") or {}).get("key") == key
-            ):
+            if _carries(message, key, file_id):
                 return str(message["ts"])
         cursor = (page.get("response_metadata") or {}).get("next_cursor") or None
         if not cursor:
@@ -387,6 +438,11 @@ class SlackSender:
     async def send(self, note: Notification, address: str) -> str:
         client = self._client()
         channel, thread_ts, broadcast = await self._target(client, note, address)
+        chart = chart_of(note)
+        if chart is not None and thread_ts is None and _CHANNEL_ID.match(channel):
+            shared = await self._share_chart(client, note, channel, chart)
+            if shared is not None:
+                return shared
         kwargs: dict[str, Any] = {
             "channel": channel,
             "text": slack_mrkdwn(note.subject),
@@ -401,6 +457,73 @@ class SlackSender:
         posted_channel, ts = str(response["channel"]), str(response["ts"])
         self._remember(note, posted_channel, ts, thread_ts)
         return f"{posted_channel}/{ts}"
+
+    async def _share_chart(
+        self, client: AsyncWebClient, note: Notification, channel: str, chart: Chart
+    ) -> str | None:
+        """The chart with the note's text as its comment, through Slack's upload flow:
+        ``files.getUploadURLExternal``, the bytes POSTed to the upload URL, then
+        ``files.completeUploadExternal`` sharing it into ``channel``. Returns
+        ``channel/file id``, or None: the chart could not go, post the text instead.
+
+        The chart gets one try per delivery key (a ledger value): a retried delivery whose
+        earlier attempt tried it posts the text alone. Only the share's outcome can be
+        unknown (5xx, timeout); that raises, and the retry's :meth:`find` looks for the
+        file in the channel before anything is posted again."""
+        state = chart_state_key(note.idempotency_key)
+        if self._ledger.value(state) is not None:
+            return None
+        self._ledger.set_value(state, {"state": "uploading"})
+        try:
+            answer = await slack_call(
+                client.files_getUploadURLExternal(
+                    filename=chart.filename, length=len(chart.png), alt_txt=chart.title
+                ),
+                "files.getUploadURLExternal",
+            )
+            file_id, url = str(answer["file_id"]), str(answer["upload_url"])
+            await self._upload(url, chart.png)
+        except DeliveryError as err:
+            self._chart_failed(state, err.reason)
+            return None
+        self._ledger.set_value(state, {"state": "sharing", "file_id": file_id})
+        try:
+            await slack_call(
+                client.files_completeUploadExternal(
+                    files=[{"id": file_id, "title": chart.title}],
+                    channel_id=channel,
+                    initial_comment=slack_mrkdwn(note.text.strip()),
+                ),
+                "files.completeUploadExternal",
+            )
+        except TransientDeliveryError as err:
+            if err.maybe_sent:
+                raise
+            self._chart_failed(state, err.reason, file_id)
+            return None
+        except PermanentDeliveryError as err:
+            self._chart_failed(state, err.reason, file_id)
+            return None
+        self._ledger.set_value(state, {"state": "shared", "file_id": file_id})
+        return f"{channel}/{file_id}"
+
+    def _chart_failed(self, state: str, reason: str, file_id: str | None = None) -> None:
+        log.warning("Slack chart upload failed (%s): posting the text without it", reason)
+        self._ledger.set_value(state, {"state": "failed", "file_id": file_id, "detail": reason})
+
+    async def _upload(self, url: str, data: bytes) -> None:
+        """Step 2 of the upload: the raw bytes to the URL Slack gave (no token needed)."""
+        timeout = aiohttp.ClientTimeout(total=self._settings.http_timeout)
+        try:
+            async with (
+                aiohttp.ClientSession(timeout=timeout) as session,
+                session.post(url, data=data) as answer,
+            ):
+                body = await answer.text()
+        except (aiohttp.ClientError, TimeoutError, OSError) as err:
+            raise TransientDeliveryError(f"Slack file upload: {type(err).__name__}") from None
+        if answer.status != 200:
+            raise PermanentDeliveryError(f"Slack file upload: HTTP {answer.status} {body[:80]}")
 
     def _remember(self, note: Notification, channel: str, ts: str, thread_ts: str | None) -> None:
         if (
@@ -418,7 +541,12 @@ class SlackSender:
         channel, thread_ts, _ = await self._target(client, note, address)
         if _USER_ID.match(channel):
             channel = await SlackDirectory(client, self._ledger).dm_channel(channel)
-        ts = await find_by_key(client, channel, note.idempotency_key, since, thread_ts)
+        file_id = None
+        if chart_of(note) is not None:
+            file_id = (self._ledger.value(chart_state_key(note.idempotency_key)) or {}).get(
+                "file_id"
+            )
+        ts = await find_by_key(client, channel, note.idempotency_key, since, thread_ts, file_id)
         if ts is None:
             return None
         self._remember(note, channel, ts, thread_ts)

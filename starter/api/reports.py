@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
@@ -57,12 +57,23 @@ def _monthly_html(database: Database, month: str, policy: Policy, now: datetime)
     return render_html(build_monthly(database, month, policy, now))
 
 
+def _quarterly_html(database: Database, quarter: str, policy: Policy, now: datetime) -> str:
+    from starter.report_html import render_html
+
+    return render_html(_quarterly(database, quarter, policy, now))
+
+
+_PAGE: dict[int | str, dict[str, Any]] = {
+    200: {"content": {"text/html": {}}, "description": "The page, charts inline"}
+}
+
+
 # Before ``/reports/monthly/{month}``, which would take ``2026-11.html`` for a month.
 @router.get(
     "/reports/monthly/{month}.html",
     # Response, not HTMLResponse: the errors stay documented as JSON, the page as HTML.
     response_class=Response,
-    responses={200: {"content": {"text/html": {}}, "description": "The page, charts inline"}},
+    responses=_PAGE,
     summary="The month's report as an HTML page with charts",
 )
 async def monthly_html(month: str, request: Request) -> Response:
@@ -77,6 +88,18 @@ async def monthly_html(month: str, request: Request) -> Response:
 )
 async def monthly(month: str, request: Request) -> MonthlyReport:
     return await _report(request, "month", month, month_bounds, build_monthly)
+
+
+# Before ``/reports/quarterly/{quarter}``, as for the month.
+@router.get(
+    "/reports/quarterly/{quarter}.html",
+    response_class=Response,
+    responses=_PAGE,
+    summary="The quarter's report as an HTML page: charts, and the trend month by month",
+)
+async def quarterly_html(quarter: str, request: Request) -> Response:
+    page = await _report(request, "quarter", quarter, quarter_bounds, _quarterly_html)
+    return Response(content=page, media_type="text/html; charset=utf-8")
 
 
 @router.get(

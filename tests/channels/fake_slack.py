@@ -10,6 +10,14 @@ conversations.open, conversations.history, conversations.replies, conversations.
 users.lookupByEmail, views.open; plus ``/response/<id>`` standing in for the
 hooks.slack.com response_url of interactions.
 
+File uploads as Slack does them today: ``files.getUploadURLExternal`` (filename, length)
+answers a ``file_id`` and an ``upload_url`` on this server (``/upload/v1/<token>``, standing
+in for files.slack.com: no token needed, the raw bytes POSTed, answered ``OK - <bytes>`` in
+text/plain); ``files.completeUploadExternal`` (``files`` as JSON ``[{"id", "title"}]``,
+``channel_id``, ``initial_comment``, ``thread_ts``) shares the uploaded files into the
+channel as one message whose ``files`` list them (conversations.history shows them).
+A file whose bytes never arrived, or that was already completed, is ``file_not_found``.
+
 Faults: ``fake.ratelimit(method, seconds)``, ``fake.error(method, "channel_not_found")``,
 ``fake.server_error(method, after_effect=...)``; holds from :class:`FakeHttpServer`.
 """
@@ -20,6 +28,7 @@ import itertools
 import json
 import re
 import time
+import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -39,6 +48,7 @@ class Message:
     metadata: dict[str, Any] | None
     thread_ts: str | None = None
     reply_broadcast: bool = False
+    files: list[dict[str, Any]] | None = None
     edits: int = 0
     history: list[dict[str, Any]] = field(default_factory=list)
 
@@ -54,11 +64,38 @@ class Message:
             out["blocks"] = self.blocks
         if self.thread_ts:
             out["thread_ts"] = self.thread_ts
+        if self.files:
+            out["files"] = self.files
+            out["upload"] = True
         if self.edits:
             out["edited"] = {"user": BOT_USER, "ts": self.ts}
         if with_metadata and self.metadata:
             out["metadata"] = self.metadata
         return out
+
+
+@dataclass
+class UploadedFile:
+    id: str
+    name: str
+    length: int
+    token: str
+    alt_txt: str | None = None
+    title: str | None = None
+    data: bytes | None = None  # the bytes POSTed to the upload URL
+    shared_to: str | None = None  # the channel completeUploadExternal shared it into
+    completed: bool = False
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "name": self.name,
+            "title": self.title or self.name,
+            "mimetype": "image/png" if self.name.endswith(".png") else "application/octet-stream",
+            "filetype": self.name.rsplit(".", 1)[-1] if "." in self.name else "binary",
+            "size": len(self.data or b""),
+            "user": BOT_USER,
+        }
 
 
 @dataclass
@@ -97,6 +134,7 @@ class FakeSlack(FakeHttpServer):
         self.views: list[dict[str, Any]] = []
         self.responses: list[dict[str, Any]] = []  # bodies POSTed to response_url
         self.valid_triggers: set[str] = set()
+        self.files: dict[str, UploadedFile] = {}
         self._ids = itertools.count(1)
         self._last_ts = 0.0
         self.add_channel("incidents")
@@ -161,6 +199,11 @@ class FakeSlack(FakeHttpServer):
     def posts_with_key(self, key: str) -> list[dict[str, Any]]:
         return [p for p in self.posts() if _key_of(p) == key]
 
+    def shared_files(self) -> list[UploadedFile]:
+        """Files completed into a channel, in order."""
+        with self.lock:
+            return [f for f in self.files.values() if f.completed]
+
     # ---- faults ------------------------------------------------------------------------
 
     def ratelimit(self, method: str, retry_after: int = 1, **kw: Any) -> Fault:
@@ -182,6 +225,8 @@ class FakeSlack(FakeHttpServer):
     def operation(self, request: Request) -> str:
         if request.path.startswith("/response/"):
             return "response_url"
+        if request.path.startswith("/upload/v1/"):
+            return "upload_url"
         return request.path.removeprefix("/api/")
 
     def _ts(self) -> str:
@@ -194,6 +239,8 @@ class FakeSlack(FakeHttpServer):
             with self.lock:
                 self.responses.append({"url": request.path, **request.params})
             return Reply(200, "ok", content_type="text/plain")
+        if name == "upload_url":
+            return self._upload(request)
         auth = request.header("Authorization") or ""
         if not auth.startswith("Bearer "):
             return _fail("not_authed")
@@ -331,6 +378,64 @@ class FakeSlack(FakeHttpServer):
             if (user["profile"].get("email") or "").lower() == email:
                 return _ok_reply({"user": user})
         return _fail("users_not_found")
+
+    def m_files_getUploadURLExternal(self, p: dict[str, Any]) -> Reply:
+        filename, length = str(p.get("filename") or ""), str(p.get("length") or "")
+        if not filename or not length.isdigit() or int(length) <= 0:
+            return _fail("invalid_arguments")
+        token = uuid.uuid4().hex
+        upload = UploadedFile(
+            id=f"F{next(self._ids):08d}",
+            name=filename,
+            length=int(length),
+            token=token,
+            alt_txt=p.get("alt_txt") or None,
+        )
+        self.files[upload.id] = upload
+        return _ok_reply({"upload_url": f"{self.url}/upload/v1/{token}", "file_id": upload.id})
+
+    def _upload(self, request: Request) -> Reply:
+        token = request.path.removeprefix("/upload/v1/")
+        with self.lock:
+            upload = next((f for f in self.files.values() if f.token == token), None)
+            if upload is None or upload.completed or request.method != "POST":
+                return Reply(404, "Not Found", content_type="text/plain")
+            upload.data = request.raw
+        return Reply(200, f"OK - {len(request.raw)}", content_type="text/plain")
+
+    def m_files_completeUploadExternal(self, p: dict[str, Any]) -> Reply:
+        wanted = _json(p.get("files"))
+        if not isinstance(wanted, list) or not wanted:
+            return _fail("invalid_arguments")
+        uploads = []
+        for item in wanted:
+            upload = self.files.get(str(item.get("id"))) if isinstance(item, dict) else None
+            if upload is None or upload.data is None or upload.completed:
+                return _fail("file_not_found")
+            uploads.append((upload, item.get("title")))
+        channel = None
+        if p.get("channel_id"):
+            channel = self.channel(str(p["channel_id"]))
+            if channel is None:
+                return _fail("channel_not_found")
+            if BOT_USER not in channel.members:
+                return _fail("not_in_channel")
+        for upload, title in uploads:
+            upload.title, upload.completed = title or upload.name, True
+            upload.shared_to = channel.id if channel else None
+        if channel is not None:
+            channel.messages.append(
+                Message(
+                    ts=self._ts(),
+                    channel=channel.id,
+                    text=str(p.get("initial_comment") or ""),
+                    blocks=None,
+                    metadata=None,
+                    thread_ts=p.get("thread_ts") or None,
+                    files=[u.as_json() for u, _ in uploads],
+                )
+            )
+        return _ok_reply({"files": [{"id": u.id, "title": u.title} for u, _ in uploads]})
 
     def m_views_open(self, p: dict[str, Any]) -> Reply:
         trigger = str(p.get("trigger_id", ""))

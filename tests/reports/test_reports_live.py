@@ -20,11 +20,13 @@ from activities.store import Store
 from domain import postmortem as pm
 from domain.policy import Policy
 from domain.postmortem import AddActionItem, CloseActionItem, PostmortemProgress
+from domain.report_text import duration
 from storage.postmortems import Postmortems, Snapshot
 from storage.records import IncidentRecords
 from tests.api.api_support import ApiStack, CliRun, api_policy, cli_against, running_api
 from tests.browser import chromium
 from tests.reports.seeded import ALL
+from tests.reports.test_report_html import month_rows
 
 
 def _snapshot(incident: str, progress: PostmortemProgress, resolved: datetime) -> Snapshot:
@@ -147,6 +149,29 @@ def test_the_monthly_page(stack: ApiStack) -> None:
     assert httpx.get(f"{stack.url}/reports/monthly/2026-11.html", timeout=10).status_code == 401
 
 
+def test_the_quarterly_page(stack: ApiStack) -> None:
+    """The quarter's page: its figures and its month-by-month trend are the JSON's."""
+    data = _get(stack, "/reports/quarterly/2026Q4").json()
+    answer = _get(stack, "/reports/quarterly/2026q4.html")
+    assert answer.status_code == 200, answer.text
+    assert answer.headers["content-type"].startswith("text/html")
+    page = answer.text
+    assert "<title>Firewatch report 2026Q4</title>" in page
+    overall = data["overall"]
+    assert f"Incidents: {overall['incidents']} ({overall['open_at_end']} open at the end" in page
+    assert [row[:2] for row in month_rows(page)[1:]] == [
+        [m["month"], str(m["incidents"])] for m in data["months"]
+    ]
+    assert [row[4] for row in month_rows(page)[1:]] == [
+        duration(m["mttr_minutes"]) for m in data["months"]
+    ]
+    assert page.count('src="data:image/png;base64,') == 6  # five charts and the trend
+    bad = _get(stack, "/reports/quarterly/2026Q5.html")
+    assert bad.status_code == 422
+    assert [e["loc"] for e in bad.json()["errors"]] == ["path.quarter"]
+    assert httpx.get(f"{stack.url}/reports/quarterly/2026Q4.html", timeout=10).status_code == 401
+
+
 def test_reports_need_the_token(stack: ApiStack) -> None:
     assert httpx.get(f"{stack.url}/reports/monthly/2026-11", timeout=10).status_code == 401
 
@@ -205,6 +230,40 @@ async def test_the_monthly_page_in_chromium(
             f"Incidents: {overall['incidents']} ({overall['open_at_end']} open at the end" in text
         )
         shot = tmp_path_factory.mktemp("artefacts") / "monthly-report-2026-11.png"
+        await page.screenshot(path=str(shot), full_page=True)
+        assert shot.stat().st_size > 10_000
+        print(f"screenshot: {shot}")
+        await context.close()
+
+
+async def test_the_quarterly_page_in_chromium(
+    stack: ApiStack, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """Chromium loads the quarter's page: six decoded images (the trend and the five
+    charts), and the month table reads as the JSON's months."""
+    data = _get(stack, "/reports/quarterly/2026Q4").json()
+    async with chromium() as browser:
+        context = await browser.new_context(
+            extra_http_headers=stack.api_headers(), viewport={"width": 1280, "height": 900}
+        )
+        page = await context.new_page()
+        answer = await page.goto(f"{stack.url}/reports/quarterly/2026Q4.html")
+        assert answer is not None and answer.status == 200
+        images = await page.eval_on_selector_all(
+            "img",
+            "els => els.map(e => [e.alt, e.complete, e.naturalWidth, e.naturalHeight])",
+        )
+        assert images[0][0] == "Trend over the quarter"
+        assert len(images) == 6
+        for alt, complete, width, height in images:
+            assert complete and width > 0 and height > 0, alt
+        rows = await page.eval_on_selector_all(
+            "#months tr", "rows => rows.map(r => [...r.cells].map(c => c.innerText))"
+        )
+        assert [row[:2] for row in rows[1:]] == [
+            [m["month"], str(m["incidents"])] for m in data["months"]
+        ]
+        shot = tmp_path_factory.mktemp("artefacts") / "quarterly-report-2026Q4.png"
         await page.screenshot(path=str(shot), full_page=True)
         assert shot.stat().st_size > 10_000
         print(f"screenshot: {shot}")

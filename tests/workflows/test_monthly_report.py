@@ -1,21 +1,30 @@
 """The monthly report on the first of the month (time-skipping, real worker): last month's
-report to #engineering with a link to its charts, the page by email, once per month."""
+report to #engineering (with its main chart, on Slack) and a link to its charts, the page
+by email, once per month."""
 
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
 from temporalio.common import WorkflowIDReusePolicy
 from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Worker
 
+from activities.config import PolicyStore
 from activities.reports import previous_month
 from activities.store import Store
+from domain.policy import Policy
 from storage.records import IncidentRecords
+from tests.channels.conftest import channel_settings
+from tests.channels.fake_slack import FakeSlack, Message
 from tests.reports.seeded import ALL
+from tests.workflows.report_driver import Firings, MonthlyScheduleStandIn
+from worker import build_worker
 from workflows.monthly_report import MonthlyReportWorkflow
 
 NY = ZoneInfo("America/New_York")
@@ -64,3 +73,91 @@ async def test_the_first_of_the_month_sends_last_months_report_once(
         assert note.text.startswith("Firewatch report 2026-11: incidents opened 2026-11-01 00:00")
         assert "Incidents: 38 (4 still open at the end, 2 false positives" in note.text
         assert note.text.endswith("/reports/monthly/2026-11.html")
+
+
+def _body(message: Message) -> str:
+    """What the channel reads: a file's comment, or a post's sections."""
+    if message.files:
+        return message.text
+    return "".join(b["text"]["text"] for b in message.blocks or [] if b["type"] == "section")
+
+
+def _first_at(year: int, month: int, at: time, zone: ZoneInfo) -> datetime:
+    return datetime(year, month, 1, at.hour, at.minute, tzinfo=zone).astimezone(UTC)
+
+
+async def test_across_month_boundaries_each_month_posts_once(
+    ts_env: WorkflowEnvironment,
+    tmp_path: Path,
+    default_policy: Policy,
+    executor: ThreadPoolExecutor,
+) -> None:
+    """The Schedule's firings, driven in time-skipping: Dec 1, a repeat the same morning (a
+    catch-up), Jan 1 and Feb 1, each at ``reports.at`` in the policy's zone. #engineering
+    (the local Slack) gets one post per month: November's and December's with the main
+    chart, January's (no incidents) as text; the repeat posts nothing new."""
+    records = IncidentRecords(Store(tmp_path).database)
+    for record in ALL:
+        records.save(record)
+    zone = ZoneInfo(default_policy.business_hours.timezone)
+    at = default_policy.reports.at
+    firings = [
+        _first_at(2026, 12, at, zone),
+        _first_at(2026, 12, at, zone) + timedelta(minutes=30),
+        _first_at(2027, 1, at, zone),
+        _first_at(2027, 2, at, zone),
+    ]
+    if await ts_env.get_current_time() >= firings[0]:
+        pytest.fail("the seeded month is November 2026: move it forward with this test")
+    queue, driver_queue = f"fw-test-{uuid.uuid4().hex[:8]}", f"driver-{uuid.uuid4().hex[:8]}"
+    with FakeSlack() as fake:
+        assert isinstance(fake, FakeSlack)
+        fake.add_channel("engineering")
+        worker = build_worker(
+            ts_env.client,
+            policy=PolicyStore(policy=default_policy),
+            data=tmp_path,
+            task_queue=queue,
+            executor=executor,
+            channels=channel_settings(slack=fake),
+        )
+        driver = Worker(ts_env.client, task_queue=driver_queue, workflows=[MonthlyScheduleStandIn])
+        async with worker, driver:
+            results = await ts_env.client.execute_workflow(
+                MonthlyScheduleStandIn.run,
+                Firings(at=firings, task_queue=queue),
+                id=f"monthly-stand-in-{uuid.uuid4().hex[:6]}",
+                task_queue=driver_queue,
+            )
+            now = await ts_env.get_current_time()
+        messages = fake.messages("#engineering")
+        shared = fake.shared_files()
+
+    assert now >= firings[-1]
+    assert [[r.delivered for r in run] for run in results] == [
+        [True, True],
+        [False, False],  # the repeat: already sent, both
+        [True, True],
+        [True, True],
+    ]
+    assert [_body(m).split(":")[0] for m in messages] == [
+        "Firewatch report 2026-11",
+        "Firewatch report 2026-12",
+        "Firewatch report 2027-01",
+    ]
+    assert [len(m.files or []) for m in messages] == [1, 1, 0]
+    assert [f.name for f in shared] == [
+        "incidents-by-severity-2026-11.png",
+        "incidents-by-severity-2026-12.png",
+    ]
+    assert len(fake.calls_to("files.completeUploadExternal")) == 2
+    assert len(fake.posts()) == 1  # January's text
+    # Each month's post and email went out on its own 1st (the workflow's time, to the
+    # minute: the child starts a few milliseconds after the timer).
+    sent = [n for n in Store(tmp_path).notifications(limit=1000) if n.kind == "monthly_report"]
+    minutes = [(n.scheduled_at.replace(second=0, microsecond=0), n.recipient) for n in sent]
+    assert sorted(minutes) == sorted(
+        (when, who)
+        for when in (firings[0], firings[2], firings[3])
+        for who in ("#engineering", "engineering-alerts@company.com")
+    )
