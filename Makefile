@@ -39,13 +39,16 @@ up: venv
 	$(PY) -m starter.up
 
 # Real peers the tests run against, from Debian: Prometheus Alertmanager, Prometheus (the runbook
-# `prometheus` checks query it), and Chromium for the browser test of the Temporal UI (driven by
-# Playwright from PyPI; never `playwright install`, which downloads a browser build of its own).
+# `prometheus` checks query it), Chromium for the browser test of the Temporal UI (driven by
+# Playwright from PyPI; never `playwright install`, which downloads a browser build of its own),
+# and PostgreSQL's server binaries (tests/postgres.py runs a throw-away cluster of its own; the
+# package's own `15 main` cluster is not used and may stay stopped).
 test-deps:
 	@missing=""; \
 	command -v prometheus-alertmanager >/dev/null 2>&1 || missing="$$missing prometheus-alertmanager"; \
 	command -v prometheus >/dev/null 2>&1 || missing="$$missing prometheus"; \
 	[ -x /usr/bin/chromium ] || missing="$$missing chromium"; \
+	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing="$$missing postgresql"; \
 	if [ -z "$$missing" ]; then exit 0; fi; \
 	if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
 		echo "installing$$missing (apt)"; \
@@ -69,6 +72,7 @@ bench: venv
 	$(PY) benchmarks/lifecycle.py
 	$(PY) benchmarks/alert_storm.py --compare-fast-lane
 	$(PY) benchmarks/escalation_skew.py
+	$(PY) benchmarks/scale_out.py
 	$(PY) benchmarks/report.py
 
 clean:

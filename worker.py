@@ -14,6 +14,7 @@ import signal
 import sys
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +43,8 @@ from activities.settings import DEFAULT_TASK_QUEUE, SettingsError, get_settings
 from activities.store import Store
 from activities.tickets import TicketActivities
 from domain.policy_file import PolicyError
+from domain.postmortem_texts import TEMPLATES as POSTMORTEM_TEMPLATES
+from domain.templates import compile_templates
 from storage.maintenance import MaintenanceWindows
 from storage.records import IncidentRecords
 from storage.schedules import Schedules
@@ -93,6 +96,14 @@ def workflow_runner() -> WorkflowRunner:
 # their own slots: a channel that hangs (Slack timing out on every #incidents post and
 # message sync) can take every slot of the main queue, never those of the pages.
 PAGE_SLOTS = 200
+
+
+# A workflow's tasks go to the worker that ran it last (its "sticky" queue, with the run
+# cached). If that worker has died they wait this long before any worker may take them
+# (and replay the history): the SDK's default of 10 s would make every page whose
+# incident lived on a killed host 10 s late. A busy but live worker rarely leaves a task
+# queued this long; when it does, the cost is one replay, not a late page.
+STICKY_TIMEOUT = timedelta(seconds=1)
 
 
 # Runbook checks, their child workflows and mitigation actions run on a queue of their own
@@ -189,6 +200,7 @@ def build_worker(
         workflows=[RunbookWorkflow],
         activities=RunbookActivities(store, get_settings()).activities,  # async
         workflow_runner=workflow_runner(),
+        sticky_queue_schedule_to_start_timeout=STICKY_TIMEOUT,
         max_concurrent_activities=RUNBOOK_SLOTS,
     )
     main = Worker(
@@ -197,6 +209,7 @@ def build_worker(
         workflows=[w for w in WORKFLOWS if w is not RunbookWorkflow],
         activities=activities,
         workflow_runner=workflow_runner(),
+        sticky_queue_schedule_to_start_timeout=STICKY_TIMEOUT,
         activity_executor=pool,
         # Never accept more activities than threads to run them: queued ones time out.
         max_concurrent_activities=ACTIVITY_THREADS,
@@ -254,11 +267,31 @@ async def main() -> int:
     except PolicyError as exc:
         print(f"firewatch worker: invalid policy: {exc}", file=sys.stderr)
         return 2
-    client = await connect()
+    runtime = None
+    if settings.worker_metrics_address:  # the SDK's Prometheus endpoint, for autoscaling
+        from starter.worker_metrics import MetricsEndpointError, metrics_runtime
+
+        try:
+            runtime = metrics_runtime(settings.worker_metrics_address)
+        except MetricsEndpointError as exc:
+            print(f"firewatch worker: {exc}", file=sys.stderr)
+            return 2
+        logging.info("Temporal metrics on http://%s/metrics", settings.worker_metrics_address)
+    from starter.connection import TemporalConfigError, connect_kwargs, describe_connection
+
+    try:
+        logging.info("Temporal: %s", describe_connection(connect_kwargs()))  # no secrets
+        client = await connect(runtime=runtime)
+    except TemporalConfigError as exc:
+        print(f"firewatch worker: {exc}", file=sys.stderr)
+        return 2
     # Async activities hand blocking calls (database writes, the Twilio client) to the
     # loop's default executor; its default size (cores + 4) would queue a burst of pages.
     asyncio.get_running_loop().set_default_executor(ThreadPoolExecutor(max_workers=64))
     queue = settings.task_queue
+    # A replacement worker takes over tasks the moment it polls; compiling the message
+    # templates first keeps its first tasks (often overdue pages) fast.
+    compile_templates(POSTMORTEM_TEMPLATES)
     worker = build_worker(client, policy=policy, data=data_dir(), task_queue=queue)
     await _ensure_schedules(client, policy, queue)
     backfill = asyncio.create_task(_backfill_records(client, policy, data_dir()))

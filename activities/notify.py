@@ -59,7 +59,10 @@ T = TypeVar("T")
 # a page reaches a working channel within about a minute whatever one provider does.
 TRANSIENT_ATTEMPTS_BEFORE_FALLBACK = 4
 FALL_BACK_AFTER = timedelta(seconds=30)
-HEARTBEAT_EVERY_S = 2.0
+# A delivery in progress heartbeats; if its worker dies, Temporal retries it on another
+# after HEARTBEAT_TIMEOUT (the retry asks the provider before sending again).
+HEARTBEAT_TIMEOUT = timedelta(seconds=2)
+HEARTBEAT_EVERY_S = 0.5
 
 
 def channel_key(outbox_key: str, channel: str) -> str:

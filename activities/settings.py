@@ -69,9 +69,10 @@ class _Group(BaseModel):
 class StorageSettings(_Group):
     data_dir: Path = Field(
         Path(".data"),
-        description="Where Firewatch keeps its state: outbox, incident numbers, tickets, "
-        "post-mortems, secrets, added integrations, the embedded Temporal's database. "
-        "Worker and API must share it",
+        description="Where Firewatch keeps its state: the SQLite database (outbox, "
+        "incident numbers, tickets, post-mortems, secrets, added integrations) unless "
+        "`FIREWATCH_DATABASE_URL` is set, the ticket mirror, the embedded Temporal's "
+        "database. Worker and API must share it",
     )
     policy: Path | None = Field(
         None,
@@ -82,6 +83,13 @@ class StorageSettings(_Group):
         None,
         repr=False,
         description="SQLAlchemy URL of the store; unset: the SQLite file in the data dir",
+    )
+    document_mirror: bool | None = Field(
+        None,
+        description="Also write each ticket and post-mortem as a file in the data dir "
+        "(`tickets/`, `postmortems/`); the database holds them either way. Unset: on with "
+        "the embedded SQLite database, off with `FIREWATCH_DATABASE_URL` (one worker's disk "
+        "is not shared); `firewatch export` writes them all on demand",
     )
 
 
@@ -95,6 +103,12 @@ class WorkerSettings(_Group):
         1000,
         description="Incidents the worker keeps in memory; the others are replayed from "
         "their history when they wake",
+    )
+    worker_metrics_address: str | None = Field(
+        None,
+        description="`host:port` the worker serves the Temporal SDK's Prometheus metrics on "
+        "(`/metrics`: task slots, schedule-to-start latencies, for autoscaling), e.g. "
+        "`0.0.0.0:9464`; unset: no metrics endpoint",
     )
 
 
@@ -148,8 +162,8 @@ class CliSettings(_Group):
     )
     api_token: SecretStr | None = Field(
         None,
-        description="API token for the CLI and the API, instead of `api_token` in "
-        "`<data dir>/secrets.json` (e.g. one shared by a team)",
+        description="API token for the CLI and the API, instead of the one generated into "
+        "the database (e.g. one shared by a team)",
     )
     user: str | None = Field(
         None,

@@ -178,6 +178,7 @@ _ENV = Environment(
     lstrip_blocks=True,
 )
 _ENV.filters["blank"] = _blank
+TEMPLATES = _ENV  # the worker compiles them before it polls
 
 
 def _day(d: date) -> str:

@@ -360,6 +360,12 @@ class FirewatchClient:
         result: IncidentJson = self._request("GET", self._incident(incident_id))
         return result
 
+    def document(self, incident_id: str, kind: str = "ticket") -> dict[str, Any]:
+        """The ticket (or ``postmortem`` draft) as the database holds it, with its Markdown."""
+        action = "ticket" if kind == "ticket" else "postmortem/document"
+        result: dict[str, Any] = self._request("GET", self._incident(incident_id, action))
+        return result
+
     def _act(self, incident_id: str, action: str, body: dict[str, Any]) -> IncidentJson:
         result: IncidentJson = self._request("POST", self._incident(incident_id, action), body=body)
         return result

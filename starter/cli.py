@@ -1,8 +1,10 @@
 """``firewatch``: the on-call command line. It talks only to Firewatch's HTTP API.
 
 API URL: ``--api`` (before or after the command), else ``FIREWATCH_API_URL``, else
-http://127.0.0.1:8000. Token: ``FIREWATCH_API_TOKEN``, else ``api_token`` in
-``$FIREWATCH_DATA_DIR/secrets.json`` (data dir ``.data`` by default). ``--by`` defaults
+http://127.0.0.1:8000. Token: ``FIREWATCH_API_TOKEN``, else the API token in Firewatch's
+database (``FIREWATCH_DATABASE_URL``, else the SQLite file in ``$FIREWATCH_DATA_DIR``, ``.data``
+by default), else ``api_token`` in the data dir's ``secrets.json`` of an install that has not
+started since secrets moved into the database. ``--by`` defaults
 to ``FIREWATCH_USER``. Times are shown in UTC, like the incident timeline and tickets.
 The variables are read by ``activities.settings`` (imported when a command runs, so ``--help``
 stays quick), except ``FIREWATCH_USER``, which the option parser reads for ``--by`` (it is
@@ -145,11 +147,24 @@ def _secrets_path() -> Path:
 
 
 def load_token() -> str | None:
-    """``FIREWATCH_API_TOKEN``, else ``api_token`` from the data dir's secrets.json."""
-    secret = _settings().api_token
+    """``FIREWATCH_API_TOKEN``, else the database's, else ``api_token`` from a secrets.json
+    not imported yet. A database that cannot be reached (e.g. PostgreSQL from a laptop) is
+    skipped: set ``FIREWATCH_API_TOKEN`` there."""
+    settings = _settings()
+    secret = settings.api_token
     token = secret.get_secret_value().strip() if secret else ""
     if token:
         return token
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from starter.secrets import stored_api_token
+
+    try:
+        stored = stored_api_token(settings.data_dir)
+    except (SQLAlchemyError, ImportError, ValueError):
+        stored = None
+    if stored:
+        return stored
     path = _secrets_path()
     try:
         text = path.read_text(encoding="utf-8")
@@ -169,7 +184,10 @@ def load_token() -> str | None:
 
 def _explain(err: ApiError) -> str:
     if err.status == 401:
-        return f"{err}: set FIREWATCH_API_TOKEN or check api_token in {_secrets_path()}"
+        return (
+            f"{err}: set FIREWATCH_API_TOKEN or check the API token"
+            " (`make up` prints it; kept in Firewatch's database)"
+        )
     return str(err)
 
 
@@ -1172,22 +1190,28 @@ def integrations_remove(
 
 # Commands kept in modules of their own register themselves on ``app`` when imported.
 from starter import (  # noqa: E402
+    cli_export,  # export, document
     cli_followup,  # followup
     cli_handoff,  # handoff, ack-test
+    cli_migrate,  # migrate
     cli_postmortem,  # postmortem, action, actions
     cli_report,  # report
     cli_schedule,  # override, swap, schedule
     cli_ticket,  # ticket
+    cli_whatif,  # whatif
 )
 
 __all__ = [
     "app",
+    "cli_export",
     "cli_followup",
     "cli_handoff",
+    "cli_migrate",
     "cli_postmortem",
     "cli_report",
     "cli_schedule",
     "cli_ticket",
+    "cli_whatif",
     "main",
 ]
 

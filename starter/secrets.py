@@ -1,14 +1,22 @@
 """Secrets of a Firewatch installation: the API token and one key per integration.
 
-They live in ``<data dir>/secrets.json`` (mode 0600), generated on the first ``make up``
-and never written to the repository, logs or workflow payloads. Integrations added to
-the policy later get keys on the next start; existing keys never change, so monitoring
-tools keep working across restarts.
+They live in the database (table ``secrets``, one row each), generated on the first
+``make up`` and never written to the repository, logs or workflow payloads. Whichever
+process comes first generates a missing one: each is inserted only if absent and then
+read back, so every process and every host on the same database gets the same value
+without a lock. Integrations added to the policy later get keys on the next start;
+existing keys never change, so monitoring tools keep working across restarts.
 
 Integrations added at run time (``firewatch integrations add``, ``POST /integrations``)
-live in ``<data dir>/integrations.json`` (mode 0600), each with its own key: one key per
-service, as in PagerDuty, without editing the policy file. The API re-reads that file
-whenever it changes on disk, so every API process sees an addition or removal at once.
+live in the table ``added_integrations``, each with its own key: one key per service, as
+in PagerDuty, without editing the policy file. Every change bumps a counter
+(``state_versions``); an API process reads that one row per request and re-reads the list
+when it moved, so every API process, on any host, sees an addition or removal at once.
+
+Installs from before the database kept them: ``<data dir>/secrets.json`` and
+``integrations.json`` are imported once, at the first use, and renamed ``*.imported``;
+from then on the database is the source of truth. (Another host's different file cannot
+override what was imported first: its values are ignored, with a warning.)
 
 ``FIREWATCH_API_TOKEN`` overrides the stored API token (e.g. one shared by a team).
 """
@@ -16,26 +24,42 @@ whenever it changes on disk, so every API process sees an addition or removal at
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import hashlib
 import hmac
-import json
 import logging
 import os
 import secrets
-import tempfile
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from sqlalchemy import Connection, delete, select, update
+from sqlalchemy.engine import make_url
 
 from activities.settings import get_settings
 from domain.policy import Integration, IntegrationKind, Policy
+from storage import dialects
+from storage.database import Database, database_url, timestamp
+from storage.schema import added_integrations as added_table
+from storage.schema import secrets as secrets_table
+from storage.schema import state_versions
 
 SECRETS_FILE = "secrets.json"
 ADDED_FILE = "integrations.json"
+IMPORTED_SUFFIX = ".imported"
+
+API_TOKEN = "api_token"
+CALENDAR_SECRET = "calendar_secret"
+INTEGRATION = "integration:"
+HEARTBEAT = "heartbeat:"
+ADDED_VERSION = "added_integrations"  # the state_versions row bumped by every change
+ADDED_LOCK = "firewatch:added-integrations"
+
+_s = secrets_table.c
+_a = added_table.c
+_v = state_versions.c
 
 log = logging.getLogger(__name__)
 
@@ -89,49 +113,12 @@ def new_integration_secret(kind: IntegrationKind) -> IntegrationSecret:
 
 
 def secrets_path(data_dir: Path) -> Path:
+    """The file secrets were kept in before the database (imported once, see above)."""
     return data_dir / SECRETS_FILE
 
 
-def _read(path: Path) -> Secrets | None:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        return None
-    return Secrets.model_validate_json(text)
-
-
-def _write_atomic(path: Path, value: BaseModel) -> None:
-    """Write to a 0600 temp file in the same directory, fsync, then rename over."""
-    fd, tmp = tempfile.mkstemp(prefix=".secrets-", suffix=".tmp", dir=path.parent)
-    try:
-        os.fchmod(fd, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as out:
-            out.write(json.dumps(value.model_dump(mode="json"), indent=2, sort_keys=True) + "\n")
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
-    # The rename itself must survive a crash too.
-    dir_fd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
-
-
-@contextlib.contextmanager
-def _locked(data_dir: Path) -> Iterator[None]:
-    # The supervisor, the API and the CLI may all create secrets at the same moment;
-    # without the lock two of them could each generate (and hand out) different keys.
-    with open(data_dir / ".secrets.lock", "a+") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(lock, fcntl.LOCK_UN)
+def _database(data_dir: Path, database: Database | None) -> Database:
+    return database if database is not None else Database.open(database_url(data_dir))
 
 
 def _with_env(value: Secrets) -> Secrets:
@@ -157,60 +144,164 @@ def _integrations(policy: Policy | None) -> tuple[Integration, ...]:
     return policy.integrations
 
 
-def ensure_secrets(data_dir: Path, policy: Policy | None = None) -> Secrets:
+def _private(db: Database) -> None:
+    """The embedded SQLite file holds the secrets now: owner-only, as secrets.json was.
+    (SQLite gives its -wal and -shm files the database file's mode.)"""
+    path = db.sqlite_path
+    if path is None:
+        return
+    for part in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+        with contextlib.suppress(OSError):
+            if part.stat().st_mode & 0o077:
+                part.chmod(0o600)
+
+
+def _rows(db: Database) -> dict[str, str]:
+    with db.read() as conn:
+        return {name: value for name, value in conn.execute(select(_s.name, _s.value)).all()}
+
+
+def _as_rows(value: Secrets) -> dict[str, str]:
+    rows = {API_TOKEN: value.api_token}
+    if value.calendar_secret is not None:
+        rows[CALENDAR_SECRET] = value.calendar_secret
+    for name, secret in value.integrations.items():
+        rows[INTEGRATION + name] = secret.model_dump_json()
+    for name, token in value.heartbeats.items():
+        rows[HEARTBEAT + name] = token
+    return rows
+
+
+def _from_rows(rows: Mapping[str, str]) -> Secrets:
+    return Secrets(
+        api_token=rows[API_TOKEN],
+        calendar_secret=rows.get(CALENDAR_SECRET),
+        integrations={
+            name.removeprefix(INTEGRATION): IntegrationSecret.model_validate_json(value)
+            for name, value in rows.items()
+            if name.startswith(INTEGRATION)
+        },
+        heartbeats={
+            name.removeprefix(HEARTBEAT): value
+            for name, value in rows.items()
+            if name.startswith(HEARTBEAT)
+        },
+    )
+
+
+def _insert_missing(db: Database, rows: Mapping[str, str]) -> None:
+    """Insert each row unless its name exists: the first writer's value stays, for all."""
+    now = timestamp(datetime.now(UTC))
+    with db.write() as conn:
+        # In name order: two hosts inserting the same rows wait on each other's row locks
+        # (PostgreSQL) in the same order, never in a cycle.
+        for name, value in sorted(rows.items()):
+            conn.execute(
+                dialects.insert_ignoring_conflict(
+                    conn, secrets_table, {"name": name, "value": value, "updated_at": now}, ["name"]
+                )
+            )
+
+
+def _retire(path: Path) -> None:
+    """The legacy file is in the database now: keep it aside, read no more."""
+    with contextlib.suppress(FileNotFoundError):
+        os.replace(path, path.with_name(path.name + IMPORTED_SUFFIX))
+
+
+def _import_legacy_secrets(data_dir: Path, db: Database) -> None:
+    """Once: an install's ``secrets.json`` into the database (its tokens keep working)."""
+    path = secrets_path(data_dir)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return
+    legacy = _as_rows(Secrets.model_validate_json(text))
+    _insert_missing(db, legacy)
+    stored = _rows(db)
+    differing = sorted(name for name, value in legacy.items() if stored.get(name) != value)
+    if differing:  # names only: never a value
+        log.warning(
+            "%s: kept the database's values of %s (set first, e.g. by another host)",
+            path,
+            ", ".join(differing),
+        )
+    _retire(path)
+    log.info("imported %s into the database", path)
+
+
+def _stored(data_dir: Path, db: Database) -> dict[str, str]:
+    if secrets_path(data_dir).exists():  # set aside once imported: one stat from then on
+        _import_legacy_secrets(data_dir, db)
+    return _rows(db)
+
+
+def ensure_secrets(
+    data_dir: Path, policy: Policy | None = None, *, database: Database | None = None
+) -> Secrets:
     """Create missing secrets (never replacing existing ones) and return them all.
 
-    ``policy`` defaults to the one the environment configures (``FIREWATCH_POLICY``).
+    ``policy`` defaults to the one the environment configures (``FIREWATCH_POLICY``);
+    ``database`` to the data dir's (``FIREWATCH_DATABASE_URL``).
     """
-    data_dir.mkdir(parents=True, exist_ok=True)
+    db = _database(data_dir, database)
     wanted = _integrations(policy)
     monitors = _heartbeat_names(policy)
-    path = secrets_path(data_dir)
-    with _locked(data_dir):
-        current = _read(path)
-        stored = dict(current.integrations) if current else {}
-        changed = current is None
-        for integration in wanted:
-            have = stored.get(integration.name)
-            if have is None or have.kind != integration.kind:
-                # A kind change needs a key of the other shape (PagerDuty: 32 hex digits).
-                stored[integration.name] = new_integration_secret(integration.kind)
-                changed = True
-            elif integration.kind == "grafana" and have.hmac_secret is None:
-                stored[integration.name] = have.model_copy(
-                    update={"hmac_secret": secrets.token_urlsafe(32)}
-                )
-                changed = True
-        token = current.api_token if current else secrets.token_urlsafe(32)
-        calendar = current.calendar_secret if current else None
-        if calendar is None:
-            calendar, changed = secrets.token_urlsafe(32), True
-        beats = dict(current.heartbeats) if current else {}
-        for name in monitors:
-            if name not in beats:  # one token per monitor, kept for good
-                beats[name] = secrets.token_urlsafe(32)
-                changed = True
-        value = Secrets(
-            api_token=token, integrations=stored, calendar_secret=calendar, heartbeats=beats
-        )
-        if changed:
-            _write_atomic(path, value)
-        else:
-            # Tighten permissions left loose by hand edits or a copied data dir.
-            with contextlib.suppress(OSError):
-                if path.stat().st_mode & 0o077:
-                    path.chmod(0o600)
-    return _with_env(value)
+    rows = _stored(data_dir, db)
+    missing: dict[str, str] = {}
+    replace: dict[str, tuple[str, str]] = {}  # name -> (the value read, its replacement)
+    if API_TOKEN not in rows:
+        missing[API_TOKEN] = secrets.token_urlsafe(32)
+    if CALENDAR_SECRET not in rows:
+        missing[CALENDAR_SECRET] = secrets.token_urlsafe(32)
+    for integration in wanted:
+        name = INTEGRATION + integration.name
+        if name not in rows:
+            missing[name] = new_integration_secret(integration.kind).model_dump_json()
+            continue
+        have = IntegrationSecret.model_validate_json(rows[name])
+        if have.kind != integration.kind:
+            # A kind change needs a key of the other shape (PagerDuty: 32 hex digits).
+            new = new_integration_secret(integration.kind)
+            replace[name] = (rows[name], new.model_dump_json())
+        elif integration.kind == "grafana" and have.hmac_secret is None:
+            new = have.model_copy(update={"hmac_secret": secrets.token_urlsafe(32)})
+            replace[name] = (rows[name], new.model_dump_json())
+    for monitor in monitors:
+        if HEARTBEAT + monitor not in rows:  # one token per monitor, kept for good
+            missing[HEARTBEAT + monitor] = secrets.token_urlsafe(32)
+    _private(db)
+    if missing or replace:
+        _insert_missing(db, missing)
+        if replace:
+            now = timestamp(datetime.now(UTC))
+            with db.write() as conn:
+                for name, (old, new_value) in sorted(replace.items()):
+                    # Only over the value read: a process that replaced it first wins.
+                    conn.execute(
+                        update(secrets_table)
+                        .where(_s.name == name, _s.value == old)
+                        .values(value=new_value, updated_at=now)
+                    )
+        rows = _rows(db)  # read back: what every other process sees too
+    return _with_env(_from_rows(rows))
 
 
-def rotate_calendar_secret(data_dir: Path, policy: Policy | None = None) -> Secrets:
+def rotate_calendar_secret(
+    data_dir: Path, policy: Policy | None = None, *, database: Database | None = None
+) -> Secrets:
     """A new calendar secret: every feed URL handed out so far stops working."""
-    current = ensure_secrets(data_dir, policy)
-    with _locked(data_dir):
-        stored = _read(secrets_path(data_dir)) or current
-        value = stored.model_copy(update={"calendar_secret": secrets.token_urlsafe(32)})
-        _write_atomic(secrets_path(data_dir), value)
-    return _with_env(value)
+    db = _database(data_dir, database)
+    ensure_secrets(data_dir, policy, database=db)
+    now = timestamp(datetime.now(UTC))
+    with db.write() as conn:  # one transaction: the new secret, and the secrets read with it
+        conn.execute(
+            update(secrets_table)
+            .where(_s.name == CALENDAR_SECRET)
+            .values(value=secrets.token_urlsafe(32), updated_at=now)
+        )
+        rows = {name: value for name, value in conn.execute(select(_s.name, _s.value)).all()}
+    return _with_env(_from_rows(rows))
 
 
 def feed_token(value: Secrets, feed: str) -> str:
@@ -220,12 +311,37 @@ def feed_token(value: Secrets, feed: str) -> str:
     return hmac.new(key, feed.encode(), hashlib.sha256).hexdigest()[:32]
 
 
-def load_secrets(data_dir: Path) -> Secrets:
+def load_secrets(data_dir: Path, *, database: Database | None = None) -> Secrets:
     """The stored secrets (with the env override); FileNotFoundError before the first run."""
-    value = _read(secrets_path(data_dir))
-    if value is None:
-        raise FileNotFoundError(f"{secrets_path(data_dir)} does not exist yet: run `make up` once")
-    return _with_env(value)
+    rows = _stored(data_dir, _database(data_dir, database))
+    if API_TOKEN not in rows:
+        raise FileNotFoundError("no secrets in the database yet: run `make up` once")
+    return _with_env(_from_rows(rows))
+
+
+def database_exists(url: str) -> bool:
+    """False for an embedded SQLite file not created yet (looking creates nothing)."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
+        return True
+    return Path(str(parsed.database)).exists()
+
+
+def stored_api_token(data_dir: Path) -> str | None:
+    """The database's API token, for the CLI: None while there is none, or no database yet
+    (the embedded SQLite file not created; the CLI never creates it)."""
+    url = database_url(data_dir)
+    if not database_exists(url):
+        return None
+    db = Database(url)
+    try:
+        with db.read() as conn:
+            if not db.engine.dialect.has_table(conn, secrets_table.name):
+                return None  # not migrated yet; `make up` will
+            token = conn.scalar(select(_s.value).where(_s.name == API_TOKEN))
+        return str(token) if token is not None else None
+    finally:
+        db.close()
 
 
 # ---- integrations added at run time -------------------------------------------------------
@@ -264,117 +380,218 @@ class IntegrationNotFound(LookupError):
 
 
 class IntegrationStoreError(RuntimeError):
-    """``integrations.json`` cannot be read (a bad hand edit): nothing is changed."""
+    """The added integrations cannot be read (a bad hand edit): nothing is changed."""
 
 
 def added_path(data_dir: Path) -> Path:
+    """The file added integrations were kept in before the database (imported once)."""
     return data_dir / ADDED_FILE
 
 
-def _read_added(path: Path) -> AddedIntegrations:
+def _invalid(where: str, exc: ValidationError) -> IntegrationStoreError:
+    first = exc.errors()[0]
+    loc = ".".join(str(part) for part in first["loc"]) or "value"
+    return IntegrationStoreError(f"{where} is invalid: {loc}: {first['msg']}")
+
+
+def _read_legacy_added(path: Path) -> AddedIntegrations | None:
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
-        return AddedIntegrations()
+        return None
     except OSError as exc:
         raise IntegrationStoreError(f"cannot read {path}: {exc.strerror}") from exc
     try:
         return AddedIntegrations.model_validate_json(text)
     except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(part) for part in first["loc"]) or "file"
-        raise IntegrationStoreError(f"{path} is invalid: {where}: {first['msg']}") from None
+        raise _invalid(str(path), exc) from None
 
 
-def load_added(data_dir: Path) -> AddedIntegrations:
+def _added_version(conn: Connection) -> int | None:
+    found = conn.scalar(select(_v.version).where(_v.name == ADDED_VERSION))
+    return None if found is None else int(found)
+
+
+def _bump(conn: Connection) -> None:
+    conn.execute(
+        dialects.upsert(
+            conn,
+            state_versions,
+            {"name": ADDED_VERSION, "version": 1},
+            ["name"],
+            {"version": _v.version + 1},
+        )
+    )
+
+
+def _ensure_added_imported(data_dir: Path, db: Database) -> None:
+    """Once per database: the legacy ``integrations.json`` in, and the counter row made.
+
+    A legacy file that cannot be read stops here, with nothing changed (as before)."""
+    with db.read() as conn:
+        if _added_version(conn) is not None:
+            return
+    path = added_path(data_dir)
+    legacy = _read_legacy_added(path)
+    with db.write(lock=ADDED_LOCK) as conn:
+        if _added_version(conn) is not None:  # another process imported first
+            return
+        for added in legacy.integrations if legacy else ():
+            conn.execute(
+                dialects.insert_ignoring_conflict(conn, added_table, _added_row(added), ["name"])
+            )
+        _bump(conn)
+    if legacy is not None:
+        _retire(path)
+        log.info("imported %s into the database", path)
+
+
+def _added_row(added: AddedIntegration) -> dict[str, str]:
+    return {
+        "name": added.integration.name,
+        "integration": added.integration.model_dump_json(),
+        "secret": added.secret.model_dump_json(),
+        "added_at": timestamp(added.added_at),
+    }
+
+
+def _parse_added(name: str, integration: str, secret: str, added_at: str) -> AddedIntegration:
+    try:
+        return AddedIntegration(
+            integration=Integration.model_validate_json(integration),
+            secret=IntegrationSecret.model_validate_json(secret),
+            added_at=datetime.fromisoformat(added_at),
+        )
+    except (ValidationError, ValueError) as exc:
+        if isinstance(exc, ValidationError):
+            raise _invalid(f"added integration {name!r}", exc) from None
+        raise IntegrationStoreError(f"added integration {name!r} is invalid: {exc}") from None
+
+
+def _read_added(conn: Connection) -> tuple[int | None, AddedIntegrations]:
+    """The counter and the list, read in one transaction (so they belong together)."""
+    version = _added_version(conn)
+    rows = conn.execute(
+        select(_a.name, _a.integration, _a.secret, _a.added_at).order_by(_a.added_at, _a.name)
+    ).all()
+    return version, AddedIntegrations(integrations=tuple(_parse_added(*row) for row in rows))
+
+
+def load_added(data_dir: Path, *, database: Database | None = None) -> AddedIntegrations:
     """The integrations added at run time (none before the first ``add``)."""
-    return _read_added(added_path(data_dir))
+    db = _database(data_dir, database)
+    _ensure_added_imported(data_dir, db)
+    with db.read() as conn, conn.begin():
+        return _read_added(conn)[1]
 
 
 def add_integration(
-    data_dir: Path, integration: Integration, taken: Iterable[str] = ()
+    data_dir: Path,
+    integration: Integration,
+    taken: Iterable[str] = (),
+    *,
+    database: Database | None = None,
 ) -> AddedIntegration:
     """Store a new integration with a fresh key. ``taken``: the policy file's names.
 
     Raises IntegrationConflict when the name is in use; nothing is written then.
     """
-    data_dir.mkdir(parents=True, exist_ok=True)
-    path = added_path(data_dir)
-    with _locked(data_dir):
-        current = _read_added(path)
-        name = integration.name
-        if name in set(taken):
-            raise IntegrationConflict(
-                f"integration {name!r} is defined in the policy file; pick another name"
-            )
-        if current.get(name) is not None:
-            raise IntegrationConflict(f"integration {name!r} exists already; pick another name")
-        added = AddedIntegration(
-            integration=integration,
-            secret=new_integration_secret(integration.kind),
-            added_at=datetime.now(UTC),
+    db = _database(data_dir, database)
+    _ensure_added_imported(data_dir, db)
+    name = integration.name
+    if name in set(taken):
+        raise IntegrationConflict(
+            f"integration {name!r} is defined in the policy file; pick another name"
         )
-        _write_atomic(path, AddedIntegrations(integrations=(*current.integrations, added)))
+    added = AddedIntegration(
+        integration=integration,
+        secret=new_integration_secret(integration.kind),
+        added_at=datetime.now(UTC),
+    )
+    with db.write(lock=ADDED_LOCK) as conn:
+        inserted = conn.execute(
+            dialects.insert_ignoring_conflict(conn, added_table, _added_row(added), ["name"])
+        ).rowcount
+        if inserted != 1:
+            raise IntegrationConflict(f"integration {name!r} exists already; pick another name")
+        _bump(conn)
     return added
 
 
-def remove_integration(data_dir: Path, name: str) -> AddedIntegration:
+def remove_integration(
+    data_dir: Path, name: str, *, database: Database | None = None
+) -> AddedIntegration:
     """Delete an added integration and its key: senders using the key are refused from now.
 
     Raises IntegrationNotFound when no integration of that name was added.
     """
-    path = added_path(data_dir)
-    with _locked(data_dir):
-        current = _read_added(path)
-        found = current.get(name)
-        if found is None:
+    db = _database(data_dir, database)
+    _ensure_added_imported(data_dir, db)
+    with db.write(lock=ADDED_LOCK) as conn:
+        row = conn.execute(
+            select(_a.name, _a.integration, _a.secret, _a.added_at).where(_a.name == name)
+        ).first()
+        if row is None:
             raise IntegrationNotFound(f"no added integration {name!r}")
-        rest = tuple(a for a in current.integrations if a.integration.name != name)
-        _write_atomic(path, AddedIntegrations(integrations=rest))
+        found = _parse_added(*row)
+        conn.execute(delete(added_table).where(_a.name == name))
+        _bump(conn)
     return found
 
 
 class AddedIntegrationsFile:
-    """``integrations.json`` as the API sees it: re-read when it changes on disk.
+    """The added integrations as the API sees them: re-read when they change.
 
-    One ``stat`` per call (each rename makes a new inode, so no change goes unseen). A file
-    spoilt by a hand edit keeps the last good contents, logged, so ingest keeps working.
+    (The name is from when they lived in a file.) One read of the ``state_versions``
+    counter per call, which every add and remove bumps in the same transaction, so no
+    change by any process on any host goes unseen; the list is read again only when it
+    moved. Rows that cannot be read keep the last good list, logged, so ingest keeps working.
     """
 
-    def __init__(self, data_dir: Path) -> None:
-        self.path = added_path(data_dir)
+    def __init__(self, data_dir: Path, database: Database | None = None) -> None:
+        self.data_dir = data_dir
+        self.database = _database(data_dir, database)
         self._lock = threading.Lock()
-        self._seen: tuple[int, int, int] | None = None
+        self._imported = False
+        self._seen: int | None = None
         self._value = AddedIntegrations()
 
     def get(self) -> AddedIntegrations:
-        try:
-            st = self.path.stat()
-            seen: tuple[int, int, int] | None = (st.st_ino, st.st_mtime_ns, st.st_size)
-        except FileNotFoundError:
-            seen = None
+        if not self._imported:
+            try:
+                _ensure_added_imported(self.data_dir, self.database)
+                self._imported = True
+            except IntegrationStoreError as exc:
+                log.error("cannot import the added integrations: %s", exc)
+                return self._value
+        with self.database.read() as conn:
+            seen = _added_version(conn)
         if seen == self._seen:
             return self._value
         with self._lock:
             if seen != self._seen:
                 try:
-                    self._value = _read_added(self.path)
+                    with self.database.read() as conn, conn.begin():
+                        seen, self._value = _read_added(conn)
                 except IntegrationStoreError as exc:
                     log.error("keeping the integrations read before: %s", exc)
                 self._seen = seen
             return self._value
 
 
-_added_files: dict[Path, AddedIntegrationsFile] = {}
+_added_files: dict[tuple[Path, str], AddedIntegrationsFile] = {}
 _added_files_lock = threading.Lock()
 
 
 def added_integrations(data_dir: Path) -> AddedIntegrations:
-    """The current added integrations of a data dir (cached per data dir, see above)."""
-    file = _added_files.get(data_dir)
+    """The current added integrations of a data dir (cached per data dir and database)."""
+    key = (data_dir, database_url(data_dir))
+    file = _added_files.get(key)
     if file is None:
         with _added_files_lock:
-            file = _added_files.setdefault(data_dir, AddedIntegrationsFile(data_dir))
+            file = _added_files.get(key)
+            if file is None:
+                file = _added_files.setdefault(key, AddedIntegrationsFile(data_dir))
     return file.get()
 
 

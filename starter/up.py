@@ -605,8 +605,9 @@ def print_banner(s: Settings, client: Client) -> None:
         f"  API           {api}   (OpenAPI docs: {api}/docs)",
         f"  Data dir      {s.data_dir}",
         f"  Outbox        {s.data_dir / 'firewatch.db'}  (table outbox: every notification sent)",
-        f"  Tickets       {s.data_dir / 'tickets'}/  and  {s.data_dir / 'postmortems'}/",
-        f"  Secrets       {s.data_dir / 'secrets.json'}  (API token, integration keys)",
+        f"  Tickets       in the database: `firewatch document INC-…`"
+        f"  (SQLite mirror: {s.data_dir / 'tickets'}/, {s.data_dir / 'postmortems'}/)",
+        "  Secrets       in the database (API token, integration keys)",
         f"  Try the CLI   {cli_hint(s)}",
         f"  Stop          Ctrl-C (stops API, worker{', then Temporal' if s.embedded else ''})",
         "=" * 72,

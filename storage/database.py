@@ -30,10 +30,24 @@ def sqlite_url(data_dir: Path) -> str:
 
 def database_url(data_dir: Path) -> str:
     """Firewatch's database: ``FIREWATCH_DATABASE_URL`` (a SQLAlchemy URL such as
-    ``postgresql+psycopg://user:pass@host/firewatch``), else the data dir's SQLite file."""
+    ``postgresql+psycopg://user:pass@host/firewatch``, or a plain libpq
+    ``postgresql://user:pass@host/firewatch``), else the data dir's SQLite file."""
     from activities.settings import get_settings  # read in one place, with every setting
 
     return get_settings().database_url or sqlite_url(data_dir)
+
+
+# A URL without a driver (as libpq and most tools write it) gets psycopg 3, the driver
+# Firewatch depends on; SQLAlchemy's own default for ``postgresql://`` is psycopg2.
+DEFAULT_DRIVERS = {"postgresql": "postgresql+psycopg", "postgres": "postgresql+psycopg"}
+
+
+def normalise_url(url: str | URL) -> URL:
+    """``url`` as SQLAlchemy opens it: ``postgresql://`` and ``postgres://`` become
+    ``postgresql+psycopg://``; anything else (an explicit driver included) is kept."""
+    parsed = make_url(url)
+    driver = DEFAULT_DRIVERS.get(parsed.drivername)
+    return parsed.set(drivername=driver) if driver else parsed
 
 
 class Database:
@@ -44,7 +58,7 @@ class Database:
     """
 
     def __init__(self, url: str | URL) -> None:
-        self.url = make_url(url)
+        self.url = normalise_url(url)
         path = self.sqlite_path
         if path is not None:
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -61,7 +75,7 @@ class Database:
         """The process's database for ``url``, migrated to the newest schema."""
         from storage.migrate import upgrade
 
-        key = make_url(url).render_as_string(hide_password=False)
+        key = normalise_url(url).render_as_string(hide_password=False)
         with cls._open_lock:
             found = cls._open.get(key)
             if found is None:

@@ -13,6 +13,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import insert, select, update
 
 from domain.handoff import HandoffNote, HandoffResult
+from storage import dialects
 from storage.database import Database, timestamp
 from storage.schema import handoff_notes, handoffs, integration_seen
 
@@ -130,10 +131,12 @@ class Handoffs:
                 .where(_i.name == name, _i.last_seen_at < stamp)
                 .values(last_seen_at=stamp)
             ).rowcount
-            if not done:
-                exists = db.execute(select(_i.name).where(_i.name == name)).first()
-                if exists is None:
-                    db.execute(insert(integration_seen).values(name=name, last_seen_at=stamp))
+            if not done:  # new name (or an older time): insert, unless another process did
+                db.execute(
+                    dialects.insert_ignoring_conflict(
+                        db, integration_seen, {"name": name, "last_seen_at": stamp}, ["name"]
+                    )
+                )
         return True
 
     def integrations_seen(self) -> dict[str, datetime]:

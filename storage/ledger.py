@@ -102,33 +102,45 @@ class Ledger:
             row = db.execute(select(*_ROW).where(_d.idempotency_key == key)).first()
         return _row(row) if row is not None else None
 
-    def begin(self, key: str, *, incident_id: str, channel: str, address: str) -> None:
-        """Record that a call is about to go out (the 'before' record)."""
+    def begin(self, key: str, *, incident_id: str, channel: str, address: str) -> LedgerRow | None:
+        """Record that a call is about to go out (the 'before' record); returns the row as
+        it was before (None: this is the first attempt anywhere).
+
+        One transaction, atomic on both databases: of two attempts racing on ``key`` (two
+        workers, two hosts), exactly one gets None; the other gets the ``pending`` row and
+        must treat the outcome as unknown (ask the provider, see ``channels.once``). A row
+        already ``sent`` or ``failed`` is left as it is.
+        """
         now = _now()
         with self.database.write() as db:
-            db.execute(
-                dialects.upsert(
-                    db,
-                    channel_deliveries,
-                    {
-                        "idempotency_key": key,
-                        "incident_id": incident_id,
-                        "channel": channel,
-                        "address": address,
-                        "status": "pending",
-                        "tries": 1,
-                        "created_at": now,
-                        "updated_at": now,
-                    },
-                    ["idempotency_key"],
-                    {
-                        "status": "pending",
-                        "tries": _d.tries + 1,
-                        "updated_at": lambda new: new.updated_at,
-                    },
-                    where=_d.status.in_(RETRIABLE),
+            fresh = {
+                "idempotency_key": key,
+                "incident_id": incident_id,
+                "channel": channel,
+                "address": address,
+                "status": "pending",
+                "tries": 1,
+                "created_at": now,
+                "updated_at": now,
+            }
+            # PostgreSQL: waits for a concurrent insert of the key to commit, then skips.
+            inserted = db.execute(
+                dialects.insert_ignoring_conflict(
+                    db, channel_deliveries, fresh, ["idempotency_key"]
                 )
-            )
+            ).rowcount
+            if inserted == 1:
+                return None
+            found = db.execute(
+                select(*_ROW).where(_d.idempotency_key == key).with_for_update()
+            ).one()
+            if found[4] in RETRIABLE:
+                db.execute(
+                    update(channel_deliveries)
+                    .where(_d.idempotency_key == key)
+                    .values(status="pending", tries=_d.tries + 1, updated_at=now)
+                )
+        return _row(found)
 
     def finish(
         self,

@@ -306,3 +306,48 @@ incident_records = Table(
     Index("ix_incident_records_opened_at", "opened_at"),
     Index("ix_incident_records_resolved_at", "resolved_at"),
 )
+
+# Markdown documents (issue 15): each incident's ticket and post-mortem draft, the source of
+# truth (files in the data dir are a mirror or an export). ``version`` orders the writes: an
+# older one never replaces a newer one. ``markdown`` is the whole document as the file holds
+# it, version marker included.
+documents = Table(
+    "documents",
+    metadata,
+    Column("kind", Text, nullable=False),  # ticket, postmortem
+    Column("incident_id", Text, nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("markdown", Text, nullable=False),
+    Column("updated_at", Text, nullable=False),
+    PrimaryKeyConstraint("kind", "incident_id"),
+)
+
+# The installation's secrets (``starter.secrets``), one row each: ``api_token``,
+# ``calendar_secret``, ``integration:<name>`` (JSON: kind, key, hmac_secret) and
+# ``heartbeat:<name>``. Generated once by whichever process comes first (insert-ignore).
+secrets = Table(
+    "secrets",
+    metadata,
+    Column("name", Text, primary_key=True),
+    Column("value", Text, nullable=False),
+    Column("updated_at", Text, nullable=False),
+)
+
+# Integrations added at run time (``firewatch integrations add``), each with its key.
+added_integrations = Table(
+    "added_integrations",
+    metadata,
+    Column("name", Text, primary_key=True),
+    Column("integration", Text, nullable=False),  # JSON of domain.policy.Integration
+    Column("secret", Text, nullable=False),  # JSON of the IntegrationSecret
+    Column("added_at", Text, nullable=False),
+)
+
+# Counters bumped by every change to a cached table, so a cache can tell cheaply that it is
+# stale (``added_integrations``: every API process re-reads the integrations on a change).
+state_versions = Table(
+    "state_versions",
+    metadata,
+    Column("name", Text, primary_key=True),
+    Column("version", Integer, nullable=False),
+)

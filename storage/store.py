@@ -337,27 +337,37 @@ class Store:
         """
         now = timestamp(datetime.now(UTC))
         with self.database.write() as db:
-            found = db.execute(select(*_MITIGATION).where(_m.idempotency_key == key)).first()
-            before = _mitigation(found) if found is not None else None
-            if before is None:
-                db.execute(
-                    insert(mitigation_runs).values(
-                        idempotency_key=key,
-                        incident_id=incident_id,
-                        action=action,
-                        status="pending",
-                        attempts=1,
-                        result=None,
-                        started_at=now,
-                        updated_at=now,
+            # Insert first: on PostgreSQL two attempts at once would otherwise both find no
+            # row and both insert. A conflicting insert waits for the other's commit.
+            inserted = db.execute(
+                dialects.insert_ignoring_conflict(
+                    db,
+                    mitigation_runs,
+                    {
+                        "idempotency_key": key,
+                        "incident_id": incident_id,
+                        "action": action,
+                        "status": "pending",
+                        "attempts": 1,
+                        "result": None,
+                        "started_at": now,
+                        "updated_at": now,
+                    },
+                    ["idempotency_key"],
+                )
+            ).rowcount
+            before = None
+            if inserted != 1:
+                found = db.execute(
+                    select(*_MITIGATION).where(_m.idempotency_key == key).with_for_update()
+                ).one()
+                before = _mitigation(found)
+                if before.status == "pending":
+                    db.execute(
+                        update(mitigation_runs)
+                        .where(_m.idempotency_key == key)
+                        .values(attempts=_m.attempts + 1, updated_at=now)
                     )
-                )
-            elif before.status == "pending":
-                db.execute(
-                    update(mitigation_runs)
-                    .where(_m.idempotency_key == key)
-                    .values(attempts=_m.attempts + 1, updated_at=now)
-                )
             after = db.execute(select(*_MITIGATION).where(_m.idempotency_key == key)).one()
         return before, _mitigation(after)
 

@@ -1,4 +1,5 @@
-"""Shared fixtures: real Temporal servers (time-skipping and dev), policies, stores."""
+"""Shared fixtures: real Temporal servers (time-skipping and dev), a real PostgreSQL,
+policies, stores."""
 
 from __future__ import annotations
 
@@ -24,6 +25,8 @@ os.environ.setdefault("FIREWATCH_WORKFLOW_SANDBOX", "1")
 from activities.config import PolicyStore
 from domain.policy import Policy
 from domain.policy_file import parse_policy
+from storage.database import sqlite_url
+from tests.postgres import PostgresMissing, PostgresServer
 from tests.runbooks.servers import DeployTool, HealthServer
 from worker import ACTIVITY_THREADS, build_worker
 from workflows import search_attributes as sa
@@ -93,6 +96,46 @@ async def dev_env() -> AsyncIterator[WorkflowEnvironment]:
         yield env
     finally:
         await env.shutdown()
+
+
+# Firewatch's own database on both back ends. The cluster starts once per session, on
+# the first test that asks for it (about 1 s); each test then gets a new database.
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    try:
+        server = PostgresServer().start()
+    except PostgresMissing as err:
+        pytest.fail(str(err), pytrace=False)
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def postgres_url(postgres_server: PostgresServer) -> str:
+    """A fresh, empty (unmigrated) PostgreSQL database: its SQLAlchemy URL."""
+    return postgres_server.create_database()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A fresh, empty database on each back end: the data dir's SQLite file, or PostgreSQL.
+    Opening it (``Store(url)``, ``Database.open``) migrates it, as at start-up."""
+    if request.param == "sqlite":
+        return sqlite_url(tmp_path)
+    return str(request.getfixturevalue("postgres_url"))
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """``database_url`` for tests of what the storage classes do rather than of migrating:
+    the PostgreSQL one is a copy of a database migrated once per session (about 0.4 s less
+    per test); SQLite is migrated when opened, as before. Opening either is at head."""
+    if request.param == "sqlite":
+        return sqlite_url(tmp_path)
+    server: PostgresServer = request.getfixturevalue("postgres_server")
+    return server.create_database(migrated=True)
 
 
 @pytest.fixture(scope="session")

@@ -14,7 +14,7 @@ from typing import Any
 
 import yaml
 
-from domain.policy import Policy, SeverityPolicy
+from domain.policy import LadderLevel, Policy, Severity, SeverityPolicy
 from domain.policy_file import parse_policy, with_runbooks
 from domain.runbooks import Runbook
 
@@ -60,6 +60,16 @@ def scaled_policy(base: Policy, *, unit: timedelta) -> Policy:
     factor = unit / MINUTE
     severities = {sev: _scaled_severity(sp, factor) for sev, sp in base.severities.items()}
     return Policy.model_validate({**base.model_dump(), "severities": severities})
+
+
+def short_ladder_policy(base: Policy, *, unit: timedelta, window: timedelta) -> Policy:
+    """``scaled_policy(base, unit=unit)`` with every P1 ladder window set to ``window``,
+    one pass over the ladder."""
+    policy = scaled_policy(base, unit=unit)
+    p1 = policy.for_severity(Severity.P1)
+    ladder = tuple(LadderLevel(target=lvl.target, window=window) for lvl in p1.ladder)
+    p1 = p1.model_copy(update={"ladder": ladder, "loops": 1})
+    return policy.model_copy(update={"severities": {**policy.severities, Severity.P1: p1}})
 
 
 def write_policy(policy: Policy, path: Path) -> Path:

@@ -1,4 +1,5 @@
-"""The incident id store as the INC id -> workflow run mapping, on a real SQLite file.
+"""The incident id store as the INC id -> workflow run mapping, on a real SQLite file and
+on PostgreSQL (``store_url``).
 
 Includes a data dir written before the listing columns existed (`make up`'s `.data/`
 from an earlier version), opened by the worker and the API at the same time.
@@ -28,8 +29,8 @@ INSERT INTO incident_numbers VALUES ('2026-03-02', 1, 'incident/direct/old-key#r
 """
 
 
-def test_allocation_records_the_run_and_the_listing_fields(tmp_path: Path) -> None:
-    store = Store(tmp_path)
+def test_allocation_records_the_run_and_the_listing_fields(store_url: str) -> None:
+    store = Store(store_url)
     number = store.allocate_incident_number(
         DAY,
         "incident/alertmanager/a#b#run-1",  # '#' in the workflow id: the run id is last
@@ -59,8 +60,8 @@ def test_allocation_records_the_run_and_the_listing_fields(tmp_path: Path) -> No
     assert store.incident("not-an-id") is None
 
 
-def test_opened_bound_and_batch_lookup(tmp_path: Path) -> None:
-    store = Store(tmp_path)
+def test_opened_bound_and_batch_lookup(store_url: str) -> None:
+    store = Store(store_url)
     for n in range(5):
         store.allocate_incident_number(
             DAY, f"incident/direct/k{n}#r{n}", opened_at=T0 + timedelta(minutes=n), summary=f"s{n}"

@@ -20,7 +20,7 @@ from temporalio.workflow import ActivityCancellationType
 
 with workflow.unsafe.imports_passed_through():
     from activities.models import CHANNEL_TITLES, DeliveryResult, Notification
-    from activities.notify import NotifyActivities
+    from activities.notify import HEARTBEAT_TIMEOUT, NotifyActivities
     from domain.delivery import moot_reason
     from domain.incident import IncidentState
     from domain.messages import MessageKind
@@ -109,7 +109,7 @@ class Deliveries:
                 summary=f"{note.kind.replace('_', ' ')} → {note.recipient}",
                 start_to_close_timeout=timedelta(seconds=60),
                 schedule_to_close_timeout=KEEP_TRYING,
-                heartbeat_timeout=timedelta(seconds=10),  # a dead worker's page is retried fast
+                heartbeat_timeout=HEARTBEAT_TIMEOUT,  # a dead worker's page is retried fast
                 retry_policy=RETRY,
                 # "Withdrew" is logged once no attempt can still be talking to the provider.
                 cancellation_type=ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,

@@ -36,7 +36,7 @@ with workflow.unsafe.imports_passed_through():
         RecordHandoff,
     )
     from activities.models import Notification
-    from activities.notify import NotifyActivities
+    from activities.notify import HEARTBEAT_TIMEOUT, NotifyActivities
     from domain.handoff import (
         AckVia,
         HandoffError,
@@ -329,7 +329,7 @@ class HandoffWorkflow:
                 summary=f"{note.kind.replace('_', ' ')} → {note.recipient}",
                 start_to_close_timeout=_TIMEOUT,
                 schedule_to_close_timeout=KEEP_TRYING,
-                heartbeat_timeout=timedelta(seconds=10),
+                heartbeat_timeout=HEARTBEAT_TIMEOUT,
                 retry_policy=_RETRY,
             )
         except ActivityError as err:  # a channel down for half an hour: the handoff goes on

@@ -292,7 +292,7 @@ class IncidentWorkflow:
             if not st.is_open:
                 return st  # _close sends what is pending together with the resolution
             await self._schedule_review(st)  # the P3 review step needs its date to be planned
-            now = workflow.now()
+            now = self._timer.now()
             current = plan(st, self._policy.for_severity(st.severity), now)
             for step in current.due:
                 await self._carry_out(step)

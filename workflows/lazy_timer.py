@@ -30,3 +30,17 @@ class LazyTimer:
             delay = max(at - workflow.now(), timedelta(0))
             self._timer = timer = asyncio.ensure_future(workflow.sleep(delay, summary=summary))
         await workflow.wait_condition(lambda: woken() or (timer is not None and timer.done()))
+
+    def now(self) -> datetime:
+        """``workflow.now()``, but never before the deadline of a timer that has fired.
+
+        A workflow task that first went to a worker that has died is run by another
+        worker, whose clock for that task can be the one of the task before the timer
+        fired (seen after a SIGKILL: ``now`` up to a ladder window early, so a due page
+        was planned a window later). A fired timer is in the history, so this stays
+        deterministic.
+        """
+        now = workflow.now()
+        if self._timer is not None and self._timer.done() and self._at > now:
+            return self._at
+        return now

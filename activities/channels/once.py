@@ -73,9 +73,14 @@ async def deliver_once(
                         ledger.finish, key, "sent", provider_id=found, detail=note
                     )
                     return Outcome("found", found, note)
-    await asyncio.to_thread(
+    before = await asyncio.to_thread(
         ledger.begin, key, incident_id=incident_id, channel=channel, address=address
     )
+    if row is None and before is not None:
+        # Another attempt (another host) claimed the key between our read and our claim.
+        raise TransientDeliveryError(
+            "another attempt claimed this delivery first", retry_after=lease_s
+        )
     try:
         provider_id = await send()
     except PermanentDeliveryError as err:

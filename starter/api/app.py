@@ -23,6 +23,7 @@ from activities.settings import ApiSettings, get_settings
 from domain.policy import Policy
 from starter.api import (
     changes,
+    documents,
     followup,
     handoffs,
     health,
@@ -39,6 +40,7 @@ from starter.api import (
     schedules,
     slack,
     twilio,
+    whatif,
 )
 from starter.api.context import ApiContext, TemporalGate
 from starter.api.errors import check_query, install_error_handlers
@@ -57,8 +59,8 @@ Every 2xx from an ingest endpoint means Temporal has durably recorded the alert.
 Temporal is unreachable the API answers 503 with Retry-After, and senders retry; retries
 never open a second incident or page again.
 
-Keys: `firewatch integrations --show-secrets`. API token: `api_token` in
-`.data/secrets.json` (or `FIREWATCH_API_TOKEN`).
+Keys: `firewatch integrations --show-secrets`. API token: the one `make up` generated into
+Firewatch's database and printed (or `FIREWATCH_API_TOKEN`).
 """
 
 
@@ -109,6 +111,7 @@ def create_app(
         ingest_generic,
         changes,
         incidents,
+        documents,
         integrations,
         heartbeats,
         schedules,
@@ -116,6 +119,7 @@ def create_app(
         postmortems,
         followup,
         reports,
+        whatif,
         handoffs,
         health,
         metrics,

@@ -42,7 +42,7 @@ _UNIX_SECONDS = re.compile(r"^\d{1,12}$")
 _api_bearer = HTTPBearer(
     scheme_name="ApiToken",
     auto_error=False,
-    description="The API token (`api_token` in .data/secrets.json, or FIREWATCH_API_TOKEN)",
+    description="The API token (generated into Firewatch's database, or FIREWATCH_API_TOKEN)",
 )
 _webhook_bearer = HTTPBearer(
     scheme_name="IntegrationToken",

@@ -1,7 +1,7 @@
 """Heartbeat monitors (dead-man's switches): ``POST /heartbeats/{name}`` and ``GET /heartbeats``.
 
 A job pings its monitor with the monitor's own token (``Authorization: Bearer …``; the
-tokens live in ``<data dir>/secrets.json``, ``firewatch heartbeats --show-urls`` prints
+tokens live in Firewatch's database, ``firewatch heartbeats --show-urls`` prints
 them). A ping signals the monitor's workflow (``heartbeat/<name>``) with signal-with-start,
 so the first ping creates it, and answers 202 once Temporal recorded it. A missing token
 is 401, a wrong one 403, an unknown monitor 404; none of them reaches Temporal. The token

@@ -2,8 +2,8 @@
 
 The policy file defines integrations; more can be added at run time, each with its own
 key and service, as PagerDuty's integration keys are per service. Added integrations are
-kept with their keys in ``<data dir>/integrations.json`` (``starter.secrets``), which the
-API re-reads when it changes; the policy file's cannot be removed here (edit the file).
+kept with their keys in Firewatch's database (``starter.secrets``), which every API
+process re-reads when they change; the policy file's cannot be removed here (edit the file).
 ``firewatch integrations`` (list, add, remove) calls these endpoints.
 """
 

@@ -18,6 +18,7 @@ from typing import Any, get_args
 import httpx
 import pdpyras  # type: ignore[import-untyped]
 import pytest
+from sqlalchemy import select
 from typer.testing import CliRunner, Result
 
 from domain.ids import incident_workflow_id
@@ -25,9 +26,19 @@ from domain.incident import IncidentState, Status
 from domain.policy import IntegrationKind, Policy
 from domain.policy_file import PolicyError, parse_policy
 from starter import cli
+from storage.database import Database, sqlite_url
+from storage.schema import added_integrations, state_versions
 from tests.api.api_support import ApiEnv, eventually, metric, unique
 from tests.api.test_ingest_grafana import grafana_body
 from tests.conftest import DEFAULT_POLICY_PATH
+
+
+def _stored(api_env: ApiEnv) -> list[tuple[object, ...]]:
+    """The added integrations as the database holds them, and the change counter."""
+    with Database.open(sqlite_url(api_env.stack.data)).read() as conn:
+        rows = conn.execute(select(added_integrations).order_by("name")).all()
+        counter = conn.execute(select(state_versions)).all()
+    return [tuple(r) for r in rows] + [tuple(c) for c in counter]
 
 
 async def firewatch(api_env: ApiEnv, *args: str) -> Result:
@@ -256,7 +267,7 @@ async def test_remove_revokes_the_key(api_env: ApiEnv, http: httpx.AsyncClient) 
     after = await http.post("/alerts", json={**body, "dedup_key": unique("rm")}, headers=bearer)
     assert after.status_code == 403, after.text
     assert name not in await listed(api_env)
-    assert key not in (api_env.stack.data / "integrations.json").read_text()
+    assert not any(key in str(row) for row in _stored(api_env))  # the key is gone with it
 
     again = await firewatch(api_env, "integrations", "remove", name)
     assert one_error(again) == f"firewatch: no added integration '{name}' (HTTP 404)"
@@ -276,8 +287,7 @@ async def test_bad_input_is_refused_and_changes_nothing(
         api_env, "integrations", "add", "--kind", "pagerduty", "--service", "db", "--name", taken
     )
     assert first.exit_code == 0, first.stderr
-    path = api_env.stack.data / "integrations.json"
-    before_file = path.read_bytes()
+    before_rows = _stored(api_env)
     before_list = await listed(api_env, show_secrets=True)
 
     # Caught by the CLI before any request.
@@ -343,7 +353,7 @@ async def test_bad_input_is_refused_and_changes_nothing(
     assert (await http.post("/integrations", json=new, headers=wrong)).status_code == 403
     assert (await http.delete(f"/integrations/{taken}", headers=wrong)).status_code == 403
 
-    assert path.read_bytes() == before_file
+    assert _stored(api_env) == before_rows
     assert await listed(api_env, show_secrets=True) == before_list
 
 

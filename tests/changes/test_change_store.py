@@ -2,23 +2,22 @@
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta, timezone
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from domain.changes import Change, ChangeLink
+from storage.database import Database
 from storage.store import Store
 
 T0 = datetime(2026, 11, 28, 9, 0, tzinfo=UTC)
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> Iterator[Store]:
-    store = Store(tmp_path)
+def store(store_url: str) -> Iterator[Store]:
+    store = Store(store_url)  # SQLite and PostgreSQL, migrated
     try:
         yield store
     finally:
@@ -57,10 +56,9 @@ def test_a_change_round_trips_with_its_links_and_details(store: Store) -> None:
 
 def test_times_are_stored_as_utc_iso_text(store: Store) -> None:
     store.record_change(change("v1", at=datetime(2026, 1, 31, 23, 0, tzinfo=UTC)))
-    path = store.path
-    with sqlite3.connect(path) as db:
-        row = db.execute("SELECT at, received_at, links, details FROM changes").fetchone()
-    assert row == (
+    with store.database.read() as db:
+        row = db.exec_driver_sql("SELECT at, received_at, links, details FROM changes").one()
+    assert tuple(row) == (
         "2026-01-31T23:00:00.000000+00:00",
         "2026-11-28T10:00:00.000000+00:00",
         "[]",
@@ -117,9 +115,10 @@ def test_filters_by_service_since_and_limit(store: Store) -> None:
     assert store.changes(limit=0) == []
 
 
-def test_a_second_store_on_the_same_database_sees_the_changes(tmp_path: Path) -> None:
+def test_a_second_store_on_the_same_database_sees_the_changes(store_url: str) -> None:
     """The API writes, the worker's runbook check reads: separate engines, one database."""
-    writer, reader = Store(tmp_path), Store(tmp_path)
+    writer, reader = Store(store_url), Store(Database(store_url))
+    assert writer.database is not reader.database
     try:
         assert writer.record_change(change("v9")) is True
         assert [c.change_id for c in reader.changes(service="api")] == ["v9"]

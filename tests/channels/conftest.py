@@ -51,21 +51,40 @@ class Mailbox:
         return "250 Message accepted for delivery"
 
 
+def with_roster_users(fake: FakeSlack) -> FakeSlack:
+    """The default roster's people as Slack users, and one outsider."""
+    for uid, email in (
+        ("U0ALICE", "alice@madplan.example"),
+        ("U0BOB", "bob@madplan.example"),
+        ("U0CAROL", "carol@madplan.example"),
+        ("U0DAVE", "dave@madplan.example"),
+        ("U0ERIN", "erin@madplan.example"),
+        ("U0FRANK", "frank@madplan.example"),
+        ("U0OUTSIDER", "mallory@elsewhere.example"),
+    ):
+        fake.add_user(uid, email)
+    return fake
+
+
+def fake_channels_env(slack: FakeSlack, twilio: FakeTwilio) -> dict[str, str]:
+    """The settings a worker process needs to deliver through these fakes."""
+    return {
+        "FIREWATCH_SLACK_BOT_TOKEN": TOKEN,
+        "FIREWATCH_SLACK_SIGNING_SECRET": SIGNING_SECRET,
+        "FIREWATCH_SLACK_BASE_URL": slack.api_url,
+        "FIREWATCH_TWILIO_ACCOUNT_SID": ACCOUNT_SID,
+        "FIREWATCH_TWILIO_AUTH_TOKEN": AUTH_TOKEN,
+        "FIREWATCH_TWILIO_FROM": FROM_NUMBER,
+        "FIREWATCH_TWILIO_BASE_URL": twilio.url,
+        "FIREWATCH_HTTP_TIMEOUT": "3",
+    }
+
+
 @pytest.fixture
 def fake_slack() -> Iterator[FakeSlack]:
     with FakeSlack() as fake:
         assert isinstance(fake, FakeSlack)
-        for uid, email in (
-            ("U0ALICE", "alice@madplan.example"),
-            ("U0BOB", "bob@madplan.example"),
-            ("U0CAROL", "carol@madplan.example"),
-            ("U0DAVE", "dave@madplan.example"),
-            ("U0ERIN", "erin@madplan.example"),
-            ("U0FRANK", "frank@madplan.example"),
-            ("U0OUTSIDER", "mallory@elsewhere.example"),
-        ):
-            fake.add_user(uid, email)
-        yield fake
+        yield with_roster_users(fake)
 
 
 @pytest.fixture

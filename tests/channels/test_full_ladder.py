@@ -39,9 +39,9 @@ from domain.policy import Policy, Role
 from starter.api.app import create_app
 from starter.api.context import ApiSettings
 from starter.incidents import open_or_join
-from tests.channels.conftest import SIGNING_SECRET, Mailbox, channel_settings
-from tests.channels.fake_slack import TOKEN, FakeSlack
-from tests.channels.fake_twilio import ACCOUNT_SID, AUTH_TOKEN, FROM_NUMBER, FakeTwilio
+from tests.channels.conftest import Mailbox, channel_settings, fake_channels_env
+from tests.channels.fake_slack import FakeSlack
+from tests.channels.fake_twilio import FakeTwilio
 from tests.channels.stack import PUBLIC_URL, block_action, firewatch_stack, slack_headers
 from tests.dev.support import deliveries, wait_for, wait_polling, worker_env, worker_process
 from tests.policies import scaled_policy, write_policy
@@ -214,7 +214,7 @@ async def test_worker_killed_between_the_call_and_completion(
     tmp_path: Path,
 ) -> None:
     slack, twilio = fake_slack, fake_twilio
-    unit = timedelta(seconds=3)  # one policy minute: secondary at 45 s, team lead at 135 s
+    unit = timedelta(seconds=2)  # one policy minute: secondary at 30 s, team lead at 90 s
     policy = scaled_policy(default_policy, unit=unit)
     primary, _, primary_phone, primary_slack = who(policy, Role.PRIMARY)
     secondary, secondary_label, secondary_phone, secondary_slack = who(policy, Role.SECONDARY)
@@ -231,16 +231,7 @@ async def test_worker_killed_between_the_call_and_completion(
         queue,
         namespace=client.namespace,
     )
-    env.update(
-        FIREWATCH_SLACK_BOT_TOKEN=TOKEN,
-        FIREWATCH_SLACK_SIGNING_SECRET=SIGNING_SECRET,
-        FIREWATCH_SLACK_BASE_URL=slack.api_url,
-        FIREWATCH_TWILIO_ACCOUNT_SID=ACCOUNT_SID,
-        FIREWATCH_TWILIO_AUTH_TOKEN=AUTH_TOKEN,
-        FIREWATCH_TWILIO_FROM=FROM_NUMBER,
-        FIREWATCH_TWILIO_BASE_URL=twilio.url,
-        FIREWATCH_HTTP_TIMEOUT="3",
-    )
+    env.update(fake_channels_env(slack, twilio))
     first = worker_process(env, tmp_path / "worker-1.log").start()
     second = worker_process(env, tmp_path / "worker-2.log")
     app = create_app(

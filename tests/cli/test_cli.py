@@ -30,6 +30,8 @@ from starter import cli
 from starter import incidents as fw
 from starter.api.incidents import IncidentSort
 from starter.api_client import ApiError, ApiUnreachable, FirewatchClient, format_detail
+from starter.secrets import ensure_secrets
+from tests.conftest import load_default_policy
 
 TOKEN = "s3cret-test-token-4f9a"
 T0 = datetime(2026, 3, 3, 2, 14, 7, tzinfo=UTC)
@@ -854,7 +856,7 @@ def test_401_hints_where_the_token_comes_from(run: Run, api: FakeApi, tmp_path: 
     assert result.exit_code == 1
     assert error(result) == (
         "firewatch: missing or invalid API token (HTTP 401): set FIREWATCH_API_TOKEN "
-        f"or check api_token in {tmp_path}/secrets.json"
+        "or check the API token (`make up` prints it; kept in Firewatch's database)"
     )
     assert api.last.headers["authorization"] == "Bearer wrong"
 
@@ -863,6 +865,21 @@ def test_token_from_secrets_json(run: Run, api: FakeApi, tmp_path: Path) -> None
     (tmp_path / "secrets.json").write_text(json.dumps({"api_token": TOKEN, "other": "x"}))
     result = run("incidents", "--json", env={"FIREWATCH_API_TOKEN": None})
     assert result.exit_code == 0
+    assert api.last.headers["authorization"] == f"Bearer {TOKEN}"
+
+
+def test_token_from_the_database(run: Run, api: FakeApi, tmp_path: Path) -> None:
+    # An install's secrets.json, imported into the database at its next start.
+    (tmp_path / "secrets.json").write_text(json.dumps({"api_token": TOKEN}))
+    assert ensure_secrets(tmp_path, load_default_policy()).api_token == TOKEN
+    assert not (tmp_path / "secrets.json").exists()
+    result = run("incidents", "--json", env={"FIREWATCH_API_TOKEN": None})
+    assert result.exit_code == 0, result.output
+    assert api.last.headers["authorization"] == f"Bearer {TOKEN}"
+    # A stale file beside the database: the database's token wins.
+    (tmp_path / "secrets.json").write_text(json.dumps({"api_token": "stale"}))
+    again = run("incidents", "--json", env={"FIREWATCH_API_TOKEN": None})
+    assert again.exit_code == 0, again.output
     assert api.last.headers["authorization"] == f"Bearer {TOKEN}"
 
 

@@ -40,6 +40,12 @@ def firewatch(stack: ApiStack, tmp_path: Path) -> Run:
     return cli_against(stack, tmp_path)
 
 
+def _ticket(firewatch: CliRun, incident_id: str, containing: str) -> str | None:
+    """The ticket's Markdown from ``firewatch document``, once it contains ``containing``."""
+    shown = firewatch("document", incident_id)
+    return shown.stdout if shown.exit_code == 0 and containing in shown.stdout else None
+
+
 def until(probe: Callable[[], T | None], *, timeout: float = 20, every: float = 0.2) -> T:
     """Poll until ``probe`` returns something truthy (the list reads visibility, which lags)."""
     deadline = time.monotonic() + timeout
@@ -192,8 +198,10 @@ def test_updates_carry_next_steps_and_eta_and_the_ticket_is_filled_in(
         "Ticket: workaround set by Bob Berg",
     ]
 
+    # The ticket as the database holds it (`firewatch document`), and its SQLite mirror file.
+    text = until(lambda: _ticket(firewatch, incident_id, "Rollback"))
     path = stack.data / "tickets" / f"{incident_id}.md"
-    text = until(lambda: path.exists() and "Rollback" in path.read_text() and path.read_text())
+    until(lambda: path.exists() and "Rollback" in path.read_text())
     assert "edits to this file are overwritten" in text
     assert "- **User Impact**: Checkout failed for 3% of users\n" in text
     assert "- **Data Loss**: No\n- **Customer Impact Hours**: 1.5\n" in text
@@ -254,9 +262,10 @@ async def test_a_closed_incidents_ticket_can_still_be_filled_in(
         "Ticket: data loss, what went well set by Carol Christensen",
         "Ticket: workaround set by Bob Berg",
     ]
-    # The ticket file is written again by the worker, with both.
+    # The ticket is written again by the worker, with both: in the database, and mirrored.
+    text = until(lambda: _ticket(firewatch, incident_id, "None needed"))
     path = stack.data / "tickets" / f"{incident_id}.md"
-    text = until(lambda: "None needed" in path.read_text() and path.read_text())
+    until(lambda: "None needed" in path.read_text())
     assert "- **What Went Well**: Found in review\n" in text and "- **Data Loss**: No\n" in text
     assert "Ticket: workaround set by Bob Berg" in text
     # Refused as before: someone off the roster, or nothing to set; nothing is stored.

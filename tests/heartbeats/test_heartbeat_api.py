@@ -64,8 +64,9 @@ async def test_unknown_monitors_are_404(beats_env: ApiEnv, http: httpx.AsyncClie
 
 
 def test_tokens_are_stored_with_the_other_secrets(beats_env: ApiEnv) -> None:
-    path = beats_env.stack.data / "secrets.json"
+    path = beats_env.stack.data / "firewatch.db"  # the database holds them: owner-only
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert not (beats_env.stack.data / "secrets.json").exists()
     secrets = beats_env.stack.secrets()
     names = {NIGHTLY.name, GUARDED.name, *(m.name for m in LOAD)}
     assert set(secrets.heartbeats) == names

@@ -1,19 +1,18 @@
 """INC numbers under concurrency: gapless per UTC day, exactly one per workflow run.
 
 Every allocator has its own engine (its own connections), as separate worker processes
-would; one test uses real processes.
+would; one test uses real processes. Each runs on SQLite and on PostgreSQL (``store_url``).
 """
 
 from __future__ import annotations
 
-import multiprocessing
 import threading
 from datetime import date
-from pathlib import Path
 from typing import Any
 
-from storage.database import Database, sqlite_url
+from storage.database import Database
 from storage.store import Store
+from tests.storage import processes
 
 DAY = date(2026, 3, 3)
 NEXT_DAY = date(2026, 3, 4)
@@ -29,11 +28,14 @@ def _allocate_all(url: str, keys: list[tuple[str, str]]) -> list[tuple[str, int]
         store.database.close()
 
 
-def _keys(allocator: int, count: int) -> list[tuple[str, str]]:
-    """Each allocator opens ``count`` incidents on two days and retries its first one
-    (the same run: a retried activity), and retries another allocator's first."""
+def _keys(allocator: int, count: int, *, one_day: bool = False) -> list[tuple[str, str]]:
+    """Each allocator opens ``count`` incidents on two days (or all on ``DAY``) and retries
+    its first one (the same run: a retried activity), and retries another allocator's first."""
     own = [
-        ((DAY if n % 3 else NEXT_DAY).isoformat(), f"incident/direct/a{allocator}-{n}#run")
+        (
+            (DAY if n % 3 or one_day else NEXT_DAY).isoformat(),
+            f"incident/direct/a{allocator}-{n}#run",
+        )
         for n in range(count)
     ]
     other = own[0][0], f"incident/direct/a{(allocator + 1) % 4}-0#run"
@@ -61,8 +63,8 @@ def check(url: str, results: list[list[tuple[str, int]]], total: int) -> None:
     assert len(entries) == total
 
 
-def test_allocators_in_threads_get_contiguous_numbers_once_per_run(tmp_path: Path) -> None:
-    url = sqlite_url(tmp_path)
+def test_allocators_in_threads_get_contiguous_numbers_once_per_run(store_url: str) -> None:
+    url = store_url
     Store(url)  # migrated once, as at start-up
     allocators, count = 4, 15
     barrier = threading.Barrier(allocators)
@@ -85,9 +87,9 @@ def test_allocators_in_threads_get_contiguous_numbers_once_per_run(tmp_path: Pat
     check(url, results, allocators * count)
 
 
-def test_one_store_shared_by_many_threads(tmp_path: Path) -> None:
+def test_one_store_shared_by_many_threads(store_url: str) -> None:
     """The worker's case: one Store, 32 activity threads."""
-    store = Store(tmp_path)
+    store = Store(store_url)
     numbers: list[int] = []
     lock = threading.Lock()
 
@@ -114,15 +116,18 @@ def _allocate_in_process(url: str, keys: list[tuple[str, str]], barrier: Any, ou
         out.put(("error", repr(err)))
 
 
-def test_allocators_in_processes_get_contiguous_numbers_once_per_run(tmp_path: Path) -> None:
-    url = sqlite_url(tmp_path)
+def test_allocators_in_processes_get_contiguous_numbers_once_per_run(store_url: str) -> None:
+    """Four worker processes open 50 incidents each on the same day, at once: 1..200."""
+    url = store_url
     Store(url)
-    spawn = multiprocessing.get_context("spawn")
-    allocators, count = 4, 12
-    barrier = spawn.Barrier(allocators)
-    out = spawn.Queue()
+    ctx = processes.context()
+    allocators, count = 4, 50
+    barrier = ctx.Barrier(allocators)
+    out = ctx.Queue()
     procs = [
-        spawn.Process(target=_allocate_in_process, args=(url, _keys(i, count), barrier, out))
+        ctx.Process(
+            target=_allocate_in_process, args=(url, _keys(i, count, one_day=True), barrier, out)
+        )
         for i in range(allocators)
     ]
     for proc in procs:
@@ -131,4 +136,7 @@ def test_allocators_in_processes_get_contiguous_numbers_once_per_run(tmp_path: P
     for proc in procs:
         proc.join(30)
     assert [status for status, _ in answers] == ["ok"] * allocators, answers
-    check(url, [result for _, result in answers], allocators * count)
+    results = [result for _, result in answers]
+    check(url, results, allocators * count)
+    numbers = sorted({number for result in results for _, number in result})
+    assert numbers == list(range(1, allocators * count + 1))

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
-from pathlib import Path
 
 from domain import postmortem as pm
 from domain.postmortem import AddActionItem, CloseActionItem, PostmortemProgress, RecordMeeting
-from storage.database import Database, sqlite_url
+from storage.database import Database
 from storage.postmortems import FollowThrough, Postmortems, Snapshot, follow_through
 from tests.domain.support import policy
 
@@ -31,8 +30,8 @@ def _snapshot(
     )
 
 
-def test_rows_follow_the_newest_snapshot_and_list_by_owner_and_overdue(tmp_path: Path) -> None:
-    rows = Postmortems(Database.open(sqlite_url(tmp_path)))
+def test_rows_follow_the_newest_snapshot_and_list_by_owner_and_overdue(store_url: str) -> None:
+    rows = Postmortems(Database.open(store_url))
     progress = PostmortemProgress(review_at=NOW + timedelta(hours=2), document_path="pm.md")
     assert rows.save(_snapshot(progress, 1))
     pm.record_meeting(progress, RecordMeeting(by="erin", what_went_well="x"), NOW)

@@ -49,6 +49,7 @@ from domain.incident import (
 )
 from domain.messages import MessageKind
 from domain.policy import Severity
+from storage.documents import Documents
 from tests.conftest import running_worker
 from tests.workflows.helpers import open_incident, wait_until
 from workflows.incident import IncidentWorkflow
@@ -233,8 +234,12 @@ async def test_p1_lifecycle_reads_as_the_golden_text(
 
     rows = store.notifications(incident_id)
     text = render_outbox(rows, final.opened_at)
-    # The ticket file as written at the last step (the incident's own document).
-    ticket = (tmp_path / "tickets" / f"{incident_id}.md").read_text()
+    # The ticket as written at the last step (the incident's own document): the database
+    # holds it, and the embedded default mirrors the same bytes to the ticket file.
+    document = Documents(store.database).get("ticket", incident_id)
+    assert document is not None
+    ticket = document.markdown
+    assert (tmp_path / "tickets" / f"{incident_id}.md").read_text() == ticket
     for path, got in ((GOLDEN, text), (GOLDEN_TICKET, ticket)):
         if REGENERATE:
             path.parent.mkdir(parents=True, exist_ok=True)

@@ -13,6 +13,7 @@ from activities.store import Store
 from domain.incident import AcknowledgeRequest, ResolveRequest, Status
 from domain.policy import Policy
 from starter.incidents import ActionRejected, run_update
+from storage.documents import Documents
 from tests.workflows.helpers import minutes, open_incident, page_offsets, state_of
 from workflows.incident import IncidentWorkflow
 
@@ -131,7 +132,10 @@ async def test_p3_pages_nobody(
     assert st.pages == []
     kinds = {n.kind for n in Store(tmp_path).notifications(st.incident_id)}
     assert "page" not in kinds and "initial_alert" in kinds
-    assert (tmp_path / "tickets" / f"{st.incident_id}.md").exists()
+    assert st.incident_id is not None
+    ticket = Documents(Store(tmp_path).database).get("ticket", st.incident_id)
+    assert ticket is not None and "Typo on the pricing page" in ticket.markdown
+    assert (tmp_path / "tickets" / f"{st.incident_id}.md").read_text() == ticket.markdown
 
 
 async def test_invalid_transitions_are_rejected_with_a_reason(

@@ -16,6 +16,7 @@ from domain.ids import postmortem_workflow_id
 from domain.incident import AcknowledgeRequest, ResolveRequest, Status
 from domain.policy import Policy
 from domain.postmortem import Stage
+from storage.documents import Documents
 from tests.workflows.helpers import first_paged, minutes, open_incident, state_of
 from workflows.incident import IncidentWorkflow
 from workflows.postmortem import MarkReviewHeld, PostMortemInput, PostMortemWorkflow
@@ -53,8 +54,11 @@ async def test_p0_p1_resolution_starts_a_postmortem_that_outlives_the_incident(
         pm = await child.query(PostMortemWorkflow.state)
     assert final.resolved_at is not None
     assert final.resolved_at < pm.review_at <= final.resolved_at + timedelta(hours=48)
-    draft = Path(pm.document_path or "").read_text()
+    stored = Documents(Store(tmp_path).database).get("postmortem", final.incident_id)
+    assert stored is not None  # the database holds the draft
+    draft = stored.markdown
     assert "INC-" in draft and "Connection pool exhausted" in draft
+    assert "Connection pool exhausted" in Path(pm.document_path or "").read_text()  # mirror
 
     await ts_env.sleep(pm.review_at - final.resolved_at + minutes(1))
     held = await child.execute_update(
@@ -77,7 +81,9 @@ async def test_p0_p1_resolution_starts_a_postmortem_that_outlives_the_incident(
         default_policy.roster.team_lead,
         default_policy.roster.engineering_manager,
     }
-    assert (tmp_path / "tickets" / f"{final.incident_id}.md").read_text().count("Resolved") >= 1
+    ticket = Documents(Store(tmp_path).database).get("ticket", final.incident_id)
+    assert ticket is not None and ticket.markdown.count("Resolved") >= 1
+    assert (tmp_path / "tickets" / f"{final.incident_id}.md").read_text() == ticket.markdown
 
 
 @pytest.mark.parametrize("severity", ["P2", "P3"])
