@@ -109,6 +109,8 @@ class Marks:
     task_started: float | None = None  # the first workflow task (opened_at)
     page_scheduled: float | None = None  # the first "Notify" activity
     page_started: float | None = None
+    tasks: int = 0  # workflow tasks started before the page was scheduled
+    task_timeouts: int = 0  # of which timed out (INCIDENT_TASK_TIMEOUT) or failed
 
 
 @dataclass
@@ -344,6 +346,13 @@ async def history_marks(client: Any, workflow_id: str) -> Marks:
         if event.HasField("workflow_task_started_event_attributes"):
             if marks.task_started is None:
                 marks.task_started = at
+            if marks.page_scheduled is None:
+                marks.tasks += 1
+        elif event.HasField("workflow_task_timed_out_event_attributes") or event.HasField(
+            "workflow_task_failed_event_attributes"
+        ):
+            if marks.page_scheduled is None:
+                marks.task_timeouts += 1
         elif event.HasField("activity_task_scheduled_event_attributes"):
             attrs = event.activity_task_scheduled_event_attributes
             if marks.page_scheduled is None and attrs.activity_type.name == "Notify":
@@ -671,6 +680,20 @@ def breakdown(result: RoundResult) -> tuple[dict[str, list[float]], dict[str, fl
     return by_segment, slow_mean, len(slow)
 
 
+def task_stats(results: list[RoundResult]) -> tuple[float, float, float]:
+    """Over the incidents with a history: % with a workflow task timed out (or failed)
+    before the page was scheduled, mean such tasks, mean workflow tasks up to the page."""
+    marks = [s.marks for r in results for s in r.samples if s.marks is not None]
+    if not marks:
+        return float("nan"), float("nan"), float("nan")
+    hit = sum(1 for m in marks if m.task_timeouts) / len(marks) * 100
+    return (
+        hit,
+        statistics.fmean(m.task_timeouts for m in marks),
+        statistics.fmean(m.tasks for m in marks),
+    )
+
+
 def print_breakdown(result: RoundResult) -> None:
     by_segment, slow_mean, slow_n = breakdown(result)
     counted = len(next(iter(by_segment.values()), []))
@@ -686,6 +709,11 @@ def print_breakdown(result: RoundResult) -> None:
             f"  {label:<70}{fmt(mean):>7}{fmt(pct(values, 0.5)):>7}{fmt(pct(values, 0.99)):>7}"
             f"{fmt(slow_mean[name]):>8}"
         )
+    hit, timeouts, tasks = task_stats([result])
+    print(
+        f"  before the page was scheduled: {tasks:.1f} workflow tasks per incident on average;"
+        f" {hit:.0f} % of incidents had one time out or fail ({timeouts:.2f} per incident)"
+    )
 
 
 FIGURES: tuple[tuple[str, Callable[[RoundResult], float]], ...] = (
@@ -734,6 +762,13 @@ def print_summary(results: list[RoundResult]) -> dict[str, dict[str, float]]:
             for c in CONFIGS
         }
         print(f"    {label:<72}A {fmt(vals['A']):>6}  B {fmt(vals['B']):>6}")
+    for c in CONFIGS:
+        hit, timeouts, tasks = task_stats([r for r in results if r.config == c])
+        print(
+            f"  {c.key}: {tasks:.1f} workflow tasks per incident before its page;"
+            f" {hit:.0f} % of incidents had a workflow task time out or fail first"
+            f" ({timeouts:.2f} per incident)"
+        )
     print(flush=True)
     return med
 
@@ -772,6 +807,12 @@ def interpretation(
             f" after the POST, while the API answered within p99 {fmt(m['POST→2xx p99 s'])} s;"
             f" for the slowest 1 % the largest part ({share:.0f} %, {fmt(slow[top])} s) was"
             f" '{dict(SEGMENTS)[top]}' ({label})."
+        )
+        hit, _, tasks = task_stats([r for r in results if r.config == config])
+        parts.append(
+            f"Before the page, its incidents took {tasks:.1f} workflow tasks on average and"
+            f" {hit:.0f} % had a workflow task time out or fail (the incident's task timeout"
+            " is 2 s: under overload a task that misses it is done again)."
         )
         parts.append(f"For {config.key} the lever is {ADVICE[top]}.")
     a, b = med["A"], med["B"]

@@ -11,7 +11,7 @@ import uuid
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 from typing import Any
 
 from temporalio.client import (
@@ -165,16 +165,8 @@ async def trigger(client: Client, alert: Alert, *, task_queue: str = TASK_QUEUE)
     )
 
 
-# A workflow task that a worker had started when it died is given to another worker only
-# after this timeout (Temporal's default is 10 s: a page due at that moment would be 10 s
-# late). An incident's tasks take milliseconds, and a local activity that runs longer is
-# kept alive by the SDK's task heartbeat at 80 % of it, so 2 s never cuts a live worker.
-INCIDENT_TASK_TIMEOUT = timedelta(seconds=2)
-
-
 def _start_options(alert: Alert, task_queue: str) -> dict[str, Any]:
     return {
-        "task_timeout": INCIDENT_TASK_TIMEOUT,
         "id": incident_workflow_id(alert.dedup_key, alert.integration),
         "task_queue": task_queue,
         "id_conflict_policy": WorkflowIDConflictPolicy.USE_EXISTING,

@@ -573,9 +573,10 @@ class AddedIntegrationsFile:
                 try:
                     with self.database.read() as conn, conn.begin():
                         seen, self._value = _read_added(conn)
+                    self._seen = seen
                 except IntegrationStoreError as exc:
+                    # Not marked seen: the next request reads again (a removal still applies).
                     log.error("keeping the integrations read before: %s", exc)
-                self._seen = seen
             return self._value
 
 

@@ -39,11 +39,15 @@ def engine_options(url: URL) -> dict[str, Any]:
         return {
             "connect_args": {"timeout": SQLITE_BUSY_TIMEOUT_S},
             "pool_size": 8,
+            # Statements carry secrets (tokens, keys): errors must not print their values.
+            "hide_parameters": True,
             "max_overflow": 40,
         }
     if url.get_backend_name() == "postgresql":
         return {
             "pool_size": 8,
+            # Statements carry secrets (tokens, keys): errors must not print their values.
+            "hide_parameters": True,
             "max_overflow": 24,
             # No pre-ping: it is a round trip on every checkout, and it doubled the time a
             # page spent in the database. A connection PostgreSQL dropped fails one call,

@@ -76,7 +76,11 @@ async def deliver_once(
     before = await asyncio.to_thread(
         ledger.begin, key, incident_id=incident_id, channel=channel, address=address
     )
-    if row is None and before is not None:
+    if before is not None and before.status == "sent":  # an overlapping attempt finished
+        return Outcome("duplicate", before.provider_id, "already delivered")
+    if before is not None and before.status == "failed":
+        return Outcome("failed", None, before.detail or "failed")
+    if before is not None and (row is None or before.updated_at != row.updated_at):
         # Another attempt (another host) claimed the key between our read and our claim.
         raise TransientDeliveryError(
             "another attempt claimed this delivery first", retry_after=lease_s
