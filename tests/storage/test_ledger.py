@@ -203,7 +203,9 @@ def test_two_hosts_delivering_at_once_send_once(store_url: str) -> None:
         loop.close()
         for db in hosts:
             db.close()
-    assert sorted(answers) == ["retry: another attempt claimed this delivery first", "sent"]
+    # The loser finds the key claimed (retry later) or, if the winner was quicker, sent.
+    assert sorted(answers)[1] == "sent"
+    assert sorted(answers)[0] in ("duplicate", "retry: another attempt claimed this delivery first")
     assert len(sent) == 1
     row = Ledger(store_url).get(f"{KEY}-race")
     assert row is not None and row.status == "sent" and row.provider_id == f"SM{sent[0]}"
