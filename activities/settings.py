@@ -100,9 +100,10 @@ class WorkerSettings(_Group):
         "non-deterministic calls; the test suite sets it (see Durability)",
     )
     max_cached_workflows: int = Field(
-        1000,
-        description="Incidents the worker keeps in memory; the others are replayed from "
-        "their history when they wake",
+        3000,
+        description="Incidents the worker keeps in memory (about 200 KiB each); the others "
+        "are replayed from their history when they wake. Keep it above the incidents one "
+        "worker holds open at once: beyond it, every step of every incident replays",
     )
     worker_metrics_address: str | None = Field(
         None,

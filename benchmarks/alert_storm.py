@@ -1,6 +1,7 @@
 """Alert storm: the HTTP ingest path against bare Temporal signal-with-start, in one run.
 
     python benchmarks/alert_storm.py [--alerts 10000] [--keys 100] [--concurrency 50]
+    python benchmarks/alert_storm.py --config ab [--rounds 3] [--db-incidents 300]
 
 Starts its own dev server (``WorkflowEnvironment.start_local`` with Firewatch's search
 attributes), then on this machine:
@@ -18,6 +19,14 @@ attributes), then on this machine:
 It reports accepted alerts/s, p50/p99 latency and errors for both, checks that exactly
 ``--keys`` incidents were created (one run each) and that every accepted alert was
 recorded by its incident, and compares the rates (target: ≥ 0.8× the bare rate).
+
+``--config ab`` (scale-out, issue 15): each round runs (a), then Firewatch as processes in
+the two configurations of ``benchmarks/configs.py``, A (one ``python worker.py`` and one
+API on SQLite) and B (two workers and two APIs on one throw-away PostgreSQL, the POSTs
+alternating between the APIs), in an order swapped every other round, each with fresh
+processes, task queue and database. It prints each round's table, the per-round rates,
+A/bare, B/bare and B/A with their medians, and the store's database time per incident on
+SQLite and PostgreSQL (``--db-incidents``, measured as ``scale_out.py`` does).
 """
 
 from __future__ import annotations
@@ -35,8 +44,9 @@ import tempfile
 import time
 import uuid
 from collections import Counter
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -46,6 +56,16 @@ from temporalio import workflow
 if not __package__:  # run as a script: make the project importable
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
+from benchmarks.configs import (
+    AB,
+    CONFIGS,
+    Config,
+    ab_environment,
+    deployment,
+    in_turn,
+    print_ab_summary,
+    print_store_cost,
+)
 from benchmarks.measure import (
     Result,
     child_env,
@@ -252,6 +272,9 @@ class StormCheck:
     drain_seconds: float
 
 
+NO_CHECK = StormCheck(0, True, 0, 0, float("nan"))  # the bare run's: nothing to check
+
+
 class RawConnection:
     """One keep-alive HTTP/1.1 connection: a minimal client for the load generator.
 
@@ -290,114 +313,176 @@ class RawConnection:
 
 
 class Sender:
-    """POSTs JSON with ``concurrency`` connections, through httpx or the raw client."""
+    """POSTs JSON with ``concurrency`` connections, through httpx or the raw client; with
+    several APIs, the connections are split evenly and request i goes to API i mod n."""
 
-    def __init__(self, url: str, concurrency: int, kind: str) -> None:
+    def __init__(self, urls: list[str], concurrency: int, kind: str) -> None:
         import httpx
 
-        self.url = url
         self.kind = kind
-        port = int(url.rsplit(":", 1)[1])
-        self.pool: asyncio.Queue[RawConnection] = asyncio.Queue()
-        for _ in range(concurrency):
-            self.pool.put_nowait(RawConnection("127.0.0.1", port))
-        limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
-        self.http = httpx.AsyncClient(base_url=url, limits=limits, timeout=60)
+        self.pools: list[asyncio.Queue[RawConnection]] = []
+        self.http: list[httpx.AsyncClient] = []
+        for n, url in enumerate(urls):
+            share = max(1, concurrency // len(urls) + (1 if n < concurrency % len(urls) else 0))
+            pool: asyncio.Queue[RawConnection] = asyncio.Queue()
+            for _ in range(share):
+                pool.put_nowait(RawConnection("127.0.0.1", int(url.rsplit(":", 1)[1])))
+            self.pools.append(pool)
+            limits = httpx.Limits(max_connections=share, max_keepalive_connections=share)
+            self.http.append(httpx.AsyncClient(base_url=url, limits=limits, timeout=60))
 
-    async def post(self, path: str, payload: dict[str, Any]) -> int:
+    async def post(self, path: str, payload: dict[str, Any], i: int = 0) -> int:
         if self.kind == "httpx":
-            return (await self.http.post(path, json=payload)).status_code
-        connection = await self.pool.get()
+            return (await self.http[i % len(self.http)].post(path, json=payload)).status_code
+        pool = self.pools[i % len(self.pools)]
+        connection = await pool.get()
         try:
             return await connection.post_json(path, json.dumps(payload).encode())
         except Exception:
             connection.close()  # reconnect next time
             raise
         finally:
-            self.pool.put_nowait(connection)
+            pool.put_nowait(connection)
 
     async def close(self) -> None:
-        await self.http.aclose()
-        while not self.pool.empty():
-            self.pool.get_nowait().close()
+        for http in self.http:
+            await http.aclose()
+        for pool in self.pools:
+            while not pool.empty():
+                pool.get_nowait().close()
 
 
-async def bench_api(
-    client: Any, args: argparse.Namespace, work: Path, app: str = "starter.api.app:app"
-) -> tuple[Result | None, Result, StormCheck]:
+@dataclass
+class Target:
+    """Where a storm goes: the APIs, the routing key they accept, and ``worker()``, which
+    runs the Firewatch worker(s) for the measured run (a no-op where they already run)."""
+
+    urls: list[str]
+    routing_key: str
+    worker: Callable[[], AbstractAsyncContextManager[None]]
+    name: str = "API POST /v2/enqueue"
+
+
+@contextlib.asynccontextmanager
+async def single_api(
+    client: Any, args: argparse.Namespace, work: Path, queue: str, app: str
+) -> AsyncIterator[Target]:
+    """One API subprocess on ``work/data``; the worker as ``--worker`` says, started later."""
     from activities.config import PolicyStore
-    from domain.ids import incident_workflow_id
     from starter.secrets import ensure_secrets
 
-    alerts, keys, concurrency = args.alerts, args.keys, args.concurrency
-    queue = f"storm-fw-{uuid.uuid4().hex[:6]}"
-    tag = uuid.uuid4().hex[:6]
     data = work / "data"
     policy = PolicyStore()
     routing_key = ensure_secrets(data, policy.get()).for_integration("pagerduty")
     assert routing_key is not None, "the default policy has a pagerduty integration"
     target = client.service_client.config.target_host
     api = ApiProcess(target, client.namespace, data, queue, work / "api.log", app)
-    ingest: Result | None = None
-    families = ["storm"]
     try:
         await api.ready()
-        sender = Sender(api.url, concurrency, args.client)
-
-        async def one(i: int, family: str) -> str:
-            event = {
-                "routing_key": routing_key.key,
-                "event_action": "trigger",
-                "dedup_key": f"{family}-{tag}-{i % keys:03d}",
-                "payload": {
-                    "summary": f"Checkout error rate high (alert {i})",
-                    "source": f"web-{i % 7}",
-                    "severity": "critical",
-                    "custom_details": {"error_rate": 0.07, "sample": i},
-                },
-            }
-            status = await sender.post("/v2/enqueue", event)
-            return "ok" if status == 202 else f"HTTP {status}"
-
-        try:
-            await run_many("warm-up", min(500, alerts), concurrency, lambda i: one(i, "warm"))
-            families.append("warm")
-            if args.ingest_only:
-                # Before any worker polls: what the API itself sustains.
-                ingest = await run_many(
-                    "API, no worker running", alerts, concurrency, lambda i: one(i, "ingest")
-                )
-                families.append("ingest")
-                print(f"    {ingest.ok} accepted in {ingest.seconds:.1f} s (no worker)", flush=True)
-            async with firewatch_worker(
-                client, args.worker, policy, data, queue, work / "worker.log"
-            ):
-                result = await run_many(
-                    "API POST /v2/enqueue", alerts, concurrency, lambda i: one(i, "storm")
-                )
-                print(f"    {result.ok} accepted in {result.seconds:.1f} s", flush=True)
-                # Every accepted alert is in its incident: let the worker absorb them all.
-                ids = [
-                    incident_workflow_id(f"{family}-{tag}-{k:03d}", "pagerduty")
-                    for family in families
-                    for k in range(keys)
-                ]
-                began = time.perf_counter()
-                warm = min(500, alerts)
-                expected = result.ok + warm + (ingest.ok if ingest else 0)
-                recorded = await recorded_alerts(client, ids, expected, timeout=900)
-                drained = time.perf_counter() - began
-        finally:
-            await sender.close()
-        await asyncio.sleep(1)  # visibility lags a moment
-        prefix = f"incident/pagerduty/storm-{tag}-"
-        query = f"WorkflowType = 'IncidentWorkflow' AND WorkflowId STARTS_WITH '{prefix}'"
-        incidents = (await client.count_workflows(query)).count
-        runs = await asyncio.gather(*(client.count_workflows(f"WorkflowId = '{i}'") for i in ids))
-        single = all(r.count == 1 for r in runs)
-        await terminate(client, ids)
+        yield Target(
+            [api.url],
+            routing_key.key,
+            lambda: firewatch_worker(client, args.worker, policy, data, queue, work / "worker.log"),
+        )
     finally:
         api.stop()
+
+
+@contextlib.asynccontextmanager
+async def configured(
+    client: Any, config: Config, ab: AB, work: Path, queue: str
+) -> AsyncIterator[Target]:
+    """``config``'s worker and API processes (``benchmarks.configs.deployment``), all up."""
+    async with deployment(client, config, ab.pg, ab.policy, work, queue) as running:
+        print(f"    {config.label}: processes up in {running.setup_s:.1f} s", flush=True)
+        yield Target(
+            running.urls,
+            running.pagerduty_key(),
+            contextlib.nullcontext,
+            f"{config.key}: {len(running.urls)} API{'s' if len(running.urls) > 1 else ''}"
+            f" {'PostgreSQL' if config.postgres else 'SQLite'}",
+        )
+
+
+async def bench_api(
+    client: Any,
+    args: argparse.Namespace,
+    work: Path,
+    app: str = "starter.api.app:app",
+    config: tuple[Config, AB] | None = None,
+) -> tuple[Result | None, Result, StormCheck]:
+    """The storm through one API (``app``) and the ``--worker``, or through ``config``'s
+    processes (its APIs share the load)."""
+    async with contextlib.AsyncExitStack() as stack:
+        queue = f"storm-fw-{uuid.uuid4().hex[:6]}"
+        if config is None:
+            target = await stack.enter_async_context(single_api(client, args, work, queue, app))
+        else:
+            target = await stack.enter_async_context(
+                configured(client, config[0], config[1], work, queue)
+            )
+        return await storm_through(client, args, target)
+
+
+async def storm_through(
+    client: Any, args: argparse.Namespace, target: Target
+) -> tuple[Result | None, Result, StormCheck]:
+    from domain.ids import incident_workflow_id
+
+    alerts, keys, concurrency = args.alerts, args.keys, args.concurrency
+    tag = uuid.uuid4().hex[:6]
+    ingest: Result | None = None
+    families = ["storm"]
+    sender = Sender(target.urls, concurrency, args.client)
+
+    async def one(i: int, family: str) -> str:
+        event = {
+            "routing_key": target.routing_key,
+            "event_action": "trigger",
+            "dedup_key": f"{family}-{tag}-{i % keys:03d}",
+            "payload": {
+                "summary": f"Checkout error rate high (alert {i})",
+                "source": f"web-{i % 7}",
+                "severity": "critical",
+                "custom_details": {"error_rate": 0.07, "sample": i},
+            },
+        }
+        status = await sender.post("/v2/enqueue", event, i)
+        return "ok" if status == 202 else f"HTTP {status}"
+
+    try:
+        await run_many("warm-up", min(500, alerts), concurrency, lambda i: one(i, "warm"))
+        families.append("warm")
+        if args.ingest_only:
+            # Before any worker polls: what the API itself sustains.
+            ingest = await run_many(
+                "API, no worker running", alerts, concurrency, lambda i: one(i, "ingest")
+            )
+            families.append("ingest")
+            print(f"    {ingest.ok} accepted in {ingest.seconds:.1f} s (no worker)", flush=True)
+        async with target.worker():
+            result = await run_many(target.name, alerts, concurrency, lambda i: one(i, "storm"))
+            print(f"    {result.ok} accepted in {result.seconds:.1f} s", flush=True)
+            # Every accepted alert is in its incident: let the worker absorb them all.
+            ids = [
+                incident_workflow_id(f"{family}-{tag}-{k:03d}", "pagerduty")
+                for family in families
+                for k in range(keys)
+            ]
+            began = time.perf_counter()
+            warm = min(500, alerts)
+            expected = result.ok + warm + (ingest.ok if ingest else 0)
+            recorded = await recorded_alerts(client, ids, expected, timeout=900)
+            drained = time.perf_counter() - began
+    finally:
+        await sender.close()
+    await asyncio.sleep(1)  # visibility lags a moment
+    prefix = f"incident/pagerduty/storm-{tag}-"
+    query = f"WorkflowType = 'IncidentWorkflow' AND WorkflowId STARTS_WITH '{prefix}'"
+    incidents = (await client.count_workflows(query)).count
+    runs = await asyncio.gather(*(client.count_workflows(f"WorkflowId = '{i}'") for i in ids))
+    single = all(r.count == 1 for r in runs)
+    await terminate(client, ids)
     return ingest, result, StormCheck(incidents, single, recorded, expected, drained)
 
 
@@ -411,37 +496,47 @@ async def bench_plain(
     return plain, check
 
 
-def print_report(
-    bare: Result, ingest: Result | None, api: Result, check: StormCheck, keys: int
-) -> bool:
-    runs = [r for r in (bare, ingest, api) if r is not None]
+def print_table(bare: Result, runs: list[Result]) -> None:
+    width = max(26, *(len(r.name) + 2 for r in runs))
     print()
     print(
-        f"{'run':<26}{'alerts':>8}{'secs':>7}{'accepted/s':>12}"
+        f"{'run':<{width}}{'alerts':>8}{'secs':>7}{'accepted/s':>12}"
         f"{'p50 ms':>8}{'p99 ms':>8}{'errors':>8}{'× bare':>8}"
     )
     for res in runs:
         print(
-            f"{res.name:<26}{res.count:>8}{res.seconds:>7.1f}{res.rate:>12.1f}"
+            f"{res.name:<{width}}{res.count:>8}{res.seconds:>7.1f}{res.rate:>12.1f}"
             f"{res.pct(0.5):>8.1f}{res.pct(0.99):>8.1f}{res.errors:>8}{res.rate / bare.rate:>8.2f}"
         )
     for res in runs:
         if res.errors:
             print(f"  {res.name} errors: {dict(res.statuses - Counter(ok=res.ok))}")
-    ratio = api.rate / bare.rate
+
+
+def checked(api: Result, check: StormCheck, keys: int, runs: list[Result], label: str = "") -> bool:
+    """Prints what the measured run created and recorded; True when nothing was lost."""
     print(
-        f"incidents created by the measured run: {check.incidents} (expected {keys});"
+        f"{label}incidents created by the measured run: {check.incidents} (expected {keys});"
         f" one run per key: {'yes' if check.single_run else 'NO'};"
         f" alerts recorded by incidents: {check.recorded}/{check.accepted} accepted"
         f" (all absorbed {check.drain_seconds:.1f} s after the storm)"
     )
-    ok = (
+    return (
         check.incidents == keys
         and check.single_run
         and api.errors == 0
         and all(r.errors == 0 for r in runs)
         and check.recorded == check.accepted
     )
+
+
+def print_report(
+    bare: Result, ingest: Result | None, api: Result, check: StormCheck, keys: int
+) -> bool:
+    runs = [r for r in (bare, ingest, api) if r is not None]
+    print_table(bare, runs)
+    ratio = api.rate / bare.rate
+    ok = checked(api, check, keys, runs)
     print(
         f"targets: exactly {keys} incidents, 0 errors, nothing lost: {'met' if ok else 'NOT met'};"
         f" ≥ {TARGET_RATIO}× bare (with the worker running): "
@@ -483,7 +578,24 @@ async def main() -> int:
         action="store_true",
         help="also measure the API before any worker polls (separates API from worker cost)",
     )
+    parser.add_argument(
+        "--config",
+        choices=["one", "ab"],
+        default="one",
+        help="one: Firewatch as above; ab: each round bare, then A (1 worker + 1 API, SQLite)"
+        " and B (2 workers + 2 APIs, PostgreSQL) as processes (benchmarks/configs.py)",
+    )
+    parser.add_argument(
+        "--db-incidents",
+        type=int,
+        default=300,
+        help="with --config ab: incidents of the database cost runs (0: none)",
+    )
     args = parser.parse_args()
+    if args.config == "ab":
+        if args.compare_fast_lane or args.ingest_only:
+            parser.error("--config ab runs neither --compare-fast-lane nor --ingest-only")
+        return await main_ab(args)
 
     print(machine_info(), flush=True)
     env = await start_dev_server()
@@ -534,6 +646,55 @@ async def main() -> int:
             f" Fast lane gain per round: {', '.join(f'{g:.2f}×' for g in gains)};"
             f" median {statistics.median(gains):.2f}×"
         )
+    return 0 if ok else 1
+
+
+async def main_ab(args: argparse.Namespace) -> int:
+    """Each round: bare, then A and B (their order swapped every other round)."""
+    from activities.config import PolicyStore
+
+    n, k, c = args.alerts, args.keys, args.concurrency
+    print(machine_info(), flush=True)
+    print(
+        f"{n} alerts over {k} dedup keys, concurrency {c}; {args.rounds} round(s) of bare"
+        f" signal-with-start, {' and '.join(cf.label for cf in CONFIGS)}; the shipped policy",
+        flush=True,
+    )
+    ok = True
+    rounds: list[dict[str, tuple[Result, StormCheck]]] = []
+    async with ab_environment(PolicyStore().get(), args.db_incidents, args.rounds) as run:
+        for round_no in range(1, args.rounds + 1):
+            print(
+                f"\nround {round_no}/{args.rounds}\n"
+                f"(bare) {n} signal-with-start over {k} workflow ids, concurrency {c}",
+                flush=True,
+            )
+            bare = await bench_bare(run.env.client, n, k, c)
+            runs: dict[str, tuple[Result, StormCheck]] = {"bare": (bare, NO_CHECK)}
+            for config in in_turn(CONFIGS, round_no):
+                print(f"({config.key}) {n} POST /v2/enqueue, {config.label}", flush=True)
+                where = run.work / f"round-{round_no}-{config.key}"
+                _, api, check = await bench_api(
+                    run.env.client, args, where, config=(config, run.ab)
+                )
+                runs[config.key] = (api, check)
+            print_table(bare, [runs[key][0] for key in ("bare", "A", "B")])
+            for config in CONFIGS:
+                api, check = runs[config.key]
+                ok = checked(api, check, k, [api], f"{config.key}: ") and ok
+            print(f"B/A: {runs['B'][0].rate / runs['A'][0].rate:.2f}×", flush=True)
+            rounds.append(runs)
+    print_ab_summary(
+        {key: [r[key][0].rate for r in rounds] for key in ("bare", "A", "B")}, "accepted alerts/s"
+    )
+    if run.db_ms:
+        print_store_cost(run.db_ms)
+    drains = {key: [r[key][1].drain_seconds for r in rounds] for key in ("A", "B")}
+    print(
+        "all alerts absorbed by their incidents, seconds after the storm: "
+        + "; ".join(f"{key} {', '.join(f'{d:.1f}' for d in ds)}" for key, ds in drains.items())
+    )
+    print(f"every alert accepted, {k} incidents each, nothing lost: {'yes' if ok else 'NO'}")
     return 0 if ok else 1
 
 

@@ -174,6 +174,7 @@ class Run:
     by_level: dict[int, list[float]] = field(default_factory=lambda: defaultdict(list))
     extra: int = 0  # pages beyond the expected ones (duplicates)
     errors: int = 0  # incidents that failed to open
+    failures: dict[str, int] = field(default_factory=dict)  # why, by outcome
 
     def add(self, level: int, late: float) -> None:
         self.late_s.append(late)
@@ -345,6 +346,8 @@ async def bench_firewatch(
             "FIREWATCH_TWILIO_BASE_URL": twilio.url,
             "FIREWATCH_TWILIO_MPS": str(args.mps),
         }
+        if args.cache is not None:
+            extra_env["FIREWATCH_MAX_CACHED_WORKFLOWS"] = str(args.cache)
         # One data dir for every Firewatch run: INC numbers keep counting across runs.
         proc = await start_worker_process(
             client, work / "fw-data", queue, work / f"fw-worker-{tag}.log", extra_env
@@ -359,6 +362,7 @@ async def bench_firewatch(
 
         started = await run_many("open", n, args.concurrency, one)
         run.opened_s, run.errors = started.seconds, started.errors
+        run.failures = {k: v for k, v in started.statuses.items() if k != "ok"}
         grace = sum(windows[:-1]) + args.grace
         await wait_for_pages(twilio, run.expected, time.monotonic() + grace)
         # The k-th SMS about an incident is its level-k page: the levels are a window apart
@@ -408,6 +412,8 @@ def print_runs(round_no: int, runs: list[Run]) -> None:
         print(f"{'':<6}  p50/p99 ms by level: {levels}")
         if run.extra or run.errors:
             print(f"      {run.name}: {run.extra} duplicate pages, {run.errors} failed to open")
+            for outcome, count in sorted(run.failures.items()):
+                print(f"        {count} × {outcome}")
     print(flush=True)
 
 
@@ -450,6 +456,9 @@ async def main() -> int:
     )
     parser.add_argument(
         "--mps", type=float, default=1000.0, help="FIREWATCH_TWILIO_MPS for the benchmark"
+    )
+    parser.add_argument(
+        "--cache", type=int, default=None, help="FIREWATCH_MAX_CACHED_WORKFLOWS for the worker"
     )
     parser.add_argument("--grace", type=float, default=120.0, help="seconds to wait for late pages")
     parser.add_argument("--skip-bare", action="store_true", help="no bare baseline runs")

@@ -1,6 +1,7 @@
 """Incident lifecycle throughput against bare Temporal, and worker memory with many open incidents.
 
     python benchmarks/lifecycle.py [--incidents N] [--open 10000] [--concurrency 50]
+    python benchmarks/lifecycle.py --config ab [--incidents 500] [--rounds 3] [--no-diagnostics]
 
 One run starts its own dev server (``WorkflowEnvironment.start_local`` with Firewatch's
 search attributes) and measures, all on this machine:
@@ -13,12 +14,22 @@ search attributes) and measures, all on this machine:
     real worker from ``worker.build_worker`` in this process, like the baseline's;
 (c) the resident memory (VmRSS) of one ``python worker.py`` process holding ``--open``
     P2 incidents, all asleep on their one-hour ladder timer.
+
+``--config ab`` (scale-out, issue 15): each round runs (a), then (b) with the worker as
+processes in the two configurations of ``benchmarks/configs.py``, A (one ``python
+worker.py`` on SQLite) and B (two worker processes on one throw-away PostgreSQL), in an
+order swapped every other round, each run with fresh processes, task queue and database,
+and the shipped policy written to the file they load. It prints each round's table, the
+per-round rates, A/bare, B/bare and B/A with their medians per severity, and the store's
+database time per incident on SQLite and PostgreSQL (``--db-incidents``, measured as
+``scale_out.py`` does), also as a share of the wall time per lifecycle. No (c).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import sqlite3
 import statistics
@@ -40,6 +51,16 @@ if TYPE_CHECKING:
 if not __package__:  # run as a script: make the project importable
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
+from benchmarks.configs import (
+    AB,
+    WORKER_CONFIGS,
+    Config,
+    ab_environment,
+    deployment,
+    in_turn,
+    print_ab_summary,
+    print_store_cost,
+)
 from benchmarks.measure import (
     Result,
     machine_info,
@@ -150,8 +171,16 @@ async def bench_baseline(
 
 
 async def bench_firewatch(
-    client: Client, count: int, concurrency: int, severity: str, data: Path
+    client: Client,
+    count: int,
+    concurrency: int,
+    severity: str,
+    data: Path,
+    config: tuple[Config, AB] | None = None,
 ) -> Result:
+    """``count`` lifecycles; the worker in this process on ``data``, or ``config``'s worker
+    processes (``benchmarks.configs.deployment``, data dirs under ``data``)."""
+    from domain.ids import postmortem_workflow_id
     from domain.incident import AcknowledgeRequest, Alert, ResolveRequest
     from domain.policy import Severity
     from starter.incidents import run_update, trigger
@@ -160,7 +189,7 @@ async def bench_firewatch(
 
     queue = f"bench-fw-{severity}-{uuid.uuid4().hex[:6]}"
     run_tag = uuid.uuid4().hex[:6]
-    sample: list[str] = []
+    sample: list[str] = []  # the incidents' workflow ids, and their post-mortems'
 
     async def one(i: int) -> str:
         alert = Alert(
@@ -173,6 +202,8 @@ async def bench_firewatch(
         st = await trigger(client, alert, task_queue=queue)
         handle = client.get_workflow_handle(st.workflow_id)
         sample.append(st.workflow_id)
+        if st.incident_id:
+            sample.append(postmortem_workflow_id(st.incident_id))
         by = st.assignee or "alice"  # the paged primary acknowledges
         # Through run_update, as the API, CLI and Slack send people's actions.
         await run_update(handle, IncidentWorkflow.acknowledge, AcknowledgeRequest(by=by))
@@ -184,16 +215,29 @@ async def bench_firewatch(
         await handle.result()
         return "ok"
 
-    with ThreadPoolExecutor(max_workers=32) as pool:
-        worker = build_worker(
-            client, policy=bench_policy(), data=data, task_queue=queue, executor=pool
-        )
-        async with worker:
-            await run_many("warm-up", min(50, count), concurrency, lambda i: one(count + i))
-            label = f"Firewatch {severity} open→ack→resolve"
-            result = checked(await run_many(label, count, concurrency, one))
-        await print_history_shape(client, sample[-1], f"Firewatch {severity}")
-        return result
+    label = f"Firewatch {severity} open→ack→resolve"
+    async with contextlib.AsyncExitStack() as stack:
+        if config is None:
+            pool = stack.enter_context(ThreadPoolExecutor(max_workers=32))
+            await stack.enter_async_context(
+                build_worker(
+                    client, policy=bench_policy(), data=data, task_queue=queue, executor=pool
+                )
+            )
+        else:
+            running = await stack.enter_async_context(
+                deployment(client, config[0], config[1].pg, config[1].policy, data, queue)
+            )
+            print(f"    {config[0].label}: up in {running.setup_s:.1f} s", flush=True)
+            # Ended with the deployment: the P1 post-mortems would count up from the same
+            # INC ids in the next fresh database.
+            running.workflow_ids = sample
+            label = f"{config[0].key}: {label}"
+        await run_many("warm-up", min(50, count), concurrency, lambda i: one(count + i))
+        result = checked(await run_many(label, count, concurrency, one))
+        workflow_id = next(w for w in reversed(sample) if w.startswith("incident/"))
+        await print_history_shape(client, workflow_id, label.removesuffix(" open→ack→resolve"))
+    return result
 
 
 DIAGNOSTICS = True  # --no-diagnostics: the shipped policy without runbook checks at opening
@@ -346,9 +390,26 @@ async def main() -> int:
         action="store_true",
         help="the shipped policy without runbook checks at opening (the paging core alone)",
     )
+    parser.add_argument(
+        "--config",
+        choices=["one", "ab"],
+        default="one",
+        help="one: Firewatch as above; ab: each round bare, then A (1 worker process, SQLite)"
+        " and B (2 worker processes, PostgreSQL; benchmarks/configs.py), no RSS run",
+    )
+    parser.add_argument(
+        "--db-incidents",
+        type=int,
+        default=300,
+        help="with --config ab: incidents of the database cost runs (0: none)",
+    )
     args = parser.parse_args()
     global DIAGNOSTICS
     DIAGNOSTICS = not args.no_diagnostics
+    if args.config == "ab":
+        if args.skip_lifecycles:
+            parser.error("--config ab measures lifecycles: drop --skip-lifecycles")
+        return await main_ab(args)
 
     # The sandbox re-imports a workflow's module by name: use this file as
     # ``benchmarks.lifecycle`` rather than ``__main__``.
@@ -404,6 +465,54 @@ async def main() -> int:
                     else ""
                 )
             )
+    return 0
+
+
+async def main_ab(args: argparse.Namespace) -> int:
+    """Each round: bare, then A and B (their order swapped every other round)."""
+    from benchmarks import lifecycle as bench_module
+
+    bare = (bench_module.BareLifecycle, bench_module.bare_step)
+    n, c = args.incidents, args.concurrency
+    severities = ["P2"] if args.skip_p1 else ["P2", "P1"]
+    print(machine_info(), flush=True)
+    print(
+        f"{n} lifecycles per run, concurrency {c}; {args.rounds} round(s) of bare, then"
+        f" {' and '.join(cf.label for cf in WORKER_CONFIGS)}, {' and '.join(severities)};"
+        f" the shipped policy{' without runbook checks' if args.no_diagnostics else ''}"
+        + (f"; no RSS run (--open {args.open} is for --config one)" if args.open else ""),
+        flush=True,
+    )
+    rounds: list[dict[str, Result]] = []
+    async with ab_environment(bench_policy().get(), args.db_incidents, args.rounds) as run:
+        for round_no in range(1, args.rounds + 1):
+            print(
+                f"\nround {round_no}/{args.rounds}\n"
+                f"(bare) {n} bare lifecycles, concurrency {c}, worker in-process",
+                flush=True,
+            )
+            runs = {"bare": await bench_baseline(run.env.client, n, c, bare)}
+            for config in in_turn(WORKER_CONFIGS, round_no):
+                for severity in severities:
+                    print(f"({config.key}) {n} {severity} lifecycles, {config.label}")
+                    where = run.work / f"round-{round_no}-{config.key}-{severity}"
+                    runs[f"{config.key} {severity}"] = await bench_firewatch(
+                        run.env.client, n, c, severity, where, (config, run.ab)
+                    )
+            order = [f"{key} {sev}" for sev in severities for key in ("A", "B")]
+            print_report(runs["bare"], [runs[key] for key in order], None, args.open)
+            for severity in severities:
+                b_over_a = runs[f"B {severity}"].rate / runs[f"A {severity}"].rate
+                print(f"{severity} B/A: {b_over_a:.2f}×", flush=True)
+            rounds.append(runs)
+    for severity in severities:
+        rates = {
+            key: [r[key if key == "bare" else f"{key} {severity}"].rate for r in rounds]
+            for key in ("bare", "A", "B")
+        }
+        print_ab_summary(rates, f"{severity} lifecycles/s (open→ack→resolve)", WORKER_CONFIGS)
+        if run.db_ms:
+            print_store_cost(run.db_ms, rates)
     return 0
 
 

@@ -57,7 +57,7 @@ import uuid
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -65,38 +65,11 @@ if not __package__:  # run as a script: make the project importable
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from benchmarks.alert_storm import RawConnection
+from benchmarks.configs import CONFIGS, Config, bench_db, deployment
 from benchmarks.measure import machine_info, run_many, start_dev_server
-from tests.dev.cluster import Cluster
 
 _INCIDENT_ID = re.compile(r"INC-\d{4}-\d{2}-\d{2}-\d+")
 WARMUP_PER_API = 10
-
-
-@dataclass(frozen=True)
-class Config:
-    key: str  # "A" or "B"
-    hosts: int  # worker processes, and as many API processes
-    postgres: bool
-
-    @property
-    def label(self) -> str:
-        db = "PostgreSQL" if self.postgres else "SQLite"
-        many = "s" if self.hosts > 1 else ""
-        return f"{self.key}: {self.hosts} worker{many} + {self.hosts} API{many}, {db}"
-
-
-CONFIGS = (Config("A", 1, postgres=False), Config("B", 2, postgres=True))
-
-
-class BenchCluster(Cluster):
-    """``tests.dev.cluster.Cluster``; an empty ``database_url`` leaves each host on the
-    SQLite file in its data dir (a worker and an API on one host share it)."""
-
-    def env(self, host: str) -> dict[str, str]:
-        env = super().env(host)
-        if not self.database_url:
-            del env["FIREWATCH_DATABASE_URL"]
-        return env
 
 
 # ---- one alert, one round ------------------------------------------------------------------
@@ -110,7 +83,7 @@ class Marks:
     page_scheduled: float | None = None  # the first "Notify" activity
     page_started: float | None = None
     tasks: int = 0  # workflow tasks started before the page was scheduled
-    task_timeouts: int = 0  # of which timed out (INCIDENT_TASK_TIMEOUT) or failed
+    task_timeouts: int = 0  # of which timed out (the workflow task timeout) or failed
 
 
 @dataclass
@@ -376,28 +349,6 @@ async def fetch_marks(client: Any, samples: list[Sample]) -> None:
     await run_many("histories", len(samples), 16, one)
 
 
-async def terminate_round(client: Any, workflow_ids: list[str], queue: str) -> int:
-    """End the round's incidents: the known ids, then whatever still runs on the queue."""
-
-    async def end(workflow_id: str) -> str:
-        try:
-            await client.get_workflow_handle(workflow_id).terminate("benchmark round over")
-        except Exception as err:  # already ended
-            return type(err).__name__
-        return "ok"
-
-    await run_many("terminate", len(workflow_ids), 50, lambda i: end(workflow_ids[i]))
-    await asyncio.sleep(1)  # visibility lags a moment
-    rest = [
-        wf.id
-        async for wf in client.list_workflows(
-            f"TaskQueue = '{queue}' AND ExecutionStatus = 'Running'"
-        )
-    ]
-    await asyncio.gather(*(end(i) for i in rest))
-    return len(rest)
-
-
 async def wait_for(check: Callable[[], bool], timeout: float, interval: float = 0.25) -> bool:
     deadline = time.monotonic() + timeout
     while not check():
@@ -421,17 +372,13 @@ async def run_round(
 ) -> RoundResult:
     import httpx
 
-    from activities.config import PolicyStore
     from domain.ids import incident_workflow_id
-    from starter.secrets import ensure_secrets
-    from storage.database import Database, sqlite_url
     from tests.channels.fake_twilio import ACCOUNT_SID, AUTH_TOKEN, FROM_NUMBER, FakeTwilio
 
     tag = uuid.uuid4().hex[:6]
     queue = f"scale-{config.key.lower()}-{tag}"
     tmp = work / f"round-{round_no}-{config.key}"
     twilio = FakeTwilio().start()
-    database = pg.create_database(f"scale_{tag}", migrated=True) if config.postgres else ""
     channels = {
         "FIREWATCH_TWILIO_ACCOUNT_SID": ACCOUNT_SID,
         "FIREWATCH_TWILIO_AUTH_TOKEN": AUTH_TOKEN,
@@ -439,199 +386,77 @@ async def run_round(
         "FIREWATCH_TWILIO_BASE_URL": twilio.url,
         "FIREWATCH_TWILIO_MPS": str(args.mps),
     }
-    cluster = BenchCluster(client, tmp, policy, queue, database, channels)
-    hosts = [f"host-{'ab'[h]}" for h in range(config.hosts)]
     family = f"scale-{tag}"
     samples = [
         Sample(i, incident_workflow_id(f"{family}-{i:05d}", "pagerduty"))
         for i in range(args.alerts)
     ]
-    warm_ids: list[str] = []
     result = RoundResult(config, round_no, samples)
     try:
-        began = time.monotonic()
-        await asyncio.gather(*(cluster.start_worker(h) for h in hosts))
-        urls = list(await asyncio.gather(*(cluster.start_api(h) for h in hosts)))
-        result.setup_s = time.monotonic() - began
-        url = database or sqlite_url(tmp / hosts[0] / "data")
-        secrets = ensure_secrets(
-            tmp / hosts[0] / "data", PolicyStore(policy).get(), database=Database.open(url)
-        )
-        key = secrets.for_integration("pagerduty")
-        assert key is not None, "the shipped policy has a pagerduty integration"
+        async with deployment(client, config, pg, policy, tmp, queue, channels) as running:
+            running.workflow_ids += [s.workflow_id for s in samples]
+            urls = running.urls
+            result.setup_s = running.setup_s
+            key = running.pagerduty_key()
 
-        # Warm-up: every process has opened and paged a few incidents before the storm.
-        warm = [pd_event(key.key, f"warm-{tag}-{i}", i) for i in range(WARMUP_PER_API * len(urls))]
-        warm_ids = [incident_workflow_id(f"warm-{tag}-{i}", "pagerduty") for i in range(len(warm))]
-        async with httpx.AsyncClient(timeout=60) as http:
-            replies = await asyncio.gather(
-                *(
-                    http.post(
-                        f"{urls[i % len(urls)]}/v2/enqueue",
-                        content=body,
-                        headers={"Content-Type": "application/json"},
+            # Warm-up: every process has opened and paged a few incidents before the storm.
+            warm = [pd_event(key, f"warm-{tag}-{i}", i) for i in range(WARMUP_PER_API * len(urls))]
+            running.workflow_ids += [
+                incident_workflow_id(f"warm-{tag}-{i}", "pagerduty") for i in range(len(warm))
+            ]
+            async with httpx.AsyncClient(timeout=60) as http:
+                replies = await asyncio.gather(
+                    *(
+                        http.post(
+                            f"{urls[i % len(urls)]}/v2/enqueue",
+                            content=body,
+                            headers={"Content-Type": "application/json"},
+                        )
+                        for i, body in enumerate(warm)
                     )
-                    for i, body in enumerate(warm)
                 )
+            warmed = sum(1 for r in replies if r.status_code == 202)
+            await wait_for(lambda: len(sms_first_arrivals(twilio)[0]) >= warmed, timeout=60)
+            before = set(sms_first_arrivals(twilio)[0])
+
+            bodies = [pd_event(key, f"{family}-{i:05d}", i) for i in range(args.alerts)]
+            print(
+                f"  {config.label}: processes up in {result.setup_s:.1f} s; warm-up {warmed}"
+                f" alerts; storm of {args.alerts} alerts over {args.spread:g} s",
+                flush=True,
             )
-        warmed = sum(1 for r in replies if r.status_code == 202)
-        await wait_for(lambda: len(sms_first_arrivals(twilio)[0]) >= warmed, timeout=60)
-        before = set(sms_first_arrivals(twilio)[0])
+            await storm(urls, bodies, samples, args.spread, args.connections)
+            accepted = len(result.accepted)
 
-        bodies = [pd_event(key.key, f"{family}-{i:05d}", i) for i in range(args.alerts)]
-        print(
-            f"  {config.label}: processes up in {result.setup_s:.1f} s; warm-up {warmed} alerts;"
-            f" storm of {args.alerts} alerts over {args.spread:g} s",
-            flush=True,
-        )
-        await storm(urls, bodies, samples, args.spread, args.connections)
-        accepted = len(result.accepted)
+            def all_paged() -> bool:
+                return len(set(sms_first_arrivals(twilio)[0]) - before) >= accepted
 
-        def all_paged() -> bool:
-            return len(set(sms_first_arrivals(twilio)[0]) - before) >= accepted
+            drained = await wait_for(all_paged, timeout=args.drain_timeout, interval=0.5)
+            if not drained:
+                print(
+                    f"  !! not every first page arrived within {args.drain_timeout:g} s",
+                    flush=True,
+                )
+            await asyncio.sleep(0.5)  # a duplicate page would show up now
 
-        drained = await wait_for(all_paged, timeout=args.drain_timeout, interval=0.5)
-        if not drained:
-            print(f"  !! not every first page arrived within {args.drain_timeout:g} s", flush=True)
-        await asyncio.sleep(0.5)  # a duplicate page would show up now
-
-        incidents = numbered(url, f"incident/pagerduty/{family}-")
-        first, extra = sms_first_arrivals(twilio)
-        result.incidents = len(incidents)
-        result.duplicates = extra
-        for s in samples:
-            found = incidents.get(s.workflow_id)
-            if found is not None:
-                inc, s.opened = found
-                s.paged = first.get(inc)
-        errors: dict[str, int] = defaultdict(int)
-        for s in samples:
-            if s.status != "ok":
-                errors[s.status] += 1
-        result.errors = dict(errors)
-        await fetch_marks(client, [s for s in samples if s.paged is not None])
+            incidents = numbered(running.database_url, f"incident/pagerduty/{family}-")
+            first, extra = sms_first_arrivals(twilio)
+            result.incidents = len(incidents)
+            result.duplicates = extra
+            for s in samples:
+                found = incidents.get(s.workflow_id)
+                if found is not None:
+                    inc, s.opened = found
+                    s.paged = first.get(inc)
+            errors: dict[str, int] = defaultdict(int)
+            for s in samples:
+                if s.status != "ok":
+                    errors[s.status] += 1
+            result.errors = dict(errors)
+            await fetch_marks(client, [s for s in samples if s.paged is not None])
     finally:
-        cluster.close()
-        leftover = await terminate_round(client, [s.workflow_id for s in samples] + warm_ids, queue)
-        if leftover:
-            print(f"  (terminated {leftover} more workflows found on {queue})", flush=True)
         twilio.stop()
-        if database:
-            pg.drop_database(f"scale_{tag}")
     return result
-
-
-# ---- the database's cost per incident ----------------------------------------------------------
-
-
-def db_cost(url: str, incidents: int) -> dict[str, float]:
-    """Milliseconds per incident of each write an opened, paged incident makes."""
-    from domain.ids import format_incident_id
-    from storage.database import Database
-    from storage.documents import Documents
-    from storage.ledger import Ledger
-    from storage.store import Store
-
-    db = Database.open(url)
-    store, ledger, documents = Store(db), Ledger(db), Documents(db)
-    tag = uuid.uuid4().hex[:6]
-    spent: dict[str, float] = defaultdict(float)
-    ticket = "# Ticket\n\n" + "A line of the incident ticket, as the template writes it.\n" * 40
-    for i in range(incidents):
-        workflow_id = f"incident/pagerduty/db-{tag}-{i}"
-        now = datetime.now(UTC)
-        t0 = time.perf_counter()
-        number = store.allocate_incident_number(
-            now.date(),
-            f"{workflow_id}#run",
-            opened_at=now,
-            summary=f"Shared dependency down: check {i} failing",
-            service="api",
-            severity="P1",
-        )
-        t1 = time.perf_counter()
-        incident_id = format_incident_id(now.date(), number)
-        key = f"{workflow_id}/page/L1/alice/sms"
-        ledger.begin(key, incident_id=incident_id, channel="sms", address="+15550100001")
-        t2 = time.perf_counter()
-        ledger.finish(key, "sent", provider_id=f"SM{uuid.uuid4().hex}")
-        t3 = time.perf_counter()
-        store.record_notification(
-            {
-                "idempotency_key": key,
-                "incident_id": incident_id,
-                "workflow_id": workflow_id,
-                "kind": "page",
-                "recipient": "alice",
-                "channel": "sms",
-                "subject": f"[P1] {incident_id}",
-                "text": f"{incident_id}: Shared dependency down. Reply ACK to acknowledge.",
-                "scheduled_at": now.isoformat(),
-                "recorded_at": now.isoformat(),
-                "status": "sent",
-                "detail": "+15550100001",
-            }
-        )
-        t4 = time.perf_counter()
-        documents.save("ticket", incident_id, 1, ticket)
-        t5 = time.perf_counter()
-        for name, seconds in (
-            ("INC number", t1 - t0),
-            ("ledger begin", t2 - t1),
-            ("ledger finish", t3 - t2),
-            ("outbox row", t4 - t3),
-            ("ticket save", t5 - t4),
-        ):
-            spent[name] += seconds
-    db.close()
-    per = {name: seconds / incidents * 1000 for name, seconds in spent.items()}
-    per["total"] = sum(per.values())
-    return per
-
-
-def bench_db(pg: Any, work: Path, incidents: int, rounds: int) -> dict[str, float]:
-    """Prints the table; returns the median total ms per incident of each back end."""
-    from storage.database import sqlite_url
-
-    print(
-        f"\nDatabase time per incident: {incidents} incidents' writes (INC number, ledger"
-        " begin + finish, outbox row, ticket save), serially in this process, fresh database"
-        " each run, alternating",
-        flush=True,
-    )
-    runs: dict[str, list[dict[str, float]]] = {"SQLite": [], "PostgreSQL": []}
-    for r in range(rounds):
-        for name in ("SQLite", "PostgreSQL"):
-            if name == "SQLite":
-                url = sqlite_url(work / f"dbcost-{r}")
-            else:
-                url = pg.create_database(f"dbcost_{r}", migrated=True)
-            # A few writes first: connections opened, statements compiled.
-            db_cost(url, 10)
-            runs[name].append(db_cost(url, incidents))
-            if name == "PostgreSQL":
-                pg.drop_database(f"dbcost_{r}")
-    parts = list(runs["SQLite"][0])
-    print(
-        f"  {'ms per incident (median of runs)':<34}{'SQLite':>9}{'PostgreSQL':>12}"
-        f"{'PG/SQLite':>11}"
-    )
-    for part in parts:
-        lite = statistics.median(run[part] for run in runs["SQLite"])
-        post = statistics.median(run[part] for run in runs["PostgreSQL"])
-        print(f"  {part:<34}{lite:>9.2f}{post:>12.2f}{post / lite:>10.2f}×")
-    totals = {name: [f"{run['total']:.2f}" for run in rs] for name, rs in runs.items()}
-    print(
-        f"  totals per run: SQLite {', '.join(totals['SQLite'])} ms;"
-        f" PostgreSQL {', '.join(totals['PostgreSQL'])} ms"
-    )
-    print(
-        "  (SQLite: WAL, synchronous FULL, on this machine's ext4 disk. The throw-away"
-        " PostgreSQL runs with fsync, synchronous_commit and full_page_writes off, over"
-        " loopback TCP: a production server commits durably, so its cost is higher.)",
-        flush=True,
-    )
-    return {name: statistics.median(run["total"] for run in rs) for name, rs in runs.items()}
 
 
 # ---- the report --------------------------------------------------------------------------------
@@ -811,8 +636,8 @@ def interpretation(
         hit, _, tasks = task_stats([r for r in results if r.config == config])
         parts.append(
             f"Before the page, its incidents took {tasks:.1f} workflow tasks on average and"
-            f" {hit:.0f} % had a workflow task time out or fail (the incident's task timeout"
-            " is 2 s: under overload a task that misses it is done again)."
+            f" {hit:.0f} % had a workflow task time out or fail (Temporal's default 10 s"
+            " task timeout: under overload a task that misses it is done again)."
         )
         parts.append(f"For {config.key} the lever is {ADVICE[top]}.")
     a, b = med["A"], med["B"]

@@ -113,7 +113,7 @@ def test_defaults(clean_env: pytest.MonkeyPatch) -> None:
     assert ApiSettings().max_body_bytes == 512 * 1024
     assert (s.temporal_port, s.ui_port, s.api_host, s.api_port) == (7233, 8233, "127.0.0.1", 8000)
     assert s.api_url == DEFAULT_API_URL and s.api_token is None and s.user is None
-    assert s.workflow_sandbox is False and s.max_cached_workflows == 1000
+    assert s.workflow_sandbox is False and s.max_cached_workflows == 3000
     assert s.enabled_channels() == frozenset()
     assert s.describe() == "channels: none (outbox only)"
     assert s.temporal_ui_url == "http://localhost:8233" and s.http_timeout == 10.0

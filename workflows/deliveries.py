@@ -29,7 +29,11 @@ with workflow.unsafe.imports_passed_through():
 # (activities.notify); the activity as a whole keeps trying for a while, because a page
 # that is late but still wanted is worth sending.
 KEEP_TRYING = timedelta(minutes=30)
-RETRY = RetryPolicy(maximum_interval=timedelta(seconds=30))
+# The first retry comes soon: after a dead worker's heartbeat timeout, the page should not
+# wait the SDK's default second more before another worker sends it.
+RETRY = RetryPolicy(
+    initial_interval=timedelta(milliseconds=300), maximum_interval=timedelta(seconds=30)
+)
 
 Log = Callable[[str, str], None]
 

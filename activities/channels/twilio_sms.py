@@ -92,6 +92,7 @@ class _CapturingHttpClient(TwilioHttpClient):  # type: ignore[misc]  # twilio is
     captured: Response | None = None
 
     def request(self, *args: Any, **kwargs: Any) -> Response:
+        self.captured = None  # the client is reused: never read an earlier call's answer
         response = super().request(*args, **kwargs)
         self.captured = response
         return response
@@ -161,8 +162,15 @@ class TwilioSender:
     def __init__(self, settings: ChannelSettings, kind: Literal["sms", "voice"] = "sms") -> None:
         self._settings = settings
         self._kind = kind
+        self._local = threading.local()
 
     def _client(self) -> tuple[Client, _CapturingHttpClient]:
+        """This thread's client: its HTTP session keeps connections to Twilio open, so a
+        page does not pay a new TCP and TLS handshake. One per thread, because the last
+        response (for Retry-After) is read back after each call."""
+        cached: tuple[Client, _CapturingHttpClient] | None = getattr(self._local, "client", None)
+        if cached is not None:
+            return cached
         s = self._settings
         assert s.twilio_account_sid and s.twilio_auth_token
         http = _CapturingHttpClient(timeout=s.http_timeout, logger=_quiet)
@@ -170,6 +178,7 @@ class TwilioSender:
             s.twilio_account_sid, s.twilio_auth_token.get_secret_value(), http_client=http
         )
         client.api.base_url = s.twilio_base_url.rstrip("/")
+        self._local.client = client, http
         return client, http
 
     @property

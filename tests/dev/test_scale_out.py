@@ -45,15 +45,15 @@ LADDERS = 50
 KILLS = 4
 # A page whose incident lived on the killed worker is taken over by the other worker after
 # the sticky queue's schedule-to-start timeout (worker.STICKY_TIMEOUT, 1 s), or after the
-# delivery's HEARTBEAT_TIMEOUT (2 s) if its delivery was in flight there. One whose
-# workflow task was in flight there waits for Temporal's workflow task timeout (10 s; a
-# 2 s one made a burst of openings redo their first task). Most pages take well under
-# the 3 s target; the bounds leave room for those in-flight ones and for this 2-core
-# machine's load (it runs the server, PostgreSQL, both APIs and the restarted worker's
-# start-up too), and still fail on the stale clock fixed with it (a page a window late,
+# delivery's HEARTBEAT_TIMEOUT (2 s) and a 0.3 s retry interval if its delivery was in
+# flight there. One whose workflow task was in flight there waits for Temporal's workflow
+# task timeout (10 s). Quiet runs give p99 1.2-1.8 s and max 1.4-5.4 s; the bounds leave
+# room for the in-flight cases and for this 2-core machine's load (it runs the server,
+# PostgreSQL, both APIs, the restarted worker's start-up and, under `make test`, a second
+# test process), and still fail on the stale clock fixed with it (a page a window late,
 # for every page of an incident taken over).
 FAILOVER_P50 = timedelta(seconds=1.5)
-FAILOVER_P99 = timedelta(seconds=12)
+FAILOVER_P99 = timedelta(seconds=8)
 FAILOVER_MAX = timedelta(seconds=15)
 
 
@@ -250,7 +250,8 @@ async def test_sigkilled_worker_pages_once_and_the_other_takes_over_fast(
     )
     slowest = sorted(zip(late, pages, strict=True), key=lambda pair: pair[0])[-5:]
     detail = [f"{who} {s:.1f}s late" for s, who in slowest]
-    kills_at = [f"{(k - opened[0].opened_at).total_seconds():.1f}s" for k in kills]
+    kills_at = [f"{k:%H:%M:%S.%f}"[:-3] for k in kills]
+    print(f"slowest: {detail}; kills at {kills_at}")
     assert p50 <= FAILOVER_P50.total_seconds(), (detail, kills_at)
     assert p99 <= FAILOVER_P99.total_seconds(), (detail, kills_at)
     assert max(late) <= FAILOVER_MAX.total_seconds(), (detail, kills_at)
