@@ -16,7 +16,6 @@ from typing import Any
 
 from temporalio.client import (
     Client,
-    WithStartWorkflowOperation,
     WorkflowExecution,
     WorkflowHandle,
     WorkflowUpdateFailedError,
@@ -155,14 +154,13 @@ def _started(handle: WorkflowHandle[Any, Any]) -> bool:
 async def trigger(client: Client, alert: Alert, *, task_queue: str = TASK_QUEUE) -> IncidentState:
     """Open or join, and wait for the incident id (for people who want to see it).
 
-    Update-with-start: one round trip, and the alert is in the incident when it returns.
+    The alert is durable (signal-with-start) before the wait begins. Update-with-start would
+    save a round trip, but its update is not durable until a worker accepts it: under
+    overload the wait failed and the workflow it had started ended without its alert.
+    Now a failed wait only means the caller does not see the id yet.
     """
-    start = WithStartWorkflowOperation(
-        IncidentWorkflow.run, IncidentInput(), **_start_options(alert, task_queue)
-    )
-    return await client.execute_update_with_start_workflow(
-        IncidentWorkflow.trigger, alert, start_workflow_operation=start
-    )
+    handle = await open_or_join(client, alert, task_queue=task_queue)
+    return await handle.execute_update(IncidentWorkflow.opened)
 
 
 def _start_options(alert: Alert, task_queue: str) -> dict[str, Any]:

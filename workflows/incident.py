@@ -115,7 +115,7 @@ class IncidentWorkflow:
 
     @workflow.update
     async def trigger(self, alert: Alert) -> IncidentState:
-        """Attach an alert and wait for the incident id (update-with-start: one round trip)."""
+        """Attach an alert and wait for the incident id (update-with-start callers)."""
         self.attach_alert(alert)
         return await self._ready()
 
