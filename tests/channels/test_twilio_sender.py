@@ -113,11 +113,12 @@ async def test_sends_from_one_number_are_spaced(
 ) -> None:
     sender = sms(fake_twilio, twilio_mps=4.0, twilio_from="+15005550099")
     alice = person(default_policy, "alice")
-    for i in range(3):
+    for i in range(5):
         await sender.send(note_for(alice, step=f"s{i}"), ALICE)
     times = [c.request.at for c in fake_twilio.calls_to("POST Messages")]
     gaps = [b - a for a, b in itertools.pairwise(times)]
-    # 4 per second: sends start 0.25 s apart; arrivals at the fake jitter by scheduling on
-    # this busy 2-core machine, so the span is checked with a margin and each gap loosely.
-    assert times[-1] - times[0] >= 0.45 and all(gap >= 0.15 for gap in gaps), gaps
-    assert time.time() - times[0] < 5
+    # 4 per second: sends start 0.25 s apart, so five span 1 s. Arrivals at the fake jitter
+    # (scheduling on this busy 2-core machine, a thread's first call opening its connection),
+    # so the rate is checked over the span, with a margin; unthrottled, five take ~50 ms.
+    assert times[-1] - times[0] >= 0.8, gaps
+    assert time.time() - times[0] < 6
