@@ -142,19 +142,21 @@ def slack_client(settings: ChannelSettings) -> AsyncWebClient:
     )
 
 
-_SESSIONS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, aiohttp.ClientSession] = (
-    weakref.WeakKeyDictionary()
-)
+_SESSIONS: weakref.WeakKeyDictionary[
+    asyncio.AbstractEventLoop, dict[float, aiohttp.ClientSession]
+] = weakref.WeakKeyDictionary()
 
 
 def _shared_session(timeout_s: float) -> aiohttp.ClientSession:
-    """One HTTP session per event loop, kept open: Slack calls reuse their connections
-    instead of paying a new TCP and TLS handshake each (the SDK's default without one)."""
-    loop = asyncio.get_running_loop()
-    session = _SESSIONS.get(loop)
+    """One HTTP session per event loop and timeout, kept open: Slack calls reuse their
+    connections instead of paying a new TCP and TLS handshake each (the SDK's default
+    without one). Keyed by timeout too: with a session of its own the SDK ignores its
+    ``timeout`` and uses the session's."""
+    sessions = _SESSIONS.setdefault(asyncio.get_running_loop(), {})
+    session = sessions.get(timeout_s)
     if session is None or session.closed:
         session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=timeout_s))
-        _SESSIONS[loop] = session
+        sessions[timeout_s] = session
     return session
 
 
