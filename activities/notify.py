@@ -61,7 +61,7 @@ TRANSIENT_ATTEMPTS_BEFORE_FALLBACK = 4
 FALL_BACK_AFTER = timedelta(seconds=30)
 # A delivery in progress heartbeats; if its worker dies, Temporal retries it on another
 # after HEARTBEAT_TIMEOUT (the retry asks the provider before sending again).
-HEARTBEAT_TIMEOUT = timedelta(seconds=2)
+HEARTBEAT_TIMEOUT = timedelta(seconds=1.5)
 HEARTBEAT_EVERY_S = 0.5
 
 
@@ -92,6 +92,8 @@ class NotifyActivities:
         # Leave time for the slowest call (HTTP timeout + our throttle) before a pending
         # record is taken to mean "that attempt died".
         self._lease_s = self._settings.http_timeout + MAX_LOCAL_WAIT_S + 5.0
+        # A retry of this activity takes its dead attempt's claim over after this long.
+        self._handover_s = HEARTBEAT_TIMEOUT.total_seconds()
 
     @property
     def settings(self) -> ChannelSettings:
@@ -196,6 +198,7 @@ class NotifyActivities:
                     send=functools.partial(sender.send, cnote, address),
                     find=functools.partial(find, cnote, address) if find else None,
                     lease_s=self._lease_s,
+                    handover_s=self._handover_s,
                 )
             except TransientDeliveryError as err:
                 if channel != last and give_up:

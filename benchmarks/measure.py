@@ -151,6 +151,7 @@ async def start_dev_server() -> Any:
     from temporalio.contrib.pydantic import pydantic_data_converter
     from temporalio.testing import WorkflowEnvironment
 
+    from starter.temporal_setup import ONE_PARTITION_FLAGS
     from workflows.search_attributes import ALL_KEYS
 
     temporal = shutil.which("temporal") or str(Path(sys.executable).parent / "temporal")
@@ -159,4 +160,5 @@ async def start_dev_server() -> Any:
         dev_server_existing_path=temporal,
         search_attributes=list(ALL_KEYS),
         dev_server_log_level="error",
+        dev_server_extra_args=ONE_PARTITION_FLAGS,  # as `make up` runs it
     )

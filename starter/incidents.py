@@ -11,7 +11,7 @@ import uuid
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from temporalio.client import (
@@ -163,10 +163,17 @@ async def trigger(client: Client, alert: Alert, *, task_queue: str = TASK_QUEUE)
     return await handle.execute_update(IncidentWorkflow.opened)
 
 
+# A workflow task that a worker took and never answered (the worker died) is handed to
+# another worker after this long; Temporal's default of 10 s would make a page whose step
+# was in flight on a killed worker 10 s late. Kept by the runs that continue as new.
+INCIDENT_TASK_TIMEOUT = timedelta(seconds=2)
+
+
 def _start_options(alert: Alert, task_queue: str) -> dict[str, Any]:
     return {
         "id": incident_workflow_id(alert.dedup_key, alert.integration),
         "task_queue": task_queue,
+        "task_timeout": INCIDENT_TASK_TIMEOUT,
         "id_conflict_policy": WorkflowIDConflictPolicy.USE_EXISTING,
         "id_reuse_policy": WorkflowIDReusePolicy.ALLOW_DUPLICATE,
         "static_summary": _static_summary(alert),

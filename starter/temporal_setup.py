@@ -63,6 +63,18 @@ class SearchAttributeConflict(RuntimeError):
     """An attribute exists on the namespace with a different type than Firewatch needs."""
 
 
+# One partition per task queue (the server's default is 4). Firewatch's queues carry a few
+# tasks a second, far below what one partition serves, and with four a task that lands in a
+# partition no poller is waiting on can sit there a second or more: a retried page (its
+# worker died) did, on the dev server. Production: deploy/temporal/dynamicconfig.yaml.
+ONE_PARTITION_FLAGS = [
+    "--dynamic-config-value",
+    "matching.numTaskqueueReadPartitions=1",
+    "--dynamic-config-value",
+    "matching.numTaskqueueWritePartitions=1",
+]
+
+
 def dev_server_flags() -> list[str]:
     """``--search-attribute`` flags for ``temporal server start-dev``."""
     flags: list[str] = []

@@ -55,6 +55,7 @@ from starter.connection import (
     temporal_ui_url,
 )
 from starter.temporal_setup import (
+    ONE_PARTITION_FLAGS,
     dev_server_flags,
     ensure_retention,
     ensure_search_attributes,
@@ -362,6 +363,7 @@ class Supervisor:
             # No internet here, and nobody needs the UI's news panel.
             "--ui-disable-news-fetch",
             *dev_server_flags(),
+            *ONE_PARTITION_FLAGS,
         ]
         if self.s.namespace != DEFAULT_NAMESPACE:
             argv += ["--namespace", self.s.namespace]

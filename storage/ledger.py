@@ -46,6 +46,7 @@ class LedgerRow:
     tries: int
     created_at: datetime
     updated_at: datetime
+    claimed_by: str | None = None  # the activity attempt that wrote ``pending`` last
 
 
 def _now() -> str:
@@ -64,6 +65,7 @@ _ROW = (
     _d.tries,
     _d.created_at,
     _d.updated_at,
+    _d.claimed_by,
 )
 _s = channel_state.c
 
@@ -80,6 +82,7 @@ def _row(r: Sequence[Any]) -> LedgerRow:
         tries=r[7],
         created_at=datetime.fromisoformat(r[8]),
         updated_at=datetime.fromisoformat(r[9]),
+        claimed_by=r[10],
     )
 
 
@@ -102,7 +105,15 @@ class Ledger:
             row = db.execute(select(*_ROW).where(_d.idempotency_key == key)).first()
         return _row(row) if row is not None else None
 
-    def begin(self, key: str, *, incident_id: str, channel: str, address: str) -> LedgerRow | None:
+    def begin(
+        self,
+        key: str,
+        *,
+        incident_id: str,
+        channel: str,
+        address: str,
+        claimed_by: str | None = None,
+    ) -> LedgerRow | None:
         """Record that a call is about to go out (the 'before' record); returns the row as
         it was before (None: this is the first attempt anywhere).
 
@@ -122,6 +133,7 @@ class Ledger:
                 "tries": 1,
                 "created_at": now,
                 "updated_at": now,
+                "claimed_by": claimed_by,
             }
             # PostgreSQL: waits for a concurrent insert of the key to commit, then skips.
             inserted = db.execute(
@@ -138,7 +150,9 @@ class Ledger:
                 db.execute(
                     update(channel_deliveries)
                     .where(_d.idempotency_key == key)
-                    .values(status="pending", tries=_d.tries + 1, updated_at=now)
+                    .values(
+                        status="pending", tries=_d.tries + 1, updated_at=now, claimed_by=claimed_by
+                    )
                 )
         return _row(found)
 

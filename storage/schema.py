@@ -87,6 +87,8 @@ channel_deliveries = Table(
     Column("tries", Integer, nullable=False, server_default=text("0")),
     Column("created_at", Text, nullable=False),
     Column("updated_at", Text, nullable=False),
+    # The activity attempt holding a pending claim: "<run id>/<activity id>#<attempt>".
+    Column("claimed_by", Text),
     Index("channel_deliveries_incident", "incident_id"),
 )
 

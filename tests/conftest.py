@@ -25,6 +25,7 @@ os.environ.setdefault("FIREWATCH_WORKFLOW_SANDBOX", "1")
 from activities.config import PolicyStore
 from domain.policy import Policy
 from domain.policy_file import parse_policy
+from starter.temporal_setup import ONE_PARTITION_FLAGS
 from storage.database import sqlite_url
 from tests.postgres import PostgresMissing, PostgresServer
 from tests.runbooks.servers import DeployTool, HealthServer
@@ -91,6 +92,7 @@ async def dev_env() -> AsyncIterator[WorkflowEnvironment]:
         dev_server_existing_path=str(BIN / "temporal"),
         search_attributes=SEARCH_ATTRIBUTES,
         dev_server_log_level="error",
+        dev_server_extra_args=ONE_PARTITION_FLAGS,
     )
     try:
         yield env

@@ -184,16 +184,8 @@ async def test_5xx_after_sending_is_not_sent_twice(
     assert fake_slack.posts() == []
 
 
-async def test_worker_dying_mid_call_is_not_sent_twice(
-    fake_slack: FakeSlack, tmp_path: Path, alice: Person
-) -> None:
-    """The activity dies after Slack posted the DM but before it recorded that.
-
-    The ledger still says pending; the next attempt waits out the lease (the old attempt
-    may still be talking to Slack), then finds the DM by its metadata key.
-    """
-    acts = NotifyActivities(Store(tmp_path), channel_settings(slack=fake_slack))
-    note = note_for(alice)
+async def die_mid_call(acts: NotifyActivities, fake_slack: FakeSlack, note: Notification) -> str:
+    """Attempt 1 posts the DM and dies before it can record that; the ledger says pending."""
     key = channel_key(note.idempotency_key, "slack")
     hold = fake_slack.hold("chat.postMessage")
     attempt = asyncio.create_task(run(acts, note))
@@ -202,19 +194,61 @@ async def test_worker_dying_mid_call_is_not_sent_twice(
     with pytest.raises(asyncio.CancelledError):
         await attempt
     hold.release()
-    assert Ledger(Store(tmp_path).database).get(key).status == "pending"  # type: ignore[union-attr]
+    row = Ledger(acts._store.database).get(key)
+    assert row is not None and row.status == "pending"
+    return key
 
+
+async def test_worker_dying_mid_call_is_retried_at_once_and_not_sent_twice(
+    fake_slack: FakeSlack, tmp_path: Path, alice: Person
+) -> None:
+    """The retry of the same activity (Temporal gave attempt 1 up: its worker stopped
+    heartbeating) does not wait out the lease: once the claim is a heartbeat timeout old it
+    asks Slack, and finds the DM by its metadata key."""
+    acts = NotifyActivities(Store(tmp_path), channel_settings(slack=fake_slack))
+    assert acts._lease_s > 10  # a lease this long would make the page that late
+    note = note_for(alice)
+    key = await die_mid_call(acts, fake_slack, note)
+
+    # Straight after the claim, attempt 1 might still be calling (a worker too busy to
+    # heartbeat): wait out the heartbeat timeout, not the lease.
     with pytest.raises(ApplicationError, match="in flight") as caught:
         await run(acts, note, attempt=2)
-    assert caught.value.next_retry_delay is not None
+    delay = caught.value.next_retry_delay
+    assert delay is not None and delay <= timedelta(seconds=acts._handover_s + 0.5)
+    assert fake_slack.calls_to("conversations.history") == []
 
-    acts._lease_s = 0  # the lease has run out
+    acts._handover_s = 0  # the claim is a heartbeat timeout old
     result = await run(acts, note, attempt=3)
     assert result.delivered and statuses(result) == [("slack", "sent")]
+    assert "found at the provider" in result.attempts[0].detail
     assert len(fake_slack.posts_with_key(key)) == 1
     assert fake_slack.calls_to("conversations.history")
     row = Ledger(Store(tmp_path).database).get(key)
     assert row is not None and row.status == "sent" and row.provider_id
+
+
+async def test_a_pending_claim_of_another_activity_waits_out_its_lease(
+    fake_slack: FakeSlack, tmp_path: Path, alice: Person
+) -> None:
+    """Another activity with the same key (not a retry of the one that claimed it) cannot
+    know whether that one is still talking to Slack: it waits out the lease, then asks."""
+    acts = NotifyActivities(Store(tmp_path), channel_settings(slack=fake_slack))
+    note = note_for(alice)
+    key = await die_mid_call(acts, fake_slack, note)
+
+    other = ActivityEnvironment()
+    other.info = dataclasses.replace(other.info, activity_id="another", attempt=2)
+    with pytest.raises(ApplicationError, match="in flight") as caught:
+        await other.run(acts.deliver_notification, note)
+    assert caught.value.next_retry_delay is not None
+    assert fake_slack.calls_to("conversations.history") == []
+
+    acts._lease_s = 0  # the lease has run out
+    result = await other.run(acts.deliver_notification, note)
+    assert result.delivered and statuses(result) == [("slack", "sent")]
+    assert len(fake_slack.posts_with_key(key)) == 1
+    assert fake_slack.calls_to("conversations.history")
 
 
 async def test_persistent_transient_failure_moves_on_after_a_few_tries(

@@ -252,6 +252,7 @@ async def test_worker_killed_between_the_call_and_completion(
             assert await asyncio.to_thread(hold.wait_reached, 60), "secondary never paged"
             assert len(twilio.sms_to(secondary_phone)) == 1
             assert first.kill() == -9
+            killed = datetime.now(UTC)
             second.start()
             hold.release()
             await wait_polling(client, queue, second)
@@ -291,6 +292,15 @@ async def test_worker_killed_between_the_call_and_completion(
         [(_, page_result)] = [(key, r) for key, r in history if f":{secondary}:" in key]
         assert page_result is not None and page_result.channel == "sms"
         assert "found at the provider" in page_result.attempts[-1].detail
+        # Found as soon as the second worker ran the retry (its start-up, then the 2 s
+        # heartbeat timeout), not after the pending record's 13 s lease (3 s HTTP timeout,
+        # 5 s local throttle, 5 s): the retry knows from Temporal that attempt 1 is over.
+        [found] = [
+            r
+            for r in Ledger(Store(data).database).rows(incident_id)
+            if r.provider_id and f":{secondary}:sms" in r.idempotency_key
+        ]
+        assert found.updated_at - killed < timedelta(seconds=8), found.updated_at - killed
         rows = each_delivery_once(data, incident_id, slack, twilio)
         assert Counter(key_parts(r.idempotency_key) for r in rows if r.status == "sent") == Counter(
             {

@@ -23,7 +23,7 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 
 from activities.models import DeliveryResult, Notification, Published
 from activities.store import OutboxRow, Store
-from starter.temporal_setup import dev_server_flags, workflow_pollers
+from starter.temporal_setup import ONE_PARTITION_FLAGS, dev_server_flags, workflow_pollers
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
@@ -172,6 +172,7 @@ def dev_server_process(db: Path, port: int, log: Path) -> Proc:
         "--log-level",
         "warn",
         *dev_server_flags(),
+        *ONE_PARTITION_FLAGS,
     ]
     return Proc(args, log=log)
 

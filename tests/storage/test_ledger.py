@@ -9,8 +9,10 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from activities.channels.base import TransientDeliveryError
-from activities.channels.once import deliver_once
+from activities.channels.once import Claim, deliver_once
 from storage.database import Database
 from storage.ledger import Ledger
 from storage.store import Store
@@ -42,6 +44,35 @@ def test_before_and_after_records(store_url: str) -> None:
     ledger.begin(other, incident_id="INC-2026-03-03-001", channel="voice", address="+1555")
     assert [r.idempotency_key for r in ledger.rows("INC-2026-03-03-001")] == [key, other]
     assert ledger.rows("INC-2026-03-03-002") == []
+
+
+def test_a_pending_record_names_the_attempt_that_claimed_it(store_url: str) -> None:
+    ledger = Ledger(Store(store_url).database)
+    claim = dict(incident_id=INCIDENT, channel="sms", address="+1555")
+    ledger.begin(KEY, **claim, claimed_by="run-1/3#1")
+    assert ledger.get(KEY).claimed_by == "run-1/3#1"  # type: ignore[union-attr]
+    ledger.begin(KEY, **claim, claimed_by="run-1/3#2")  # the retry takes it over
+    row = ledger.get(KEY)
+    assert row is not None and (row.tries, row.claimed_by) == (2, "run-1/3#2")
+
+
+@pytest.mark.parametrize(
+    ("claimed_by", "follows"),
+    [
+        ("run-1/3#1", True),  # this activity's attempt 1: Temporal gave it up
+        ("run-1/3#2", False),  # this very attempt (it claimed, then looked again)
+        ("run-1/3#5", False),  # a later attempt: not possible, so not assumed over
+        ("run-1/4#1", False),  # another activity of the run
+        ("run-2/3#1", False),  # the same activity id in another run
+        ("run-1/3", False),
+        ("run-1/3#x", False),
+        (None, False),  # written before claims were recorded
+    ],
+)
+def test_a_retry_follows_only_its_own_earlier_attempts(
+    claimed_by: str | None, follows: bool
+) -> None:
+    assert Claim("run-1/3", 2).follows(claimed_by) is follows
 
 
 def test_small_facts_and_the_sqlite_path(tmp_path: Path) -> None:
