@@ -636,8 +636,8 @@ def interpretation(
         hit, _, tasks = task_stats([r for r in results if r.config == config])
         parts.append(
             f"Before the page, its incidents took {tasks:.1f} workflow tasks on average and"
-            f" {hit:.0f} % had a workflow task time out or fail (Temporal's default 10 s"
-            " task timeout: under overload a task that misses it is done again)."
+            f" {hit:.0f} % had a workflow task time out or fail (the incident's 2 s task"
+            " timeout: under overload a task that misses it is done again)."
         )
         parts.append(f"For {config.key} the lever is {ADVICE[top]}.")
     a, b = med["A"], med["B"]
