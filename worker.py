@@ -23,6 +23,7 @@ from temporalio.worker import UnsandboxedWorkflowRunner, Worker, WorkflowRunner
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from activities.channels.settings import ChannelSettings, settings_from_env
+from activities.channels.slack import close_shared_sessions
 from activities.channels.slack_incident_message import SlackActivities
 from activities.config import PolicyStore, data_dir, policy_store_from_env
 from activities.documents import DocumentActivities
@@ -312,6 +313,7 @@ async def main() -> int:
     async with worker:
         await stop.wait()
     backfill.cancel()
+    await close_shared_sessions()
     return 0
 
 

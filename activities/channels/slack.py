@@ -160,6 +160,13 @@ def _shared_session(timeout_s: float) -> aiohttp.ClientSession:
     return session
 
 
+async def close_shared_sessions() -> None:
+    """Close this event loop's shared sessions (at shutdown: their connections are
+    released, and aiohttp does not warn about sessions left open)."""
+    for session in _SESSIONS.pop(asyncio.get_running_loop(), {}).values():
+        await session.close()
+
+
 def button_value(workflow_id: str, incident_id: str, **more: str | int) -> str:
     return json.dumps({"w": workflow_id, "i": incident_id, **more}, separators=(",", ":"))
 

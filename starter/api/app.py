@@ -18,6 +18,7 @@ from pathlib import Path
 from fastapi import Depends, FastAPI
 from temporalio.client import Client
 
+from activities.channels.slack import close_shared_sessions
 from activities.config import PolicyStore, data_dir, policy_store_from_env
 from activities.settings import ApiSettings, get_settings
 from domain.policy import Policy
@@ -92,6 +93,7 @@ def create_app(
         await asyncio.to_thread(ctx.store)
         log.info("Firewatch API: data dir %s, task queue %s", ctx.data_dir, settings.task_queue)
         yield
+        await close_shared_sessions()  # Slack replies' HTTP connections
 
     app = FastAPI(
         title="Firewatch",

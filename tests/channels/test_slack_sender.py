@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
+from activities.channels import slack
 from activities.channels.base import PermanentDeliveryError, TransientDeliveryError
 from activities.channels.ledger import Ledger
 from activities.channels.slack import ACTION_ACK, METADATA_EVENT, SlackSender
@@ -139,3 +141,21 @@ async def test_incidents_channel_notes_thread_under_the_incident_message(
     found = await s.find(ack, "#incidents", datetime.now(UTC) - timedelta(minutes=1))
     assert found == f"{reply.channel}/{reply.ts}"
     assert fake_slack.calls_to("conversations.replies")
+
+
+async def test_calls_share_one_http_session_per_loop_until_shutdown(
+    fake_slack: FakeSlack, tmp_path: Path, default_policy: Policy
+) -> None:
+    """Slack calls reuse one connection pool; shutdown closes it (no aiohttp warnings)."""
+    alice = person(default_policy, "alice")
+    settings = channel_settings(slack=fake_slack)
+    for n in (1, 2):
+        note = note_for(alice).model_copy(update={"idempotency_key": f"INC-1:page-{n}:a:slack"})
+        await sender(fake_slack, tmp_path).send(note, "U0ALICE")
+    [session] = slack._SESSIONS[asyncio.get_running_loop()].values()
+    assert slack.slack_client(settings).session is session and not session.closed
+    await slack.close_shared_sessions()
+    assert session.closed and asyncio.get_running_loop() not in slack._SESSIONS
+    fresh = slack.slack_client(settings).session  # a later call opens a new one
+    assert fresh is not None and fresh is not session and not fresh.closed
+    await slack.close_shared_sessions()
