@@ -23,7 +23,6 @@ new, and it may be calling the provider right now.
 from __future__ import annotations
 
 import asyncio
-import functools
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -116,14 +115,12 @@ async def deliver_once(
                     )
                     return Outcome("found", found, note)
     before = await asyncio.to_thread(
-        functools.partial(
-            ledger.begin,
-            key,
-            incident_id=incident_id,
-            channel=channel,
-            address=address,
-            claimed_by=str(claim) if claim is not None else None,
-        )
+        ledger.begin,
+        key,
+        incident_id=incident_id,
+        channel=channel,
+        address=address,
+        claimed_by=str(claim) if claim is not None else None,
     )
     if before is not None and before.status == "sent":  # an overlapping attempt finished
         return Outcome("duplicate", before.provider_id, "already delivered")
