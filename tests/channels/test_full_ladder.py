@@ -38,7 +38,7 @@ from domain.incident import IncidentState, Status
 from domain.policy import Policy, Role
 from starter.api.app import create_app
 from starter.api.context import ApiSettings
-from starter.incidents import open_or_join
+from starter.incidents import INCIDENT_TASK_TIMEOUT, open_or_join
 from tests.channels.conftest import Mailbox, channel_settings, fake_channels_env
 from tests.channels.fake_slack import FakeSlack
 from tests.channels.fake_twilio import FakeTwilio
@@ -247,6 +247,9 @@ async def test_worker_killed_between_the_call_and_completion(
             handle = await open_or_join(client, make_alert("P1"), task_queue=queue)
             opened: IncidentState = await handle.execute_update(IncidentWorkflow.opened)
             incident_id = opened.incident_id or ""
+            # A step in flight on a dead worker is handed on after 2 s, not Temporal's 10 s.
+            config = (await handle.describe()).raw_description.execution_config
+            assert config.default_workflow_task_timeout.ToTimedelta() == INCIDENT_TASK_TIMEOUT
 
             # Twilio has the secondary's SMS; its answer is held back; the worker dies.
             assert await asyncio.to_thread(hold.wait_reached, 60), "secondary never paged"
