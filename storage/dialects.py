@@ -16,6 +16,8 @@
 from __future__ import annotations
 
 import hashlib
+import sqlite3
+import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -72,7 +74,7 @@ def configure(engine: Engine) -> None:
         cursor = dbapi_connection.cursor()
         try:
             cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_S * 1000}")
-            cursor.execute("PRAGMA journal_mode=WAL")  # persistent; a no-op once set
+            _switch_to_wal(cursor)
             cursor.execute("PRAGMA foreign_keys=ON")
         finally:
             cursor.close()
@@ -83,6 +85,27 @@ def configure(engine: Engine) -> None:
         # writes fails at once (SQLITE_BUSY) if another writer committed in between.
         write = bool(conn.get_execution_options().get(WRITE_OPTION))
         conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+
+
+def _switch_to_wal(cursor: Any) -> None:
+    """``PRAGMA journal_mode=WAL``, persistent and a no-op once set.
+
+    On a fresh file, switching needs an exclusive lock and SQLite answers "database is
+    locked" at once, without the busy handler, while another connection holds any lock:
+    processes starting together (worker, API, ``make up``) would fail 1 time in 3 (measured
+    with four). So the switch is retried until the busy timeout.
+    """
+    deadline = time.monotonic() + SQLITE_BUSY_TIMEOUT_S
+    pause = 0.005
+    while True:
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as err:
+            if "locked" not in str(err) or time.monotonic() + pause > deadline:
+                raise
+        time.sleep(pause)
+        pause = min(pause * 2, 0.2)
 
 
 def lock(conn: Connection, name: str) -> None:

@@ -264,6 +264,41 @@ def test_several_processes_starting_at_once_on_a_fresh_database(database_url: st
     assert schema_diff(db) == []
 
 
+def _open_fresh_files_in_step(paths: list[str], barrier: Any, out: Any) -> None:
+    failures = []
+    for path in paths:
+        barrier.wait()
+        try:
+            with Database(f"sqlite:///{path}").read() as conn:
+                conn.exec_driver_sql("SELECT 1")
+        except Exception as err:  # pragma: no cover - reported by the test
+            failures.append(repr(err))
+    out.put(failures)
+
+
+def test_processes_opening_a_fresh_sqlite_file_together_all_get_in(tmp_path: Path) -> None:
+    """Switching a fresh file to WAL fails at once, without waiting, while another
+    connection holds a lock. Four processes opening 20 fresh files in step hit that in
+    about a third of the files unless the switch is retried."""
+    ctx = processes.context()
+    count, rounds = 4, 20
+    paths = [str(tmp_path / f"fresh-{n}.db") for n in range(rounds)]
+    barrier = ctx.Barrier(count)
+    out = ctx.Queue()
+    procs = [
+        ctx.Process(target=_open_fresh_files_in_step, args=(paths, barrier, out))
+        for _ in range(count)
+    ]
+    for proc in procs:
+        proc.start()
+    failures = [failure for _ in procs for failure in out.get(timeout=120)]
+    for proc in procs:
+        proc.join(30)
+    assert failures == []
+    for path in paths:
+        assert sqlite3.connect(path).execute("PRAGMA journal_mode").fetchone() == ("wal",)
+
+
 def test_several_engines_in_threads_starting_at_once(database_url: str) -> None:
     url = database_url
     count = 6
