@@ -39,7 +39,7 @@ from activities.channels.base import (
 )
 from activities.channels.formatting import slack_mrkdwn
 from activities.channels.handoff_slack import handoff_buttons
-from activities.channels.ledger import Ledger
+from activities.channels.ledger import Ledger, LedgerValues
 from activities.channels.settings import ChannelSettings
 from activities.models import Notification
 
@@ -306,21 +306,21 @@ class SlackDirectory:
 
     def __init__(self, client: AsyncWebClient, ledger: Ledger) -> None:
         self._client = client
-        self._ledger = ledger
+        self._values = LedgerValues(ledger)
 
     async def user_id(self, address: str) -> str:
         """``U123`` as is; ``email:a@b`` through users.lookupByEmail."""
         if not address.startswith("email:"):
             return address
         email = address.removeprefix("email:")
-        cached = self._ledger.value(f"slack:user:{email.lower()}")
+        cached = await self._values.get(f"slack:user:{email.lower()}")
         if cached:
             return str(cached)
         response = await slack_call(
             self._client.users_lookupByEmail(email=email), "users.lookupByEmail"
         )
         user_id = str(response["user"]["id"])
-        self._ledger.set_value(f"slack:user:{email.lower()}", user_id)
+        await self._values.set(f"slack:user:{email.lower()}", user_id)
         return user_id
 
     async def channel_id(self, channel: str) -> str:
@@ -328,7 +328,7 @@ class SlackDirectory:
         name = channel.lstrip("#")
         if _CHANNEL_ID.match(name):
             return name
-        cached = self._ledger.value(f"slack:channel:{name}")
+        cached = await self._values.get(f"slack:channel:{name}")
         if cached:
             return str(cached)
         found = await self.find_channel(name)
@@ -349,21 +349,21 @@ class SlackDirectory:
             page = await slack_call(self._client.conversations_list(**kwargs), "conversations.list")
             for ch in page.get("channels") or []:
                 if ch.get("name") == name:
-                    self._ledger.set_value(f"slack:channel:{name}", ch["id"])
+                    await self._values.set(f"slack:channel:{name}", ch["id"])
                     return str(ch["id"])
             cursor = (page.get("response_metadata") or {}).get("next_cursor") or None
             if not cursor:
                 return None
 
     async def dm_channel(self, user_id: str) -> str:
-        cached = self._ledger.value(f"slack:dm:{user_id}")
+        cached = await self._values.get(f"slack:dm:{user_id}")
         if cached:
             return str(cached)
         opened = await slack_call(
             self._client.conversations_open(users=user_id), "conversations.open"
         )
         channel = str(opened["channel"]["id"])
-        self._ledger.set_value(f"slack:dm:{user_id}", channel)
+        await self._values.set(f"slack:dm:{user_id}", channel)
         return channel
 
 
@@ -425,6 +425,7 @@ class SlackSender:
     def __init__(self, settings: ChannelSettings, ledger: Ledger) -> None:
         self._settings = settings
         self._ledger = ledger
+        self._values = LedgerValues(ledger)
 
     def _client(self) -> AsyncWebClient:
         return slack_client(self._settings)
@@ -435,7 +436,7 @@ class SlackSender:
         """(channel to post to, thread ts, broadcast) for a note."""
         directory = SlackDirectory(client, self._ledger)
         if note.person is None or address.startswith("#") or _CHANNEL_ID.match(address):
-            parent = self._ledger.value(f"slack:message:{note.incident_id}")
+            parent = await self._values.get(f"slack:message:{note.incident_id}")
             incidents = note.channel_role == "incidents"
             if incidents and parent and note.kind != "initial_alert":
                 return parent["channel"], parent["ts"], note.kind == "resolution"
@@ -483,7 +484,7 @@ class SlackSender:
             kwargs["reply_broadcast"] = broadcast
         response = await slack_call(client.chat_postMessage(**kwargs), "chat.postMessage")
         posted_channel, ts = str(response["channel"]), str(response["ts"])
-        self._remember(note, posted_channel, ts, thread_ts)
+        await self._remember(note, posted_channel, ts, thread_ts)
         return f"{posted_channel}/{ts}"
 
     async def _share_chart(
@@ -499,9 +500,9 @@ class SlackSender:
         unknown (5xx, timeout); that raises, and the retry's :meth:`find` looks for the
         file in the channel before anything is posted again."""
         state = chart_state_key(note.idempotency_key)
-        if self._ledger.value(state) is not None:
+        if await self._values.get(state) is not None:
             return None
-        self._ledger.set_value(state, {"state": "uploading"})
+        await self._values.set(state, {"state": "uploading"})
         try:
             answer = await slack_call(
                 client.files_getUploadURLExternal(
@@ -512,9 +513,9 @@ class SlackSender:
             file_id, url = str(answer["file_id"]), str(answer["upload_url"])
             await self._upload(url, chart.png)
         except DeliveryError as err:
-            self._chart_failed(state, err.reason)
+            await self._chart_failed(state, err.reason)
             return None
-        self._ledger.set_value(state, {"state": "sharing", "file_id": file_id})
+        await self._values.set(state, {"state": "sharing", "file_id": file_id})
         try:
             await slack_call(
                 client.files_completeUploadExternal(
@@ -527,17 +528,17 @@ class SlackSender:
         except TransientDeliveryError as err:
             if err.maybe_sent:
                 raise
-            self._chart_failed(state, err.reason, file_id)
+            await self._chart_failed(state, err.reason, file_id)
             return None
         except PermanentDeliveryError as err:
-            self._chart_failed(state, err.reason, file_id)
+            await self._chart_failed(state, err.reason, file_id)
             return None
-        self._ledger.set_value(state, {"state": "shared", "file_id": file_id})
+        await self._values.set(state, {"state": "shared", "file_id": file_id})
         return f"{channel}/{file_id}"
 
-    def _chart_failed(self, state: str, reason: str, file_id: str | None = None) -> None:
+    async def _chart_failed(self, state: str, reason: str, file_id: str | None = None) -> None:
         log.warning("Slack chart upload failed (%s): posting the text without it", reason)
-        self._ledger.set_value(state, {"state": "failed", "file_id": file_id, "detail": reason})
+        await self._values.set(state, {"state": "failed", "file_id": file_id, "detail": reason})
 
     async def _upload(self, url: str, data: bytes) -> None:
         """Step 2 of the upload: the raw bytes to the URL Slack gave (no token needed)."""
@@ -553,14 +554,16 @@ class SlackSender:
         if answer.status != 200:
             raise PermanentDeliveryError(f"Slack file upload: HTTP {answer.status} {body[:80]}")
 
-    def _remember(self, note: Notification, channel: str, ts: str, thread_ts: str | None) -> None:
+    async def _remember(
+        self, note: Notification, channel: str, ts: str, thread_ts: str | None
+    ) -> None:
         if (
             note.kind == "initial_alert"
             and note.channel_role == "incidents"
             and thread_ts is None
-            and not self._ledger.value(f"slack:message:{note.incident_id}")
+            and not await self._values.get(f"slack:message:{note.incident_id}")
         ):
-            self._ledger.set_value(
+            await self._values.set(
                 f"slack:message:{note.incident_id}", {"channel": channel, "ts": ts}
             )
 
@@ -571,11 +574,11 @@ class SlackSender:
             channel = await SlackDirectory(client, self._ledger).dm_channel(channel)
         file_id = None
         if chart_of(note) is not None:
-            file_id = (self._ledger.value(chart_state_key(note.idempotency_key)) or {}).get(
+            file_id = (await self._values.get(chart_state_key(note.idempotency_key)) or {}).get(
                 "file_id"
             )
         ts = await find_by_key(client, channel, note.idempotency_key, since, thread_ts, file_id)
         if ts is None:
             return None
-        self._remember(note, channel, ts, thread_ts)
+        await self._remember(note, channel, ts, thread_ts)
         return f"{channel}/{ts}"

@@ -29,7 +29,7 @@ from temporalio.exceptions import ApplicationError
 
 from activities.channels.base import PermanentDeliveryError, TransientDeliveryError
 from activities.channels.formatting import slack_mrkdwn
-from activities.channels.ledger import Ledger
+from activities.channels.ledger import Ledger, LedgerValues
 from activities.channels.once import deliver_once
 from activities.channels.settings import ChannelSettings, settings_from_env
 from activities.channels.slack import (
@@ -185,6 +185,7 @@ class SlackActivities:
     async def _sync(self, s: IncidentSnapshot) -> SlackSyncResult:
         assert self._ledger is not None
         ledger = self._ledger
+        values = LedgerValues(ledger)
         client = slack_client(self._settings)
         result = SlackSyncResult()
         if s.war_room and s.war_room_name:
@@ -196,7 +197,7 @@ class SlackActivities:
             s, ui_url=ui_link(self._settings, namespace, s.workflow_id), war_room_id=result.war_room
         )
         text = message_text(s)
-        parent = ledger.value(f"slack:message:{s.incident_id}")
+        parent = await values.get(f"slack:message:{s.incident_id}")
         if parent is None:
             channel = self._settings.incidents_channel(s.incidents_channel)
             directory = SlackDirectory(client, ledger)
@@ -236,7 +237,7 @@ class SlackActivities:
                 )
             posted_channel, ts = outcome.provider_id.split("/", 1)
             parent = {"channel": posted_channel, "ts": ts}
-            ledger.set_value(f"slack:message:{s.incident_id}", parent)
+            await values.set(f"slack:message:{s.incident_id}", parent)
             if outcome.status != "sent":  # found after an interrupted attempt: bring it up to date
                 await self._update(client, parent, text, blocks)
         else:
@@ -256,10 +257,10 @@ class SlackActivities:
 
     async def _war_room(self, client: Any, s: IncidentSnapshot) -> tuple[str, list[str]]:
         assert self._ledger is not None and s.war_room_name
-        ledger = self._ledger
-        directory = SlackDirectory(client, ledger)
+        values = LedgerValues(self._ledger)
+        directory = SlackDirectory(client, self._ledger)
         state_key = f"slack:war_room:{s.incident_id}"
-        room = ledger.value(state_key)
+        room = await values.get(state_key)
         if room is None:
             try:
                 created = await slack_call(
@@ -275,7 +276,7 @@ class SlackActivities:
                     raise
                 room_id = found
             room = {"id": room_id, "name": s.war_room_name, "members": []}
-            ledger.set_value(state_key, room)
+            await values.set(state_key, room)
             log.info("war room #%s (%s) for %s", s.war_room_name, room_id, s.incident_id)
         members: list[str] = list(room.get("members") or [])
         wanted: list[str] = []
@@ -316,5 +317,5 @@ class SlackActivities:
                                 continue
                         invited.append(user)
             room["members"] = [*members, *invited]
-            ledger.set_value(state_key, room)
+            await values.set(state_key, room)
         return str(room["id"]), invited

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+import sqlite3
+import threading
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -14,6 +18,7 @@ from activities.models import IncidentSnapshot
 from activities.store import Store
 from domain.incident import IncidentState, LadderRun, Page, Severity, Status
 from domain.policy import Policy, Role
+from storage.database import DB_FILE
 from tests.channels.conftest import channel_settings
 from tests.channels.fake_slack import FakeSlack
 
@@ -111,3 +116,47 @@ async def test_war_room_created_by_a_dead_attempt_is_found(
 async def test_without_slack_it_does_nothing(tmp_path: Path, default_policy: Policy) -> None:
     acts = SlackActivities(Store(tmp_path), channel_settings())
     assert await sync(acts, incident_snapshot(state(), default_policy, OPENED)) is None
+
+
+async def test_a_sync_waiting_for_the_database_does_not_stall_the_worker(
+    fake_slack: FakeSlack, tmp_path: Path, default_policy: Policy
+) -> None:
+    """The worker's event loop also polls and completes workflow tasks and heartbeats: a
+    sync whose ledger write waits for SQLite's write lock must wait in a thread, not on it."""
+    acts = SlackActivities(Store(tmp_path), channel_settings(slack=fake_slack))
+    assert await sync(acts, incident_snapshot(state(), default_policy, OPENED)) is not None
+    # Bob joins: the war room's member list is written again.
+    joined = state(
+        pages=[
+            *state().pages,
+            Page(at=OPENED, person="bob", role=Role.SECONDARY, level=1, step="p1"),
+        ]
+    )
+    held, hold_s = threading.Event(), 1.0
+
+    def hold_the_write_lock() -> None:
+        other = sqlite3.connect(tmp_path / DB_FILE, isolation_level=None)
+        other.execute("BEGIN IMMEDIATE")
+        held.set()
+        time.sleep(hold_s)
+        other.execute("ROLLBACK")
+        other.close()
+
+    holder = threading.Thread(target=hold_the_write_lock)
+    holder.start()
+    await asyncio.to_thread(held.wait)
+    gaps: list[float] = []
+    started = time.monotonic()
+    syncing = asyncio.ensure_future(sync(acts, incident_snapshot(joined, default_policy, OPENED)))
+    last = time.monotonic()
+    while not syncing.done():
+        await asyncio.sleep(0.01)
+        gaps.append(time.monotonic() - last)
+        last = time.monotonic()
+    took = time.monotonic() - started
+    await syncing
+    holder.join()
+    assert took >= hold_s * 0.8  # it did wait for the lock
+    assert max(gaps) < 0.25, f"the event loop stalled for {max(gaps):.2f} s"
+    room = fake_slack.channel("inc-2026-11-26-007")
+    assert room is not None and {"U0ALICE", "U0BOB"} <= room.members
