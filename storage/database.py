@@ -64,6 +64,7 @@ class Database:
             path.parent.mkdir(parents=True, exist_ok=True)
         self.engine: Engine = create_engine(self.url, **dialects.engine_options(self.url))
         dialects.configure(self.engine)
+        self.writers = dialects.WriterGate(self.dialect)  # see WriterGate
         # Close the pooled connections once nothing refers to this database any more.
         weakref.finalize(self, self.engine.dispose)
 
@@ -110,7 +111,7 @@ class Database:
         With ``lock``, serialised against every other ``write`` holding the same name, in
         any process: what a read-then-write such as the INC allocation needs.
         """
-        with self.engine.connect() as conn:
+        with self.writers, self.engine.connect() as conn:
             conn.execution_options(**{dialects.WRITE_OPTION: True})
             with conn.begin():
                 if lock is not None:

@@ -8,6 +8,11 @@
   (busy timeout) instead of one failing on a lock upgrade, and a named lock needs nothing
   more. PostgreSQL: a named lock is ``pg_advisory_xact_lock``, held until the transaction
   ends; other writes run concurrently under row locks.
+* Writers in one process. SQLite: they queue on a lock of ours (``WriterGate``) before
+  ``BEGIN IMMEDIATE``. SQLite's own busy handler polls with sleeps of up to 100 ms, so with
+  dozens of threads writing (a burst of pages) the write lock sat free while its waiters
+  slept: p99 632 ms for a one-row write with 64 threads, against 1 ms under the gate.
+  PostgreSQL: no gate.
 * ``INSERT ... ON CONFLICT``: both speak it, through their dialect's ``insert``; its
   rowcount (1 inserted, 0 skipped) is kept on PostgreSQL too (``preserve_rowcount``).
 * URLs: ``postgresql://`` (libpq style) means psycopg 3 (``storage.database.normalise_url``).
@@ -17,7 +22,9 @@ from __future__ import annotations
 
 import hashlib
 import sqlite3
+import threading
 import time
+from collections import deque
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -85,6 +92,66 @@ def configure(engine: Engine) -> None:
         # writes fails at once (SQLITE_BUSY) if another writer committed in between.
         write = bool(conn.get_execution_options().get(WRITE_OPTION))
         conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+
+
+class WriterGate:
+    """SQLite: one writing transaction at a time in this process, in arrival order.
+
+    First come, first served, and handed straight to the next waiter: Python's own locks
+    are not fair, and under one a burst of 64 writers still had a p99 of 247 ms.
+    Re-entrant, so a thread that (wrongly) nests writes waits for SQLite's busy timeout and
+    fails, as it did before, instead of deadlocking here. Other processes (the API, another
+    worker) still meet at SQLite's lock and its busy timeout.
+    """
+
+    def __init__(self, dialect: str, timeout_s: float = SQLITE_BUSY_TIMEOUT_S) -> None:
+        self._on = dialect == "sqlite"
+        self._timeout_s = timeout_s
+        self._mutex = threading.Lock()
+        self._owner: int | None = None
+        self._depth = 0
+        self._waiting: deque[tuple[int, threading.Event]] = deque()
+
+    @property
+    def queued(self) -> int:
+        """Writers waiting for their turn."""
+        with self._mutex:
+            return len(self._waiting)
+
+    def __enter__(self) -> None:
+        if not self._on:
+            return
+        me = threading.get_ident()
+        with self._mutex:
+            if self._owner == me:
+                self._depth += 1
+                return
+            if self._owner is None:
+                self._owner, self._depth = me, 1
+                return
+            turn = threading.Event()
+            self._waiting.append((me, turn))
+        if turn.wait(self._timeout_s):
+            return  # the releaser made us the owner
+        with self._mutex:
+            if turn.is_set():  # handed over as the wait ended
+                return
+            self._waiting.remove((me, turn))
+        raise TimeoutError(f"database is locked: no write turn within {self._timeout_s:g} s")
+
+    def __exit__(self, *exc: object) -> None:
+        if not self._on:
+            return
+        with self._mutex:
+            self._depth -= 1
+            if self._depth:
+                return
+            if self._waiting:
+                self._owner, turn = self._waiting.popleft()
+                self._depth = 1
+                turn.set()
+            else:
+                self._owner = None
 
 
 def _switch_to_wal(cursor: Any) -> None:
