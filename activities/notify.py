@@ -27,7 +27,6 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
-from collections.abc import Awaitable
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal, TypeVar
 
@@ -41,6 +40,7 @@ from activities.channels.once import Outcome, deliver_once
 from activities.channels.settings import ChannelSettings, settings_from_env
 from activities.channels.slack import SlackSender
 from activities.channels.twilio_sms import MAX_LOCAL_WAIT_S, TwilioSender
+from activities.heartbeating import HEARTBEAT_TIMEOUT, heartbeating
 from activities.models import (
     CHANNEL_TITLES,
     ChannelName,
@@ -59,10 +59,6 @@ T = TypeVar("T")
 # a page reaches a working channel within about a minute whatever one provider does.
 TRANSIENT_ATTEMPTS_BEFORE_FALLBACK = 4
 FALL_BACK_AFTER = timedelta(seconds=30)
-# A delivery in progress heartbeats; if its worker dies, Temporal retries it on another
-# after HEARTBEAT_TIMEOUT (the retry asks the provider before sending again).
-HEARTBEAT_TIMEOUT = timedelta(seconds=1.5)
-HEARTBEAT_EVERY_S = 0.5
 
 
 def channel_key(outbox_key: str, channel: str) -> str:
@@ -106,7 +102,7 @@ class NotifyActivities:
         route = self._route(note)
         if not any(address for _, address in route):
             return await asyncio.to_thread(self.record_in_outbox, note)
-        return await _heartbeating(self._deliver(note, route))
+        return await heartbeating(self._deliver(note, route))
 
     # ---- outbox only (the embedded default) ------------------------------------------------
 
@@ -266,19 +262,3 @@ class NotifyActivities:
             "scheduled_at": note.scheduled_at.isoformat(),
             "recorded_at": now.isoformat(),
         }
-
-
-async def _heartbeating(call: Awaitable[T]) -> T:
-    """Heartbeat while a delivery runs, so a dead worker's attempt is retried quickly."""
-    if not activity.in_activity():
-        return await call
-    task = asyncio.ensure_future(call)
-    try:
-        while True:
-            done, _ = await asyncio.wait({task}, timeout=HEARTBEAT_EVERY_S)
-            if done:
-                return task.result()
-            activity.heartbeat()
-    finally:
-        if not task.done():
-            task.cancel()

@@ -19,8 +19,9 @@ from temporalio.exceptions import ActivityError
 from temporalio.workflow import ActivityCancellationType
 
 with workflow.unsafe.imports_passed_through():
+    from activities.heartbeating import HEARTBEAT_TIMEOUT
     from activities.models import CHANNEL_TITLES, DeliveryResult, Notification
-    from activities.notify import HEARTBEAT_TIMEOUT, NotifyActivities
+    from activities.notify import NotifyActivities
     from domain.delivery import moot_reason
     from domain.incident import IncidentState
     from domain.messages import MessageKind

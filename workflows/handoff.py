@@ -35,8 +35,9 @@ with workflow.unsafe.imports_passed_through():
         NextHandoff,
         RecordHandoff,
     )
+    from activities.heartbeating import HEARTBEAT_TIMEOUT
     from activities.models import Notification
-    from activities.notify import HEARTBEAT_TIMEOUT, NotifyActivities
+    from activities.notify import NotifyActivities
     from domain.handoff import (
         AckVia,
         HandoffError,

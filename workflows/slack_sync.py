@@ -17,6 +17,7 @@ from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
     from activities.channels.slack_incident_message import SlackActivities
+    from activities.heartbeating import HEARTBEAT_TIMEOUT
     from activities.models import IncidentSnapshot
 
 RETRY_EVERY = timedelta(seconds=15)
@@ -52,6 +53,7 @@ class SlackSync:
                     summary="Sync the Slack incident message",
                     start_to_close_timeout=timedelta(seconds=30),
                     schedule_to_close_timeout=timedelta(minutes=1),
+                    heartbeat_timeout=HEARTBEAT_TIMEOUT,  # a dead worker's sync is retried fast
                     retry_policy=RetryPolicy(maximum_interval=timedelta(seconds=10)),
                 )
             except ActivityError as err:

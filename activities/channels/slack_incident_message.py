@@ -41,6 +41,7 @@ from activities.channels.slack import (
     slack_call,
     slack_client,
 )
+from activities.heartbeating import heartbeating
 from activities.models import IncidentSnapshot
 from activities.store import Store
 
@@ -172,7 +173,7 @@ class SlackActivities:
         if self._ledger is None:
             return None
         try:
-            return await self._sync(snapshot)
+            return await heartbeating(self._sync(snapshot))
         except TransientDeliveryError as err:
             delay = timedelta(seconds=err.retry_after) if err.retry_after else None
             raise ApplicationError(

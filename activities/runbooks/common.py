@@ -20,8 +20,8 @@ from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 import httpx
-from temporalio import activity
 
+from activities.heartbeating import heartbeating as shared_heartbeating
 from domain.durations import format_duration
 
 T = TypeVar("T")
@@ -37,24 +37,9 @@ MAX_ANSWER_BYTES = 1024 * 1024
 
 
 async def heartbeating(call: Awaitable[T], every: float | None = None) -> T:
-    """Await ``call``, heartbeating every ``every`` seconds (default
-    :data:`HEARTBEAT_EVERY_S`) when inside an activity, so a dead worker is noticed within
-    the heartbeat timeout and a cancellation is delivered. Cancelled, it cancels ``call``
-    and waits briefly for it to clean up (kill a command)."""
-    if not activity.in_activity():
-        return await call
-    task = asyncio.ensure_future(call)
-    try:
-        while True:
-            done, _ = await asyncio.wait({task}, timeout=every or HEARTBEAT_EVERY_S)
-            if done:
-                return task.result()
-            activity.heartbeat()
-    finally:
-        if not task.done():
-            task.cancel()
-            with contextlib.suppress(BaseException):
-                await asyncio.wait({task}, timeout=KILL_GRACE_S)
+    """``activities.heartbeating.heartbeating`` at runbook pace (:data:`HEARTBEAT_EVERY_S`),
+    giving a cancelled command :data:`KILL_GRACE_S` to be killed."""
+    return await shared_heartbeating(call, every or HEARTBEAT_EVERY_S, cancel_grace_s=KILL_GRACE_S)
 
 
 # ---- short texts --------------------------------------------------------------------------

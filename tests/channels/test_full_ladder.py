@@ -269,6 +269,7 @@ async def test_worker_killed_between_the_call_and_completion(
             await wait_for(page_settled, timeout=60, what="the retried page to settle")
             # Then the secondary clicks Acknowledge.
             st = await state_of(handle)
+            clicked = datetime.now(UTC)
             assert await click_ack(http, secondary_slack, st, slack.response_url("ack")) == 200
 
             async def settled() -> IncidentState | None:
@@ -283,6 +284,9 @@ async def test_worker_killed_between_the_call_and_completion(
                 return st if ok else None
 
             st = await wait_for(settled, timeout=60, what="ack applied, message edited")
+            # A message sync in flight on the killed worker is retried after its heartbeat
+            # timeout (1.5 s), not its 30 s start-to-close timeout.
+            assert datetime.now(UTC) - clicked < timedelta(seconds=10)
             assert opened.opened_at + 15 * unit + 15 * unit > datetime.now(UTC), (
                 "too slow: reminders due"
             )
