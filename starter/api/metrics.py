@@ -5,6 +5,7 @@ Each app has its own registry, so several apps (tests, benchmark) never share co
 
 from __future__ import annotations
 
+import asyncio
 import time
 from typing import Any
 
@@ -118,4 +119,7 @@ router = APIRouter(tags=["operations"])
 )
 async def metrics(request: Request) -> Response:
     registry: CollectorRegistry = request.app.state.ctx.metrics.registry
-    return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+    # In a thread: the incident collectors read the database at scrape time, and on the
+    # event loop a scrape would hold up every alert the API is taking in meanwhile.
+    body = await asyncio.to_thread(generate_latest, registry)
+    return Response(body, media_type=CONTENT_TYPE_LATEST)
