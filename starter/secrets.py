@@ -30,6 +30,7 @@ import logging
 import os
 import secrets
 import threading
+import time
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
@@ -37,6 +38,7 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sqlalchemy import Connection, delete, select, update
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import SQLAlchemyError
 
 from activities.settings import get_settings
 from domain.policy import Integration, IntegrationKind, Policy
@@ -62,6 +64,10 @@ _a = added_table.c
 _v = state_versions.c
 
 log = logging.getLogger(__name__)
+
+# After the database failed a read of the added integrations, how long ingest uses the
+# last list read without trying again.
+RETRY_AFTER_OUTAGE_S = 1.0
 
 
 class IntegrationSecret(BaseModel):
@@ -515,6 +521,7 @@ def add_integration(
         if inserted != 1:
             raise IntegrationConflict(f"integration {name!r} exists already; pick another name")
         _bump(conn)
+    _database_answered(data_dir)
     return added
 
 
@@ -536,6 +543,7 @@ def remove_integration(
         found = _parse_added(*row)
         conn.execute(delete(added_table).where(_a.name == name))
         _bump(conn)
+    _database_answered(data_dir)
     return found
 
 
@@ -545,7 +553,8 @@ class AddedIntegrationsFile:
     (The name is from when they lived in a file.) One read of the ``state_versions``
     counter per call, which every add and remove bumps in the same transaction, so no
     change by any process on any host goes unseen; the list is read again only when it
-    moved. Rows that cannot be read keep the last good list, logged, so ingest keeps working.
+    moved. Rows that cannot be read keep the last good list, logged, so ingest keeps working;
+    so does a database that cannot be reached (see ``get``).
     """
 
     def __init__(self, data_dir: Path, database: Database | None = None) -> None:
@@ -555,8 +564,31 @@ class AddedIntegrationsFile:
         self._imported = False
         self._seen: int | None = None
         self._value = AddedIntegrations()
+        self._unreachable = False
+        self._unreachable_until = 0.0
 
     def get(self) -> AddedIntegrations:
+        """The newest list; the last good one while the database cannot be reached.
+
+        Alerts reach Temporal, not this database: an outage of it must not turn away alerts
+        from the policy file's integrations (added ones keep working as last read). After a
+        failure the database is left alone for ``RETRY_AFTER_OUTAGE_S``, so requests do not
+        each wait on a connection attempt."""
+        if time.monotonic() < self._unreachable_until:
+            return self._value
+        try:
+            return self._read()
+        except SQLAlchemyError as exc:
+            self._unreachable_until = time.monotonic() + RETRY_AFTER_OUTAGE_S
+            if not self._unreachable:
+                log.error("database unreachable; added integrations as last read: %s", exc)
+            self._unreachable = True
+            return self._value
+
+    def retry_now(self) -> None:
+        self._unreachable_until = 0.0
+
+    def _read(self) -> AddedIntegrations:
         if not self._imported:
             try:
                 _ensure_added_imported(self.data_dir, self.database)
@@ -566,6 +598,9 @@ class AddedIntegrationsFile:
                 return self._value
         with self.database.read() as conn:
             seen = _added_version(conn)
+        if self._unreachable:
+            log.info("database reachable again; added integrations current")
+            self._unreachable = False
         if seen == self._seen:
             return self._value
         with self._lock:
@@ -582,6 +617,14 @@ class AddedIntegrationsFile:
 
 _added_files: dict[tuple[Path, str], AddedIntegrationsFile] = {}
 _added_files_lock = threading.Lock()
+
+
+def _database_answered(data_dir: Path) -> None:
+    """A change was just written: this process's views read again at their next call, even
+    if an outage had them waiting (the key just added works at once)."""
+    for (view_dir, _), view in list(_added_files.items()):
+        if view_dir == data_dir:
+            view.retry_now()
 
 
 def added_integrations(data_dir: Path) -> AddedIntegrations:

@@ -254,3 +254,27 @@ async def test_acknowledge_and_resolve_answer_503_without_temporal(
     assert response.status_code == 503, response.text
     assert response.headers["Retry-After"] == "2"
     assert response.json()["status"] == "invalid event"
+
+
+async def test_alerts_are_taken_while_firewatch_database_is_unreachable(
+    api_env: ApiEnv,
+) -> None:
+    """Alerts go to Temporal, not to Firewatch's database: with the database gone (here the
+    added integrations' reads point at a port nobody listens on), the policy file's keys
+    still open incidents; the reads resume when it is back."""
+    from starter import secrets
+    from storage.database import Database
+
+    secrets.added_integrations(api_env.stack.data)  # the API's view of them, made if new
+    [view] = [v for (data, _), v in secrets._added_files.items() if data == api_env.stack.data]
+    reachable = view.database
+    view.database = Database("postgresql://firewatch@127.0.0.1:1/firewatch")
+    try:
+        key = unique("pd-db-down")
+        client = pd_client(api_env)
+        await asyncio.to_thread(client.trigger, "Checkout 5xx above 5%", "web-01", dedup_key=key)
+        state = await opened(api_env, incident_workflow_id(key, "pagerduty"))
+        assert state.source == "pagerduty"
+    finally:
+        view.database = reachable
+        view.retry_now()  # the session's API goes on with the current list

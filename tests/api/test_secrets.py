@@ -24,6 +24,7 @@ import pytest
 from sqlalchemy import select, update
 
 from domain.policy import Integration, Policy
+from starter import secrets as secrets_module
 from starter.secrets import (
     AddedIntegration,
     AddedIntegrations,
@@ -32,6 +33,7 @@ from starter.secrets import (
     IntegrationNotFound,
     IntegrationStoreError,
     add_integration,
+    added_integrations,
     ensure_secrets,
     feed_token,
     load_added,
@@ -281,6 +283,41 @@ def test_remove_deletes_the_integration_and_its_key(tmp_path: Path) -> None:
     assert load_added(tmp_path).integrations == (keep,)
     with pytest.raises(IntegrationNotFound, match="no added integration 'b'"):
         remove_integration(tmp_path, "b")
+
+
+def test_the_api_view_keeps_the_last_list_through_a_database_outage(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    api_host, cli_host = _hosts(tmp_path)
+    view = AddedIntegrationsFile(tmp_path, api_host)
+    integration = Integration(name="one", kind="generic", service="x")
+    one = add_integration(tmp_path, integration, database=cli_host)
+    assert view.get().integrations == (one,)
+    view.database = Database("postgresql://firewatch@127.0.0.1:1/firewatch")  # nobody there
+    assert view.get().integrations == (one,)  # the last list read, not an error
+    assert view.get().integrations == (one,)
+    errors = [r.getMessage() for r in caplog.records if r.levelname == "ERROR"]
+    assert len(errors) == 1 and "database unreachable" in errors[0]  # once, not per request
+    two = add_integration(
+        tmp_path, Integration(name="two", kind="generic", service="x"), database=cli_host
+    )
+    view.database = api_host  # back
+    assert view.get().integrations == (one,)  # left alone for RETRY_AFTER_OUTAGE_S
+    monkeypatch.setattr(time, "monotonic", lambda: float("inf"))
+    assert view.get().integrations == (one, two)
+    monkeypatch.undo()
+    # The API's own view (``added_integrations``), through an outage: a change written by
+    # this process ends the wait at once, so a key just added works at once.
+    assert added_integrations(tmp_path).integrations == (one, two)
+    [api_view] = [v for (d, _), v in secrets_module._added_files.items() if d == tmp_path]
+    reachable = api_view.database
+    api_view.database = Database("postgresql://firewatch@127.0.0.1:1/firewatch")
+    assert api_view.get().integrations == (one, two)
+    api_view.database = reachable
+    three = add_integration(
+        tmp_path, Integration(name="three", kind="generic", service="x"), database=cli_host
+    )
+    assert added_integrations(tmp_path).integrations == (one, two, three)
 
 
 def test_the_api_view_follows_changes_made_elsewhere(
