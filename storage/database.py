@@ -105,13 +105,15 @@ class Database:
             yield conn
 
     @contextmanager
-    def write(self, lock: str | None = None) -> Iterator[Connection]:
+    def write(self, lock: str | None = None, *, urgent: bool = False) -> Iterator[Connection]:
         """One write transaction, committed at the end (rolled back on an exception).
 
         With ``lock``, serialised against every other ``write`` holding the same name, in
-        any process: what a read-then-write such as the INC allocation needs.
+        any process: what a read-then-write such as the INC allocation needs. ``urgent``:
+        a page waits for this write; on SQLite it goes before the others queued in this
+        process (``dialects.WriterGate``).
         """
-        with self.writers, self.engine.connect() as conn:
+        with self.writers.turn(urgent=urgent), self.engine.connect() as conn:
             conn.execution_options(**{dialects.WRITE_OPTION: True})
             with conn.begin():
                 if lock is not None:

@@ -25,7 +25,8 @@ import sqlite3
 import threading
 import time
 from collections import deque
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 from sqlalchemy import Connection, Engine, event, func, select
@@ -95,10 +96,14 @@ def configure(engine: Engine) -> None:
 
 
 class WriterGate:
-    """SQLite: one writing transaction at a time in this process, in arrival order.
+    """SQLite: one writing transaction at a time in this process, in arrival order, with a
+    lane for the paging path.
 
     First come, first served, and handed straight to the next waiter: Python's own locks
-    are not fair, and under one a burst of 64 writers still had a p99 of 247 ms.
+    are not fair, and under one a burst of 64 writers still had a p99 of 247 ms. Writes a
+    page waits for (``urgent``: the delivery ledger's claims and outcomes, the INC number)
+    go before the others (tickets, records, Slack message state): in a burst of openings
+    the first pages otherwise queued behind every opening's ticket write.
     Re-entrant, so a thread that (wrongly) nests writes waits for SQLite's busy timeout and
     fails, as it did before, instead of deadlocking here. Other processes (the API, another
     worker) still meet at SQLite's lock and its busy timeout.
@@ -110,15 +115,24 @@ class WriterGate:
         self._mutex = threading.Lock()
         self._owner: int | None = None
         self._depth = 0
+        self._urgent: deque[tuple[int, threading.Event]] = deque()
         self._waiting: deque[tuple[int, threading.Event]] = deque()
 
     @property
     def queued(self) -> int:
         """Writers waiting for their turn."""
         with self._mutex:
-            return len(self._waiting)
+            return len(self._urgent) + len(self._waiting)
 
-    def __enter__(self) -> None:
+    @contextmanager
+    def turn(self, *, urgent: bool = False) -> Iterator[None]:
+        self._enter(urgent)
+        try:
+            yield
+        finally:
+            self._exit()
+
+    def _enter(self, urgent: bool) -> None:
         if not self._on:
             return
         me = threading.get_ident()
@@ -130,24 +144,26 @@ class WriterGate:
                 self._owner, self._depth = me, 1
                 return
             turn = threading.Event()
-            self._waiting.append((me, turn))
+            queue = self._urgent if urgent else self._waiting
+            queue.append((me, turn))
         if turn.wait(self._timeout_s):
             return  # the releaser made us the owner
         with self._mutex:
             if turn.is_set():  # handed over as the wait ended
                 return
-            self._waiting.remove((me, turn))
+            queue.remove((me, turn))
         raise TimeoutError(f"database is locked: no write turn within {self._timeout_s:g} s")
 
-    def __exit__(self, *exc: object) -> None:
+    def _exit(self) -> None:
         if not self._on:
             return
         with self._mutex:
             self._depth -= 1
             if self._depth:
                 return
-            if self._waiting:
-                self._owner, turn = self._waiting.popleft()
+            queue = self._urgent or self._waiting
+            if queue:
+                self._owner, turn = queue.popleft()
                 self._depth = 1
                 turn.set()
             else:

@@ -123,7 +123,7 @@ class Ledger:
         already ``sent`` or ``failed`` is left as it is.
         """
         now = _now()
-        with self.database.write() as db:
+        with self.database.write(urgent=True) as db:
             fresh = {
                 "idempotency_key": key,
                 "incident_id": incident_id,
@@ -168,7 +168,7 @@ class Ledger:
         values: dict[str, Any] = {"status": status, "detail": detail, "updated_at": _now()}
         if provider_id is not None:
             values["provider_id"] = provider_id
-        with self.database.write() as db:
+        with self.database.write(urgent=True) as db:
             db.execute(
                 update(channel_deliveries)
                 .where(_d.idempotency_key == key, _d.status != "sent")

@@ -209,7 +209,7 @@ class Store:
 
         The listing fields are written with the number, in the same transaction.
         """
-        with self.database.write(lock=ALLOCATION_LOCK) as db:
+        with self.database.write(lock=ALLOCATION_LOCK, urgent=True) as db:
             found = db.scalar(select(_n.sequence).where(_n.workflow_key == workflow_key))
             if found is not None:
                 return int(found)

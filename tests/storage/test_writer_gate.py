@@ -1,4 +1,5 @@
-"""SQLite writers in one process take turns in arrival order (``storage.dialects.WriterGate``).
+"""SQLite writers in one process take turns in arrival order, the paging path's first
+(``storage.dialects.WriterGate``).
 
 SQLite's own busy handler polls with sleeps of up to 100 ms: with dozens of threads writing,
 the lock sat free while its waiters slept, and a one-row write took up to 1.2 s."""
@@ -45,11 +46,36 @@ def test_sqlite_writers_commit_in_the_order_they_arrived(tmp_path: Path) -> None
     assert order == list(range(12))
 
 
+def test_paging_writes_go_before_the_others_queued(tmp_path: Path) -> None:
+    """The delivery ledger and the INC number (``urgent``) overtake tickets and records
+    already queued; among themselves, arrival order."""
+    db = Database(sqlite_url(tmp_path))
+    with db.write() as conn:
+        conn.execute(text("CREATE TABLE arrivals (n TEXT)"))
+    arrivals = ["ticket-1", "page-1", "record-2", "page-2", "ticket-3"]
+    threads = []
+    with db.write():
+        for n, name in enumerate(arrivals):
+
+            def insert(name: str = name) -> None:
+                with db.write(urgent=name.startswith("page")) as conn:
+                    conn.execute(text("INSERT INTO arrivals VALUES (:n)"), {"n": name})
+
+            threads.append(threading.Thread(target=insert))
+            threads[-1].start()
+            wait_until(lambda n=n: db.writers.queued == n + 1)
+    for thread in threads:
+        thread.join()
+    with db.read() as conn:
+        order = [row[0] for row in conn.execute(text("SELECT n FROM arrivals ORDER BY rowid"))]
+    assert order == ["page-1", "page-2", "ticket-1", "record-2", "ticket-3"]
+
+
 def test_a_thread_may_nest_its_turn() -> None:
     gate = WriterGate("sqlite")
-    with gate, gate:
+    with gate.turn(), gate.turn(urgent=True):
         assert gate.queued == 0
-    with gate:  # released: free again
+    with gate.turn():  # released: free again
         pass
 
 
@@ -59,12 +85,12 @@ def test_a_writer_that_gives_up_leaves_the_queue() -> None:
 
     def late() -> None:
         try:
-            with gate:
+            with gate.turn():
                 pass
         except TimeoutError as err:
             errors.append(err)
 
-    with gate:
+    with gate.turn():
         waiter = threading.Thread(target=late)
         waiter.start()
         waiter.join()
@@ -73,7 +99,7 @@ def test_a_writer_that_gives_up_leaves_the_queue() -> None:
     got_in = threading.Event()
 
     def next_writer() -> None:
-        with gate:
+        with gate.turn():
             got_in.set()
 
     threading.Thread(target=next_writer).start()
@@ -84,10 +110,10 @@ def test_a_writer_that_gives_up_leaves_the_queue() -> None:
 def test_postgresql_writers_are_not_gated(dialect: str) -> None:
     gate = WriterGate(dialect)
     entered = threading.Event()
-    with gate:
+    with gate.turn():
 
         def other() -> None:
-            with gate:
+            with gate.turn():
                 entered.set()
 
         threading.Thread(target=other).start()
