@@ -101,9 +101,10 @@ class WriterGate:
 
     First come, first served, and handed straight to the next waiter: Python's own locks
     are not fair, and under one a burst of 64 writers still had a p99 of 247 ms. Writes a
-    page waits for (``urgent``: the delivery ledger's claims and outcomes, the INC number)
-    go before the others (tickets, records, Slack message state): in a burst of openings
-    the first pages otherwise queued behind every opening's ticket write.
+    page waits for (``urgent``: the delivery ledger's claims and outcomes, the notification
+    records, the INC number) go before the others (tickets, incident records, Slack message
+    state): in a burst of openings the first pages otherwise queued behind every opening's
+    ticket write.
     Re-entrant, so a thread that (wrongly) nests writes waits for SQLite's busy timeout and
     fails, as it did before, instead of deadlocking here. Other processes (the API, another
     worker) still meet at SQLite's lock and its busy timeout.

@@ -272,10 +272,14 @@ class Store:
         return self.record_notifications([fields])[0]
 
     def record_notifications(self, rows: list[dict[str, Any]]) -> list[bool]:
-        """``record_notification`` for each row, in one transaction (one durable commit)."""
+        """``record_notification`` for each row, in one transaction (one durable commit).
+
+        Urgent (see ``Database.write``): in the embedded default this row is the page, and
+        with real channels the delivery holds one of the worker's page slots until it is
+        written."""
         if not rows:
             return []
-        with self.database.write() as db:
+        with self.database.write(urgent=True) as db:
             return [
                 db.execute(
                     dialects.insert_ignoring_conflict(db, outbox, fields, ["idempotency_key"])
