@@ -24,37 +24,13 @@ def wait_until(condition: object, timeout_s: float = 10.0) -> None:
         time.sleep(0.001)
 
 
-def test_sqlite_writers_commit_in_the_order_they_arrived(tmp_path: Path) -> None:
-    db = Database(sqlite_url(tmp_path))
-    with db.write() as conn:
-        conn.execute(text("CREATE TABLE arrivals (n INTEGER)"))
-    threads = []
-    with db.write():  # holds the turn while the others queue, one after another
-        for n in range(12):
-
-            def insert(n: int = n) -> None:
-                with db.write() as conn:
-                    conn.execute(text("INSERT INTO arrivals VALUES (:n)"), {"n": n})
-
-            threads.append(threading.Thread(target=insert))
-            threads[-1].start()
-            wait_until(lambda n=n: db.writers.queued == n + 1)
-    for thread in threads:
-        thread.join()
-    with db.read() as conn:
-        order = [row[0] for row in conn.execute(text("SELECT n FROM arrivals ORDER BY rowid"))]
-    assert order == list(range(12))
-
-
-def test_paging_writes_go_before_the_others_queued(tmp_path: Path) -> None:
-    """The delivery ledger and the INC number (``urgent``) overtake tickets and records
-    already queued; among themselves, arrival order."""
-    db = Database(sqlite_url(tmp_path))
+def commit_order(db: Database, arrivals: list[str]) -> list[str]:
+    """Queue one writer per name, in this order, behind a held turn ("page..." ones
+    urgent); the order their rows were committed in."""
     with db.write() as conn:
         conn.execute(text("CREATE TABLE arrivals (n TEXT)"))
-    arrivals = ["ticket-1", "page-1", "record-2", "page-2", "ticket-3"]
     threads = []
-    with db.write():
+    with db.write():  # holds the turn while the others queue, one after another
         for n, name in enumerate(arrivals):
 
             def insert(name: str = name) -> None:
@@ -67,7 +43,19 @@ def test_paging_writes_go_before_the_others_queued(tmp_path: Path) -> None:
     for thread in threads:
         thread.join()
     with db.read() as conn:
-        order = [row[0] for row in conn.execute(text("SELECT n FROM arrivals ORDER BY rowid"))]
+        return [row[0] for row in conn.execute(text("SELECT n FROM arrivals ORDER BY rowid"))]
+
+
+def test_sqlite_writers_commit_in_the_order_they_arrived(tmp_path: Path) -> None:
+    arrivals = [f"ticket-{n}" for n in range(12)]
+    assert commit_order(Database(sqlite_url(tmp_path)), arrivals) == arrivals
+
+
+def test_paging_writes_go_before_the_others_queued(tmp_path: Path) -> None:
+    """The delivery ledger, notification records and the INC number (``urgent``) overtake
+    tickets and records already queued; among themselves, arrival order."""
+    arrivals = ["ticket-1", "page-1", "record-2", "page-2", "ticket-3"]
+    order = commit_order(Database(sqlite_url(tmp_path)), arrivals)
     assert order == ["page-1", "page-2", "ticket-1", "record-2", "ticket-3"]
 
 
