@@ -28,7 +28,7 @@ import asyncio
 import functools
 import logging
 from datetime import UTC, datetime, timedelta
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal
 
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
@@ -52,7 +52,6 @@ from activities.store import Store
 from domain.policy import Person
 
 log = logging.getLogger(__name__)
-T = TypeVar("T")
 
 # A transient failure (rate limit, 5xx, unreachable, hanging) moves the walk on to the next
 # contact method after this many tries or this long since the first, whichever comes first:
