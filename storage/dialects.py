@@ -32,6 +32,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, event, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import URL
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.sql.dml import Insert
 from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.sql.schema import Table
@@ -153,7 +154,9 @@ class WriterGate:
             if turn.is_set():  # handed over as the wait ended
                 return
             queue.remove((me, turn))
-        raise TimeoutError(f"database is locked: no write turn within {self._timeout_s:g} s")
+        # The error SQLite's own busy timeout gives, so callers handle one kind of "locked".
+        message = f"database is locked: no write turn within {self._timeout_s:g} s"
+        raise OperationalError(None, None, sqlite3.OperationalError(message))
 
     def _exit(self) -> None:
         if not self._on:
