@@ -96,7 +96,9 @@ async def whatif(
     actual = ctx.policy()
     period = _period(month, quarter, actual)
     try:
-        proposed = parse_policy(body.policy, body.source)
+        # In a thread: half a megabyte of YAML takes about a second to read, and this
+        # event loop also takes the alerts.
+        proposed = await asyncio.to_thread(parse_policy, body.policy, body.source)
     except PolicyError as exc:
         raise ApiError(422, f"invalid policy ({exc.source})", policy_errors(exc)) from exc
     database = ctx.store().database

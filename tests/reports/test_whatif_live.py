@@ -5,7 +5,9 @@ figures are the ones worked out by hand in tests/reports/test_whatif.py."""
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import AsyncIterator, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
@@ -134,6 +136,30 @@ def test_without_a_token_it_is_refused(stack: ApiStack) -> None:
     url = f"{stack.url}/reports/whatif?month=2026-11"
     answer = httpx.post(url, json={"policy": _proposed_text(stack)}, timeout=10)
     assert answer.status_code == 401
+
+
+def test_a_large_policy_is_read_while_the_api_answers(stack: ApiStack) -> None:
+    """A proposed policy near the 500 KB limit takes about a second to parse; the API's
+    event loop, which takes the alerts, must not wait for it. (Parsing in a thread still
+    shares the GIL, so /health is slowed, never held for the whole parse.)"""
+    runbooks = "".join(
+        f"  svc{i}:\n    - step {i} of a runbook that is not one\n" for i in range(9000)
+    )
+    large = ("runbooks:\n" + runbooks)[:499_000]
+    health: list[float] = []
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        started = time.perf_counter()
+        pending = pool.submit(_post, stack, "month=2026-11", {"policy": large})
+        time.sleep(0.1)  # the request is in, its policy being parsed
+        while not pending.done():
+            sent = time.perf_counter()
+            assert httpx.get(f"{stack.url}/health", timeout=10).status_code == 200
+            health.append(time.perf_counter() - sent)
+        answer = pending.result()
+        whatif_s = time.perf_counter() - started
+    assert answer.status_code == 422, answer.text  # read, and refused: no roster, no ladders
+    assert max(health) < whatif_s / 2, f"/health waited for the parse ({whatif_s:.2f} s): {health}"
+    assert len(health) >= 3, f"the policy was read before /health was asked: {health}"
 
 
 def test_the_cli(firewatch: CliRun, stack: ApiStack, tmp_path: Path) -> None:
