@@ -231,19 +231,25 @@ class MitigationActivities:
         try:
             run = await run_argv(command.argv, timeout=command.timeout, max_output=max_output)
         except asyncio.CancelledError:
-            # Killed with its session; what it did before is unknown.
-            self._store.finish_mitigation_run(
-                inp.idempotency_key,
-                "unknown",
-                MitigationResult(
-                    ok=False,
-                    status="unknown",
-                    summary="cancelled during the run and killed — check by hand",
-                    request=described,
-                    attempts=row.attempts,
-                    started_at=started_at,
-                    finished_at=datetime.now(UTC),
-                ).model_dump(mode="json"),
+            # Killed with its session; what it did before is unknown. Recorded in a thread
+            # (the write may wait for the lock; this loop runs the worker's workflow tasks),
+            # shielded so that a second cancel cannot lose the record.
+            unknown = MitigationResult(
+                ok=False,
+                status="unknown",
+                summary="cancelled during the run and killed — check by hand",
+                request=described,
+                attempts=row.attempts,
+                started_at=started_at,
+                finished_at=datetime.now(UTC),
+            )
+            await asyncio.shield(
+                asyncio.to_thread(
+                    self._store.finish_mitigation_run,
+                    inp.idempotency_key,
+                    "unknown",
+                    unknown.model_dump(mode="json"),
+                )
             )
             raise
         except OSError as exc:

@@ -12,8 +12,10 @@ import dataclasses
 import json
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
+import threading
 import time
 from datetime import timedelta
 from pathlib import Path
@@ -27,6 +29,7 @@ from activities.runbooks import MitigationResult, RunbookActivities, RunMitigati
 from activities.runbooks.mitigations import render_body
 from activities.settings import RunbookSettings
 from domain.runbooks import Mitigation
+from storage.database import DB_FILE
 from storage.store import Store
 from tests.channels.fake_http import BlackHole, Reply, free_port
 from tests.runbooks.servers import DeployTool
@@ -356,6 +359,55 @@ async def test_a_worker_killed_during_a_command_does_not_run_it_again(
     result = await run(runbooks, inp)
     assert (result.status, result.attempts) == ("unknown", 2)
     assert log.read_text() == "ran\n"
+
+
+async def test_a_command_cancelled_mid_run_is_unknown_and_the_worker_keeps_going(
+    runbooks: RunbookActivities, store: Store, tmp_path: Path
+) -> None:
+    """Cancelled mid-run (the worker shutting down), the command is killed and the run
+    recorded "unknown". That write can wait for SQLite's write lock: it waits in a thread,
+    not on the event loop that also polls and completes the worker's workflow tasks."""
+    pid_file = tmp_path / "pid"
+    script = (
+        f"import os, time; open({str(pid_file)!r}, 'w').write(str(os.getpid())); time.sleep(60)"
+    )
+    inp = order(command_action(sys.executable, "-c", script, timeout="60s"))
+    env = activity_env()
+    attempt = asyncio.ensure_future(env.run(runbooks.run_mitigation, inp))
+    for _ in range(300):
+        if pid_file.exists() and pid_file.read_text():
+            break
+        await asyncio.sleep(0.05)
+    held, hold_s = threading.Event(), 1.0
+
+    def hold_the_write_lock() -> None:
+        other = sqlite3.connect(tmp_path / DB_FILE, isolation_level=None)
+        other.execute("BEGIN IMMEDIATE")
+        held.set()
+        time.sleep(hold_s)
+        other.execute("ROLLBACK")
+        other.close()
+
+    holder = threading.Thread(target=hold_the_write_lock)
+    holder.start()
+    await asyncio.to_thread(held.wait)
+    env.cancel()
+    gaps: list[float] = []
+    last = time.monotonic()
+    while not attempt.done():
+        await asyncio.sleep(0.01)
+        gaps.append(time.monotonic() - last)
+        last = time.monotonic()
+    with pytest.raises(asyncio.CancelledError):
+        await attempt
+    holder.join()
+    assert max(gaps) < 0.25, f"the event loop stalled for {max(gaps):.2f} s"
+    row = store.mitigation_run(inp.idempotency_key)
+    assert row is not None and row.status == "unknown"
+    assert row.result is not None
+    assert row.result["summary"] == "cancelled during the run and killed — check by hand"
+    with pytest.raises(ProcessLookupError):
+        os.kill(int(pid_file.read_text()), 0)  # killed (and reaped) with its session
 
 
 async def test_command_timeout_is_unknown(runbooks: RunbookActivities) -> None:
