@@ -200,7 +200,11 @@ class TwilioSettings(_Group):
     twilio_base_url: str = Field("https://api.twilio.com", description="Twilio REST API base URL")
     twilio_mps: float = Field(
         1.0,
-        description="Messages per second per sending number (Twilio's long-code throttle: 1)",
+        description=(
+            "Messages per second per sending number, counted in each worker process"
+            " (Twilio's long-code rate: 1). With several workers the sum can exceed it;"
+            " Twilio queues the excess, and its 429s are retried"
+        ),
     )
 
 
