@@ -69,6 +69,9 @@ class IncidentWorkflow:
         self._releases: list[ReleasePaging] = []  # maintenance windows over (workflows.maintenance)
         self._effects = Effects()  # decided, not carried out yet
         self._wake = False
+        # Actions taken, and how many of them the loop has carried through (see _act).
+        self._actions = 0
+        self._actions_settled = 0
         self._lookups = Lookups()
         self._timer = LazyTimer()
         self._publisher = Publisher()
@@ -200,7 +203,10 @@ class IncidentWorkflow:
         self._precheck(req.by)
 
     async def _act(self, transition: Transition) -> IncidentState:
-        """Apply a person's action; the UI, the reply and deliveries in flight follow at once."""
+        """Apply a person's action; the UI and deliveries in flight follow at once. The reply
+        waits for the loop to carry out what the action made due (escalate now pages the
+        next level, a severity change informs the team lead), so it shows the incident as
+        it is after the action, not one step behind."""
         st = await self._ready()
         assert self._policy is not None
         try:
@@ -208,6 +214,9 @@ class IncidentWorkflow:
         except InvalidTransition as err:
             raise ApplicationError(str(err), type="InvalidTransition", non_retryable=True) from None
         self._changed()
+        self._actions += 1
+        mine = self._actions
+        await workflow.wait_condition(lambda: self._actions_settled >= mine or not st.is_open)
         return st
 
     def _precheck(self, by: str | None, *people: str, open_only: bool = True) -> None:
@@ -302,6 +311,7 @@ class IncidentWorkflow:
             await self._flush()
             if current.due or self._wake:
                 continue  # re-plan: an ack may have landed while we were paging
+            self._actions_settled = self._actions  # nothing due: their replies may go
             await self._sleep(current.next)
 
     async def _sleep(self, upcoming: Step | None) -> None:

@@ -192,6 +192,10 @@ async def test_severity_change_mid_ladder_replans_every_timer_from_now(
     change = SeverityChangeRequest(by="erin", severity=Severity.P0)
     st = await handle.execute_update(IncidentWorkflow.change_severity, change)
     changed = st.replanned_at - st.opened_at
+    # The reply is the incident after the change: what it made due has been done.
+    assert st.replanned_at is not None and st.next_step_at is not None
+    assert st.next_step_at > st.replanned_at, (st.next_step_label, st.next_step_at)
+    assert [p.role for p in st.pages][-1] == Role.PRIMARY and len(st.pages) == 2
     await ts_env.sleep(minutes(100))
     st = await state_of(handle)
 
@@ -221,9 +225,13 @@ async def test_escalate_now_pages_the_next_level_and_continues_from_there(
 ) -> None:
     handle = await open_incident(ts_env.client, queue, "P1")
     await ts_env.sleep(minutes(5))
-    await handle.execute_update(
+    reply = await handle.execute_update(
         IncidentWorkflow.escalate, EscalateRequest(by="alice", reason="need DB help")
     )
+    # The reply is the incident after the escalation: the secondary paged and holding it.
+    secondary = reply.pages[-1]
+    assert (secondary.role, reply.assignee) == (Role.SECONDARY, secondary.person)
+    assert reply.next_step_at is not None and reply.next_step_at > secondary.at
     await ts_env.sleep(minutes(40))
     st = await state_of(handle)
     assert [(o, r) for o, r, _ in page_offsets(st)] == [
