@@ -164,19 +164,27 @@ def acknowledge(
 def acknowledge_from_source(
     state: IncidentState, policy: Policy, who: str, now: datetime
 ) -> Effects:
-    """PagerDuty-style: the monitoring tool acknowledged, attributed to the integration."""
+    """PagerDuty-style: the monitoring tool acknowledged, attributed to the integration;
+    the paged person keeps the incident (and its update reminders), as in PagerDuty."""
     if not state.is_open:
         return Effects()
-    return acknowledge_as(state, policy, who, now)
+    return _acknowledged(state, policy, who, state.assignee, now)
 
 
 def acknowledge_as(state: IncidentState, policy: Policy, by: str, now: datetime) -> Effects:
+    return _acknowledged(state, policy, by, by, now)
+
+
+def _acknowledged(
+    state: IncidentState, policy: Policy, by: str, owner: str | None, now: datetime
+) -> Effects:
+    """``by`` acknowledges; ``owner`` holds the incident from now on."""
     if state.acknowledged_at is not None:
         return Effects()
     state.acknowledged_at = now
     state.acknowledged_by = by
-    state.assignee = by
-    levels = [page.level for page in state.pages if page.person == by]
+    state.assignee = owner
+    levels = [page.level for page in state.pages if page.person == state.assignee]
     state.assignee_level = max(levels) if levels else None
     _add_responder(state, policy, by)
     set_status(
@@ -332,7 +340,13 @@ def person_needed(step: Step, state: IncidentState, policy: Policy) -> Role | No
         return step.role
     if step.kind == StepKind.UPDATE_OVERDUE:
         return overdue_role(state, policy.for_severity(state.severity))
+    if step.kind == StepKind.UPDATE_REMINDER and _roster_assignee(state, policy) is None:
+        return Role.PRIMARY  # nobody holds it (a tool acknowledged before any page)
     return None
+
+
+def _roster_assignee(state: IncidentState, policy: Policy) -> Person | None:
+    return policy.roster.person(state.assignee) if state.assignee else None
 
 
 def overdue_role(state: IncidentState, sp: SeverityPolicy) -> Role:
@@ -369,10 +383,12 @@ def carry_out(step: Step, state: IncidentState, policy: Policy, person: Person |
         log(state, at, step.kind.value, text)
         return _to(step, channels.incidents, LadderExhaustedMessage())
     if step.kind == StepKind.UPDATE_REMINDER:
-        assignee = policy.roster.person(state.assignee) if state.assignee else None
-        if assignee is None:  # acknowledged by an integration: nobody on the roster owns it
-            log(state, at, step.kind.value, f"Status update due; {state.assignee} has no pager")
-            return Effects()
+        assignee = _roster_assignee(state, policy)
+        if assignee is None:
+            assert person is not None  # the primary, by person_needed
+            who = f"{person.label} ({ROLE_TITLES[Role.PRIMARY]}: nobody holds the incident)"
+            log(state, at, step.kind.value, f"Status update reminder sent to {who}")
+            return _to(step, person.name, UpdateReminderMessage(), person)
         log(state, at, step.kind.value, f"Status update reminder sent to {assignee.label}")
         return _to(step, assignee.name, UpdateReminderMessage(), assignee)
     if step.kind == StepKind.UPDATE_OVERDUE:

@@ -73,6 +73,8 @@ async def test_trigger_repeat_acknowledge_resolve(api_env: ApiEnv) -> None:
     assert await asyncio.to_thread(client.acknowledge, key) == key
     after_ack = await acknowledged(api_env, wid)
     assert (after_ack.status, after_ack.acknowledged_by) == (Status.INVESTIGATING, "pagerduty")
+    # The paged person keeps the incident (its update reminders go to them).
+    assert after_ack.assignee is not None and after_ack.assignee == after_ack.pages[0].person
     # A second acknowledge changes nothing (the first one's time and author stay).
     assert await asyncio.to_thread(client.acknowledge, key) == key
     # The 202 came after the signal was durable, and a query sees every signal accepted
@@ -129,7 +131,7 @@ async def test_pdpyras_session_against_a_second_integration(api_env: ApiEnv) -> 
     await asyncio.to_thread(session.acknowledge, key)
     acked = await acknowledged(api_env, wid)
     assert (acked.status, acked.acknowledged_by) == (Status.INVESTIGATING, "pd-db")
-    assert acked.assignee == "pd-db"
+    assert acked.assignee is not None and acked.assignee == acked.pages[0].person  # kept
     await asyncio.to_thread(session.resolve, key)
 
     async def resolved() -> bool:

@@ -217,13 +217,34 @@ def test_p3_has_no_ladder_to_escalate() -> None:
 
 def test_source_acknowledgement_is_attributed_to_the_integration() -> None:
     state = opened("P1")
+    paged(state, "carol", 0, T0)
     fx = t.acknowledge_from_source(state, policy(), "pagerduty-api", T0 + m(1))
     assert state.acknowledged_by == "pagerduty-api" and state.status == Status.INVESTIGATING
     assert state.responders == []  # an integration is nobody to page
     assert [o.params for o in fx.messages] == [AcknowledgedMessage(by="pagerduty-api")]
-    # Nobody on the roster owns it: the cadence reminder has no one to remind.
+    # As in PagerDuty, the paged person keeps the incident: a machine is nobody to remind.
+    assert (state.assignee, state.assignee_level) == ("carol", 0)
     reminder = Step(key="remind:x:0", at=T0 + m(16), kind=StepKind.UPDATE_REMINDER)
-    assert t.carry_out(reminder, state, policy(), None).messages == []
+    assert t.person_needed(reminder, state, policy()) is None
+    fx = t.carry_out(reminder, state, policy(), None)
+    assert [(o.recipient, o.params.kind) for o in fx.messages] == [
+        ("carol", MessageKind.UPDATE_REMINDER)
+    ]
+
+
+def test_a_reminder_without_a_human_assignee_goes_to_the_primary() -> None:
+    state = opened("P1")  # acknowledged by the tool before anyone was paged
+    t.acknowledge_from_source(state, policy(), "pagerduty-api", T0 + m(1))
+    assert state.assignee is None
+    reminder = Step(key="remind:x:0", at=T0 + m(16), kind=StepKind.UPDATE_REMINDER)
+    assert t.person_needed(reminder, state, policy()) == Role.PRIMARY
+    fx = t.carry_out(reminder, state, policy(), person("alice"))
+    assert [(o.recipient, o.params.kind) for o in fx.messages] == [
+        ("alice", MessageKind.UPDATE_REMINDER)
+    ]
+    assert state.timeline[-1].text == (
+        "Status update reminder sent to Alice Andersen (Primary On-Call: nobody holds the incident)"
+    )
 
 
 def test_overdue_updates_go_one_level_above_the_assignee() -> None:
