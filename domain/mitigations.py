@@ -151,6 +151,16 @@ def finished(
     effects = Effects(ticket=True)
     if state.is_open:
         effects += _announce(policy, proposal, "finished")
+        running = any(p.status == ProposalStatus.RUNNING for p in state.mitigations)
+        if (
+            proposal.status == ProposalStatus.FAILED
+            and state.status == Status.MITIGATING
+            and not running
+            and state.mitigated_at is None
+        ):
+            # Nothing is mitigating it any more (an unknown outcome may have: it stays).
+            what = f"mitigation #{number} {proposal.action} failed"
+            set_status(state, now, Status.INVESTIGATING, None, f"Status → Investigating ({what})")
     if proposal.status == ProposalStatus.SUCCEEDED:
         if state.mitigated_at is None:
             state.mitigated_at = now

@@ -36,7 +36,7 @@ from domain.durations import format_duration, format_hhmm
 from domain.incident import IncidentState, Status
 from domain.messages import MaintenanceKind, MaintenanceMessage, MessageKind, MessageParams
 from domain.policy import ROLE_TITLES, Person, Policy, Role, SeverityPolicy
-from domain.runbooks import MitigationProposal, Risk, RunbookRun
+from domain.runbooks import MitigationProposal, ProposalStatus, Risk, RunbookRun
 
 
 class RenderedMessage(BaseModel):
@@ -498,7 +498,7 @@ _SUBJECT_TAGS: dict[MessageKind, str | None] = {
     MessageKind.POSTMORTEM_SCHEDULED: "Post-mortem scheduled",
     MessageKind.POSTMORTEM_REMINDER: "Post-mortem reminder",
     MessageKind.DIAGNOSTICS: "Diagnostics #{{ run_number }}: {{ run_verdict }}",
-    MessageKind.MITIGATION: "Mitigation #{{ proposal.number }} {{ proposal.action }} {{ event }}",
+    MessageKind.MITIGATION: "Mitigation #{{ proposal.number }} {{ proposal.action }} {{ ended }}",
 }
 for _kind, _tag in _SUBJECT_TAGS.items():
     _TEMPLATES[f"{_kind.value}.subject"] = (
@@ -506,6 +506,13 @@ for _kind, _tag in _SUBJECT_TAGS.items():
         + (f"{_tag} - " if _tag else "")
         + "{{ service_line }}: {{ summary_short }}"
     )
+
+
+_FINISHED = {
+    ProposalStatus.SUCCEEDED: "succeeded",
+    ProposalStatus.FAILED: "failed",
+    ProposalStatus.UNKNOWN: "outcome unknown",
+}
 
 
 def _blank(value: str) -> str:
@@ -895,6 +902,8 @@ def _runbook_context(
         ctx |= {
             "proposal": proposal,
             "event": p.event,
+            # How it ended, for "finished": the subject must not call a failure finished.
+            "ended": _FINISHED.get(proposal.status, p.event) if p.event == "finished" else p.event,
             "outcome": proposal.outcome,
             "proposer": _person_label(policy, proposal.proposed_by),
             "decider": _person_label(policy, proposal.decided_by),

@@ -26,6 +26,7 @@ from domain.runbooks import (
     RunbookRun,
     digest,
 )
+from domain.templates import render_message
 from domain.transitions import InvalidTransition
 from tests.domain.support import T0, incident, m, policy
 
@@ -272,7 +273,41 @@ def test_a_failure_is_recorded_and_not_verified() -> None:
     effects = mitigations.finished(state, policy(), 1, outcome, T0 + m(1))
     assert effects.runbook_runs == []
     assert state.mitigations[0].status == ProposalStatus.FAILED
-    assert state.timeline[-1].text == "#1 restart failed: 500 Internal Server Error"
+    # Nothing is mitigating the incident any more: back to Investigating, and said so.
+    assert state.status == Status.INVESTIGATING
+    assert [e.text for e in state.timeline[-2:]] == [
+        "#1 restart failed: 500 Internal Server Error",
+        "Status → Investigating (mitigation #1 restart failed)",
+    ]
+    [announced] = effects.messages
+    rendered = render_message(announced.params, state, policy(), T0 + m(1))
+    assert "Mitigation #1 restart failed -" in rendered.subject
+
+
+def test_a_failure_beside_a_running_mitigation_stays_mitigating() -> None:
+    state = incident("P1")
+    propose(state, "restart")
+    propose(state, "clear-cache")
+    mitigations.decide(state, policy(), MitigationDecision(by="carol", proposal=1), T0)
+    mitigations.decide(state, policy(), MitigationDecision(by="dave", proposal=2), T0)
+    assert [p.status for p in state.mitigations] == [ProposalStatus.RUNNING] * 2
+    outcome = ActionOutcome(status="failed", summary="500 Internal Server Error")
+    mitigations.finished(state, policy(), 1, outcome, T0 + m(1))
+    assert state.status == Status.MITIGATING  # #2 is still running
+
+
+@pytest.mark.parametrize(
+    ("status", "said"), [("succeeded", "succeeded"), ("unknown", "outcome unknown")]
+)
+def test_the_subject_says_how_a_mitigation_ended(status: str, said: str) -> None:
+    state = incident("P1")
+    propose(state, "restart")
+    mitigations.decide(state, policy(), MitigationDecision(by="carol", proposal=1), T0)
+    outcome = ActionOutcome.model_validate({"status": status, "summary": "x"})
+    effects = mitigations.finished(state, policy(), 1, outcome, T0 + m(1))
+    rendered = render_message(effects.messages[0].params, state, policy(), T0 + m(1))
+    assert f"Mitigation #1 restart {said} -" in rendered.subject
+    assert state.status == Status.MITIGATING
 
 
 # A random sequence of proposals and decisions by random people: a high-risk action never
