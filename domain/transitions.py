@@ -256,12 +256,24 @@ def escalate(state: IncidentState, policy: Policy, req: EscalateRequest, now: da
         raise InvalidTransition(
             f"{state.severity.value} has no escalation ladder; raise the severity first"
         )
+    # The level paged last (unacknowledged), or the assignee's.
+    if state.status == Status.TRIGGERED:
+        reached = state.pages[-1].level if state.pages else None
+    else:
+        reached = state.assignee_level
+    if reached is not None and reached >= len(sp.ladder) - 1:
+        # Not round to the primary again: a person asking for more help wants someone new.
+        title = ROLE_TITLES[sp.ladder[-1].target]
+        raise InvalidTransition(
+            f"{state.incident_id} is at the last level of the {state.severity.value} ladder"
+            f" ({title}): there is nobody above to escalate to; add a responder to bring"
+            " someone in"
+        )
     reason = f": {req.reason}" if req.reason else ""
     # A person asks for pages: held for maintenance or not, the incident starts paging.
     effects = release_paging(state, policy, now, req.by, early=True)
     if state.status == Status.TRIGGERED:
-        current = state.pages[-1].level if state.pages else -1
-        following = current + 1 if current + 1 < len(sp.ladder) else 0
+        following = reached + 1 if reached is not None else 0
         state.ladder = LadderRun(epoch=state.ladder.epoch + 1, anchor=now, start_level=following)
         title = ROLE_TITLES[sp.ladder[following].target]
         log(state, now, "escalate", f"Escalated now to {title}{reason}", req.by)

@@ -145,6 +145,23 @@ def test_escalate_unacknowledged_restarts_the_ladder_at_the_next_level() -> None
     assert state.timeline[-1].text == "Escalated now to Secondary On-Call: need a DBA"
 
 
+@pytest.mark.parametrize("acknowledged", [False, True])
+def test_escalate_at_the_last_level_is_refused_and_says_what_to_do(acknowledged: bool) -> None:
+    state = opened("P1")
+    top = len(policy().for_severity(Severity.P1).ladder) - 1
+    paged(state, "frank", top, T0)
+    if acknowledged:
+        t.acknowledge(state, policy(), AcknowledgeRequest(by="frank"), T0 + m(2))
+    before = state.model_copy(deep=True)
+    with pytest.raises(t.InvalidTransition) as refused:
+        t.escalate(state, policy(), EscalateRequest(by="carol"), T0 + m(5))
+    assert str(refused.value) == (
+        "INC-2026-11-26-001 is at the last level of the P1 ladder (Engineering Manager):"
+        " there is nobody above to escalate to; add a responder to bring someone in"
+    )
+    assert state == before  # not back to the primary, and nothing logged
+
+
 def test_escalate_acknowledged_pages_the_level_above_the_assignee() -> None:
     state = opened("P1")
     paged(state, "carol", 0, T0)
