@@ -186,7 +186,7 @@ def _explain(err: ApiError) -> str:
     if err.status == 401:
         return (
             f"{err}: set FIREWATCH_API_TOKEN or check the API token"
-            " (`make up` prints it; kept in Firewatch's database)"
+            " (`firewatch token` prints the one in Firewatch's database)"
         )
     return str(err)
 
@@ -828,6 +828,19 @@ def postmortem_held(
 
 
 # ---- people, notifications, integrations ------------------------------------------------
+
+
+@app.command()
+def token() -> None:
+    """Print the API token this CLI uses (FIREWATCH_API_TOKEN, else the one `make up`
+    generated into Firewatch's database), for curl: "Authorization: Bearer $(firewatch token)"."""
+    found = load_token()
+    if found is None:
+        raise CliError(
+            "no API token: start Firewatch once (`make up`) in this data dir"
+            f" ({_settings().data_dir}), or set FIREWATCH_API_TOKEN"
+        )
+    typer.echo(found)
 
 
 @app.command()

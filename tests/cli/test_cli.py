@@ -856,7 +856,7 @@ def test_401_hints_where_the_token_comes_from(run: Run, api: FakeApi, tmp_path: 
     assert result.exit_code == 1
     assert error(result) == (
         "firewatch: missing or invalid API token (HTTP 401): set FIREWATCH_API_TOKEN "
-        "or check the API token (`make up` prints it; kept in Firewatch's database)"
+        "or check the API token (`firewatch token` prints the one in Firewatch's database)"
     )
     assert api.last.headers["authorization"] == "Bearer wrong"
 
@@ -881,6 +881,22 @@ def test_token_from_the_database(run: Run, api: FakeApi, tmp_path: Path) -> None
     again = run("incidents", "--json", env={"FIREWATCH_API_TOKEN": None})
     assert again.exit_code == 0, again.output
     assert api.last.headers["authorization"] == f"Bearer {TOKEN}"
+
+
+def test_token_prints_the_token_for_curl(tmp_path: Path) -> None:
+    runner = CliRunner()
+    env: dict[str, str | None] = {"FIREWATCH_DATA_DIR": str(tmp_path), "FIREWATCH_API_TOKEN": None}
+    missing = runner.invoke(cli.app, ["token"], env=env)
+    assert missing.exit_code == 2
+    assert missing.stderr == (
+        f"firewatch: no API token: start Firewatch once (`make up`) in this data dir"
+        f" ({tmp_path}), or set FIREWATCH_API_TOKEN\n"
+    )
+    generated = ensure_secrets(tmp_path, load_default_policy()).api_token
+    printed = runner.invoke(cli.app, ["token"], env=env)
+    assert (printed.exit_code, printed.stdout) == (0, f"{generated}\n")
+    shared = runner.invoke(cli.app, ["token"], env={**env, "FIREWATCH_API_TOKEN": "team-token"})
+    assert shared.stdout == "team-token\n"
 
 
 def test_no_token_anywhere_sends_no_auth_header(run: Run, api: FakeApi) -> None:
