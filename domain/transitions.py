@@ -231,7 +231,8 @@ def change_severity(
     """Every timer is re-planned from now under the new severity's rules."""
     check_actor(state, policy, req.by)
     if req.severity == state.severity:
-        return Effects()
+        # Said, not silently ignored: a reply of "changed" would not be true.
+        raise InvalidTransition(f"{state.incident_id} is already {req.severity.value}")
     old = state.severity
     state.severity = req.severity
     state.replanned_at = now

@@ -132,9 +132,16 @@ def test_severity_change_replans_from_now_under_a_new_epoch() -> None:
     assert state.severity == Severity.P0 and state.replanned_at == T0 + m(20)
     assert state.ladder == LadderRun(epoch=1, anchor=T0 + m(20), start_level=0)
     assert [o.params for o in fx.messages] == [SeverityChangedMessage(old=Severity.P2, by="carol")]
-    assert not t.change_severity(
-        state, policy(), SeverityChangeRequest(by="carol", severity=Severity.P0), T0
-    ).messages
+
+
+def test_a_change_to_the_same_severity_is_refused() -> None:
+    state = opened("P1")
+    before = state.model_copy(deep=True)
+    with pytest.raises(t.InvalidTransition, match=r"^INC-2026-11-26-001 is already P1$"):
+        t.change_severity(
+            state, policy(), SeverityChangeRequest(by="carol", severity=Severity.P1), T0
+        )
+    assert state == before
 
 
 def test_escalate_unacknowledged_restarts_the_ladder_at_the_next_level() -> None:
