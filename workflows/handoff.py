@@ -91,6 +91,7 @@ class HandoffWorkflow:
     def __init__(self, inp: HandoffInput) -> None:
         self._result: HandoffResult | None = None
         self._version = 0
+        self._unrecorded = False  # an ack or confirmation not written to the database yet
 
     # ---- handlers ----------------------------------------------------------------------------
 
@@ -101,6 +102,7 @@ class HandoffWorkflow:
             self._result.test_pages, request.by, request.method, workflow.now(), request.via
         )
         self._result = self._result.model_copy(update={"test_pages": pages})
+        self._unrecorded = True
         return done
 
     @ack_test.validator
@@ -121,6 +123,7 @@ class HandoffWorkflow:
                     "contact_confirmed_via": request.via,
                 }
             )
+            self._unrecorded = True
         return self._result
 
     @confirm_contact.validator
@@ -230,12 +233,17 @@ class HandoffWorkflow:
             assert result is not None
             return all_acked(result.test_pages) and result.contact_confirmed_at is not None
 
-        remaining = deadline - workflow.now()
-        if remaining > timedelta(0):
+        # Each acknowledgement is written as it comes: `handoff show` reads the database.
+        while not settled() and (remaining := deadline - workflow.now()) > timedelta(0):
             with contextlib.suppress(TimeoutError):
                 await workflow.wait_condition(
-                    settled, timeout=remaining, timeout_summary="test pages acknowledged"
+                    lambda: settled() or self._unrecorded,
+                    timeout=remaining,
+                    timeout_summary="test pages acknowledged",
                 )
+            if self._unrecorded and not settled():  # settled: the final record follows
+                self._unrecorded = False
+                await self._record()
         result = self._result
         assert result is not None
         missing = unverified(result.test_pages, deadline)

@@ -63,6 +63,19 @@ async def test_unacknowledged_method_is_reported_at_exactly_the_window(
         await handle.execute_update(
             HandoffWorkflow.confirm_contact, ConfirmContact(by=incoming, via="sms")
         )
+        # `firewatch handoff show` reads the stored row: it shows the acks at once, not
+        # only when the window closes.
+        handoffs = Handoffs(Store(tmp_path).database)
+        deadline = time.monotonic() + 15
+        while True:
+            row = handoffs.get(progress.handoff_id)
+            assert row is not None
+            acked = {p.method for p in row.test_pages if p.acked_at is not None}
+            if acked == {"sms", "slack"} and row.contact_confirmed_at is not None:
+                break
+            assert time.monotonic() < deadline, f"stored: {acked}, {row.contact_confirmed_at}"
+            await asyncio.sleep(0.05)
+        assert row.status == "testing"
         result = await handle.result()
     assert result is not None
     assert result.status == "finished"
