@@ -75,8 +75,8 @@ def finished(state: IncidentState, policy: Policy, run: RunbookRun, now: datetim
             log(state, now, "verify", f"Verification after {what} passed: consider resolving")
         else:
             log(state, now, "verify", f"Verification after {what} did not pass")
-    if not state.is_open:
-        return Effects(ticket=True)
+    if not state.is_open or state.paging_hold is not None:
+        return Effects(ticket=True)  # closed, or held and never announced: nothing to post
     message = DiagnosticsMessage(run=run.number)
     step = f"diagnostics:{run.number}"
     return Effects(messages=[Outgoing(step, policy.channels.incidents, message)], ticket=True)

@@ -331,7 +331,10 @@ def resolve_from_source(state: IncidentState, policy: Policy, who: str, now: dat
 
 
 def resolution(state: IncidentState, policy: Policy, review_at: datetime | None) -> Effects:
-    """The resolution notice (with the post-mortem's date or why there is none)."""
+    """The resolution notice (with the post-mortem's date or why there is none); none for
+    an incident held by maintenance, which was never announced."""
+    if state.paging_hold is not None:
+        return Effects(ticket=True)
     postmortem = (
         f"Review scheduled {review_at:%Y-%m-%d %H:%M} UTC"
         if review_at

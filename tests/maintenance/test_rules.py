@@ -8,9 +8,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from domain import transitions
+from domain import diagnostics, transitions
 from domain.escalation import StepKind, plan
-from domain.incident import EscalateRequest, IncidentState, LadderRun
+from domain.incident import EscalateRequest, IncidentState, LadderRun, Status
 from domain.maintenance import (
     MaintenanceRefused,
     MaintenanceWindow,
@@ -23,6 +23,7 @@ from domain.maintenance import (
 )
 from domain.messages import MessageKind
 from domain.policy import Policy, Severity
+from domain.runbooks import RunbookRun
 from tests.conftest import load_default_policy
 
 T0 = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
@@ -215,6 +216,22 @@ def test_the_release_starts_the_ladder_as_for_a_new_incident() -> None:
     )
     due = plan(state, POLICY.for_severity(Severity.P1), end).due
     assert [s.kind for s in due][:1] == [StepKind.PAGE] and due[0].at == end
+
+
+def test_a_held_incident_says_nothing_until_released() -> None:
+    """Never announced, so neither its diagnostics nor its resolution are posted anywhere:
+    both stay on the timeline and the ticket."""
+    state = held_incident()
+    transitions.open_incident(state, POLICY, T0)
+    run = RunbookRun(number=1, reason="incident opened", started_at=T0)
+    state.runbook_runs.append(run)
+    done = run.model_copy(update={"finished_at": T0 + HOUR})
+    effects = diagnostics.finished(state, POLICY, done, T0 + HOUR)
+    assert (effects.messages, effects.ticket) == ([], True)
+    assert state.timeline[-1].text.startswith("Diagnostics #1 (all passed)")
+    state.status, state.resolved_at = Status.RESOLVED, T0 + HOUR
+    resolved = transitions.resolution(state, POLICY, review_at=None)
+    assert (resolved.messages, resolved.ticket) == ([], True)
 
 
 def test_escalate_now_releases_a_held_incident() -> None:
