@@ -450,6 +450,7 @@ def trigger(
         _echo_json(state)
     elif state.get("incident_id"):
         _echo_lines([str(state["incident_id"])])
+        _say_if_joined(state, body[1])
     else:
         # 202: durably recorded, but no worker has opened it (so there is no id to print).
         typer.echo(
@@ -459,6 +460,27 @@ def trigger(
             ),
             err=True,
         )
+
+
+def _say_if_joined(state: IncidentJson, severity: str) -> None:
+    """On stderr (stdout stays the id, for scripts): the alert joined an open incident,
+    which keeps the severity and service it opened with."""
+    count = state.get("alert_count")
+    if not isinstance(count, int) or count < 2:
+        return
+    incident_id = state.get("incident_id")
+    change = (
+        f" (to make it {severity}: firewatch severity {incident_id} {severity} --by NAME)"
+        if severity != state.get("severity")
+        else ""
+    )
+    typer.echo(
+        _safe(
+            f"firewatch: joined the open incident {incident_id} ({state.get('severity')} on"
+            f" {state.get('service')}, {count} alerts): it keeps its severity and service" + change
+        ),
+        err=True,
+    )
 
 
 @app.command()

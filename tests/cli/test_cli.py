@@ -938,6 +938,21 @@ def test_api_option_before_or_after_the_command(run: Run, api: FakeApi) -> None:
 # ---- shapes the API may also use (bare lists, inline people, "errors", 202) ---------------
 
 
+def test_trigger_that_joins_an_open_incident_says_so(run: Run, api: FakeApi) -> None:
+    joined = incident_state().model_copy(update={"alert_count": 4})
+    api.respond("POST", "/incidents", 200, joined.model_dump(mode="json"))
+    result = run(
+        "trigger",
+        *("--service", "database", "--severity", "P0", "--summary", "again"),
+        *("--dedup-key", "api-latency"),
+    )
+    assert (result.exit_code, lines(result)) == (0, [INC])  # stdout stays the id alone
+    assert result.stderr == (
+        f"firewatch: joined the open incident {INC} (P1 on api, 4 alerts): it keeps its"
+        f" severity and service (to make it P0: firewatch severity {INC} P0 --by NAME)\n"
+    )
+
+
 def test_trigger_pending_without_a_worker(run: Run, api: FakeApi) -> None:
     pending = {
         "status": "pending",
