@@ -380,17 +380,15 @@ def rich_first(person: Person) -> Person:
 
 def render_test_page(page: TestPage, person: Person, hid: str, window: timedelta) -> str:
     minutes = int(window.total_seconds() // 60)
+    command = ACK_TEST_COMMAND.format(method=page.method, name=person.name)
     how = {
-        "sms": "Reply TEST to this message",
-        "voice": f"Run {ACK_TEST_COMMAND.format(method='voice', name=person.name)}",
-        "slack": "Press Acknowledge test below",
-        "email": f"Run {ACK_TEST_COMMAND.format(method='email', name=person.name)}",
-    }[page.method]
+        "sms": f"Reply TEST to this message within {minutes} minutes (or run {command})",
+        "slack": f"Press Acknowledge test below within {minutes} minutes (or run {command})",
+    }.get(page.method, f"Run {command} within {minutes} minutes")  # voice, email: no reply
     return (
         f"Firewatch test page for {person.label} ({ROLE_TITLES[page.role]}) via "
         f"{METHOD_TITLES[page.method]}.\n"
-        f"This checks that pages reach you. {how} within {minutes} minutes"
-        f" (or run {ACK_TEST_COMMAND.format(method=page.method, name=person.name)}).\n"
+        f"This checks that pages reach you. {how}.\n"
         f"Handoff: {hid}\n"
     )
 

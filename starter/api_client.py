@@ -212,8 +212,12 @@ def _error_from(response: httpx.Response) -> ApiError:
     if isinstance(body, dict) and "detail" in body:
         detail = format_detail(body["detail"])
         # {"detail": "invalid request", "errors": [{loc, msg}]}: the fields say more.
-        if isinstance(body.get("errors"), list) and body["errors"]:
-            detail = f"{detail}: {format_detail(body['errors'])}"
+        errors = body.get("errors")
+        if isinstance(errors, list) and errors:
+            fields = format_detail(errors)
+            # The reason may be a field's message itself: say it once, at its field.
+            said = {_one_line(str(e.get("msg", ""))) for e in errors if isinstance(e, dict)}
+            detail = fields if detail in said else f"{detail}: {fields}"
     else:
         text = _one_line(response.text)[:200]
         detail = text or response.reason_phrase or "error"

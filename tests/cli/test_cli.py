@@ -470,6 +470,14 @@ def test_trigger_422_list_is_joined_as_field_messages(run: Run, api: FakeApi) ->
     )
 
 
+def test_a_422_whose_reason_is_its_field_message_says_it_once(run: Run, api: FakeApi) -> None:
+    reason = "the window would already be over: it ends at 2026-11-29 01:00 UTC"
+    body = {"detail": reason, "errors": [{"loc": ["body", "ends_at"], "msg": reason}]}
+    api.respond("POST", "/incidents", 422, body)
+    result = run("trigger", "--service", "api", "--severity", "P2", "--summary", "x")
+    assert error(result) == f"firewatch: ends_at: {reason} (HTTP 422)"
+
+
 def test_missing_required_option_is_one_line(run: Run, api: FakeApi) -> None:
     result = run("trigger", "--service", "api", "--severity", "P1")
     assert result.exit_code == 2

@@ -17,6 +17,7 @@ from domain.handoff import (
     plan_test_pages,
     render_report,
     render_result,
+    render_test_page,
     render_unverified,
     shift_change_text,
     unverified,
@@ -125,6 +126,11 @@ def _golden_text(policy: Policy) -> str:
         "",
         "=== report (to the outgoing and the incoming person) ===",
         render_report(report),
+        *(
+            f"=== test page by {page.method} ===\n"
+            + render_test_page(page, report.incoming, report.handoff_id, report.test_page_window)
+            for page in report.test_pages
+        ),
         "=== routing not verified (to the team lead and the outgoing person) ===",
         f"Subject: {subject}",
         unverified_text,
