@@ -19,7 +19,7 @@ from activities.policy import PolicyActivities
 from activities.settings import get_settings
 from domain.policy import Policy
 from domain.report import MonthlyReport, month_bounds, monthly_report
-from domain.report_text import render_report
+from domain.report_text import counted, render_report
 from storage.database import Database
 from storage.postmortems import follow_through
 from storage.records import IncidentRecords
@@ -82,7 +82,9 @@ class MonthlyReportActivities:
         link = f"{get_settings().api_url.rstrip('/')}/reports/monthly/{month}.html"
         shown = render_report(report)
         text = f"{shown}\nCharts: {link}"
-        subject = f"Firewatch monthly report {month}: {report.overall.incidents} incidents"
+        subject = (
+            f"Firewatch monthly report {month}: {counted(report.overall.incidents, 'incident')}"
+        )
         page = await asyncio.to_thread(render_html, report)
         png = await asyncio.to_thread(main_chart, report)
         chart = (

@@ -9,6 +9,11 @@ from domain.report import Figures, MonthlyReport, QuarterlyReport
 NONE = "-"
 
 
+def counted(n: int, noun: str) -> str:
+    """``1 incident``, ``2 incidents``."""
+    return f"{n} {noun}{'' if n == 1 else 's'}"
+
+
 def duration(minutes: float | None) -> str:
     """12.5 -> ``12.5m``; 190 -> ``3.2h``; 2880 -> ``2.0d``; None -> ``-``."""
     if minutes is None:
@@ -88,7 +93,7 @@ def render_report(report: MonthlyReport) -> str:
             f"Escalated past the first level: {share(o.escalation_rate)};"
             f" escalated by hand: {share(o.escalated_by_hand_rate)}",
             f"Customer impact: {o.customer_impact_hours:g} hours"
-            f" ({o.customer_impact_reported} incidents gave a figure)",
+            f" ({counted(o.customer_impact_reported, 'incident')} gave a figure)",
             "",
             "By severity",
             *_table([(s.value, f) for s, f in report.by_severity.items()]),
@@ -115,7 +120,7 @@ def render_report(report: MonthlyReport) -> str:
                 lines.append(f"  {hour:02d}:00 {'#' * round(20 * count / peak):<20} {count}")
         lines += ["", "Noisiest alert sources (alerts per dedup key)"]
         lines += [
-            f"  {s.alerts:>4}  {s.dedup_key} ({s.service}, {s.incidents} incidents)"
+            f"  {s.alerts:>4}  {s.dedup_key} ({s.service}, {counted(s.incidents, 'incident')})"
             for s in report.noisiest_sources
         ]
         lines += ["", "Most incident hours (opened -> resolved, or the end of the period)"]

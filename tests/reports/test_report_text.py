@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from domain.report import monthly_report, quarterly_report
-from domain.report_text import duration, render_report, share
+from domain.report_text import counted, duration, render_report, share
 from storage.postmortems import FollowThrough
 from tests.conftest import load_default_policy
 from tests.reports.seeded import ALL
@@ -62,3 +62,10 @@ def test_durations(minutes: float | None, shown: str) -> None:
 
 def test_shares() -> None:
     assert (share(None), share(0.7143), share(1.0)) == ("-", "71.4%", "100.0%")
+
+
+@pytest.mark.parametrize(
+    ("n", "shown"), [(0, "0 incidents"), (1, "1 incident"), (38, "38 incidents")]
+)
+def test_counts(n: int, shown: str) -> None:
+    assert counted(n, "incident") == shown
