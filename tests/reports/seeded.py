@@ -143,3 +143,34 @@ OUTSIDE = [
 
 NOVEMBER = [*P0, *P1, *P2, *P3]
 ALL = [*OUTSIDE, *NOVEMBER]
+
+
+# Every 28 years (from 1901 to 2099) the calendar repeats: the same weekdays, the same
+# leap years, and New York's DST rule gives the same dates. Tests that must wait for the
+# seeded month's end on a time-skipping server move it this many years ahead once the real
+# date has passed it, and every figure stays the same.
+CALENDAR_CYCLE = 28
+
+
+def years_ahead(now: datetime, needed_after: datetime) -> int:
+    """Whole calendar cycles that put ``needed_after`` after ``now`` (0 while it is)."""
+    years = 0
+    while needed_after.replace(year=needed_after.year + years) <= now:
+        years += CALENDAR_CYCLE
+    return years
+
+
+def moved(records: list[IncidentRecord], years: int) -> list[IncidentRecord]:
+    """``records`` with every time ``years`` later (a multiple of ``CALENDAR_CYCLE``)."""
+
+    def later(value: object) -> object:
+        if isinstance(value, datetime):
+            return value.replace(year=value.year + years)
+        if isinstance(value, list):
+            return [later(v) for v in value]
+        return value
+
+    return [
+        r.model_copy(update={name: later(getattr(r, name)) for name in type(r).model_fields})
+        for r in records
+    ]

@@ -7,6 +7,7 @@ FIREWATCH_REGEN_GOLDEN=1 .venv/bin/python -m pytest tests/reports/test_report_te
 from __future__ import annotations
 
 import os
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -15,7 +16,7 @@ from domain.report import monthly_report, quarterly_report
 from domain.report_text import counted, duration, render_report, share
 from storage.postmortems import FollowThrough
 from tests.conftest import load_default_policy
-from tests.reports.seeded import ALL
+from tests.reports.seeded import ALL, moved, years_ahead
 
 GOLDEN = Path(__file__).resolve().parents[1] / "golden"
 REGENERATE = os.environ.get("FIREWATCH_REGEN_GOLDEN") == "1"
@@ -69,3 +70,14 @@ def test_shares() -> None:
 )
 def test_counts(n: int, shown: str) -> None:
     assert counted(n, "incident") == shown
+
+
+def test_a_seeded_month_moved_by_calendar_cycles_reads_the_same() -> None:
+    policy = load_default_policy()
+    years = years_ahead(datetime(2031, 5, 1, tzinfo=UTC), datetime(2026, 12, 1, tzinfo=UTC))
+    assert years == 28
+    assert years_ahead(datetime(2026, 11, 29, tzinfo=UTC), datetime(2026, 12, 1, tzinfo=UTC)) == 0
+    now = render_report(monthly_report(ALL, "2026-11", policy, FOLLOW))
+    later = render_report(monthly_report(moved(ALL, years), "2054-11", policy, FOLLOW))
+    assert "2054-" not in now and "Incidents: 38" in now
+    assert later == now.replace("2026-", "2054-")

@@ -22,7 +22,7 @@ from domain.policy import Policy
 from storage.records import IncidentRecords
 from tests.channels.conftest import channel_settings
 from tests.channels.fake_slack import FakeSlack, Message
-from tests.reports.seeded import ALL
+from tests.reports.seeded import ALL, moved, years_ahead
 from tests.workflows.report_driver import Firings, MonthlyScheduleStandIn
 from worker import build_worker
 from workflows.monthly_report import MonthlyReportWorkflow
@@ -45,13 +45,13 @@ def test_the_report_is_of_the_month_before_in_the_teams_zone(at: datetime, month
 async def test_the_first_of_the_month_sends_last_months_report_once(
     ts_env: WorkflowEnvironment, tmp_path: Path, queue: str
 ) -> None:
-    records = IncidentRecords(Store(tmp_path).database)
-    for record in ALL:
-        records.save(record)
     now = await ts_env.get_current_time()
-    first = datetime(2026, 12, 1, 9, 0, tzinfo=NY)
-    if now >= first:
-        pytest.fail("the seeded month is November 2026: move it forward with this test")
+    years = years_ahead(now, datetime(2026, 12, 1, 9, 0, tzinfo=NY))
+    month = f"{2026 + years}-11"
+    records = IncidentRecords(Store(tmp_path).database)
+    for record in moved(ALL, years):
+        records.save(record)
+    first = datetime(2026 + years, 12, 1, 9, 0, tzinfo=NY)
     await ts_env.sleep(first - now)
     # The schedule firing twice (a catch-up) sends nothing more. No time skipping while
     # they run: other tests' timers on this server must not move the clock to another month.
@@ -69,10 +69,10 @@ async def test_the_first_of_the_month_sends_last_months_report_once(
         "engineering-alerts@company.com",
     ], [(n.idempotency_key, n.scheduled_at) for n in sent]
     for note in sent:
-        assert note.subject == "Firewatch monthly report 2026-11: 38 incidents"
-        assert note.text.startswith("Firewatch report 2026-11: incidents opened 2026-11-01 00:00")
+        assert note.subject == f"Firewatch monthly report {month}: 38 incidents"
+        assert note.text.startswith(f"Firewatch report {month}: incidents opened {month}-01 00:00")
         assert "Incidents: 38 (4 still open at the end, 2 false positives" in note.text
-        assert note.text.endswith("/reports/monthly/2026-11.html")
+        assert note.text.endswith(f"/reports/monthly/{month}.html")
 
 
 def _body(message: Message) -> str:
@@ -96,19 +96,22 @@ async def test_across_month_boundaries_each_month_posts_once(
     catch-up), Jan 1 and Feb 1, each at ``reports.at`` in the policy's zone. #engineering
     (the local Slack) gets one post per month: November's and December's with the main
     chart, January's (no incidents) as text; the repeat posts nothing new."""
-    records = IncidentRecords(Store(tmp_path).database)
-    for record in ALL:
-        records.save(record)
     zone = ZoneInfo(default_policy.business_hours.timezone)
     at = default_policy.reports.at
+    now = await ts_env.get_current_time()
+    years = years_ahead(now, _first_at(2026, 12, at, zone))
+    year = 2026 + years
+    records = IncidentRecords(Store(tmp_path).database)
+    for record in moved(ALL, years):
+        records.save(record)
     firings = [
-        _first_at(2026, 12, at, zone),
-        _first_at(2026, 12, at, zone) + timedelta(minutes=30),
-        _first_at(2027, 1, at, zone),
-        _first_at(2027, 2, at, zone),
+        _first_at(year, 12, at, zone),
+        _first_at(year, 12, at, zone) + timedelta(minutes=30),
+        _first_at(year + 1, 1, at, zone),
+        _first_at(year + 1, 2, at, zone),
     ]
-    if await ts_env.get_current_time() >= firings[0]:
-        pytest.fail("the seeded month is November 2026: move it forward with this test")
+    # Close to the first firing before any workflow runs (the stand-in's timers are short).
+    await ts_env.sleep(firings[0] - timedelta(hours=1) - now)
     queue, driver_queue = f"fw-test-{uuid.uuid4().hex[:8]}", f"driver-{uuid.uuid4().hex[:8]}"
     with FakeSlack() as fake:
         assert isinstance(fake, FakeSlack)
@@ -141,14 +144,14 @@ async def test_across_month_boundaries_each_month_posts_once(
         [True, True],
     ]
     assert [_body(m).split(":")[0] for m in messages] == [
-        "Firewatch report 2026-11",
-        "Firewatch report 2026-12",
-        "Firewatch report 2027-01",
+        f"Firewatch report {year}-11",
+        f"Firewatch report {year}-12",
+        f"Firewatch report {year + 1}-01",
     ]
     assert [len(m.files or []) for m in messages] == [1, 1, 0]
     assert [f.name for f in shared] == [
-        "incidents-by-severity-2026-11.png",
-        "incidents-by-severity-2026-12.png",
+        f"incidents-by-severity-{year}-11.png",
+        f"incidents-by-severity-{year}-12.png",
     ]
     assert len(fake.calls_to("files.completeUploadExternal")) == 2
     assert len(fake.posts()) == 1  # January's text
