@@ -67,6 +67,19 @@ class MonthlyReportActivities:
         self._policies = policies
         self._notify = notify
 
+    def _link(self, path: str) -> str:
+        """The page's address with its link token: people open it in a browser, which
+        sends no API token (without secrets yet, the bare address)."""
+        from starter.secrets import load_secrets, page_token
+
+        settings = get_settings()
+        url = f"{settings.api_url.rstrip('/')}{path}"
+        try:
+            secrets = load_secrets(settings.data_dir, database=self._database)
+        except FileNotFoundError:
+            return url
+        return f"{url}?token={page_token(secrets, path)}"
+
     @activity.defn(name="Send monthly report")
     async def send(self, request: SendMonthlyReport) -> list[DeliveryResult]:
         """The summary to #engineering with the main chart (on Slack: uploaded with the
@@ -79,7 +92,7 @@ class MonthlyReportActivities:
         policy = self._policies.load_policy_snapshot()
         month = previous_month(request.at, policy.business_hours.timezone)
         report = await asyncio.to_thread(build_monthly, self._database, month, policy, request.at)
-        link = f"{get_settings().api_url.rstrip('/')}/reports/monthly/{month}.html"
+        link = await asyncio.to_thread(self._link, f"/reports/monthly/{month}.html")
         shown = render_report(report)
         text = f"{shown}\nCharts: {link}"
         subject = (

@@ -317,6 +317,13 @@ def feed_token(value: Secrets, feed: str) -> str:
     return hmac.new(key, feed.encode(), hashlib.sha256).hexdigest()[:32]
 
 
+def page_token(value: Secrets, path: str) -> str:
+    """The URL token of one page people open from a link, where a browser sends no API
+    token (``/reports/monthly/2026-11.html``): it opens that page alone. Made like the
+    calendar feeds' (rotating those rotates these)."""
+    return feed_token(value, path.lstrip("/"))
+
+
 def load_secrets(data_dir: Path, *, database: Database | None = None) -> Secrets:
     """The stored secrets (with the env override); FileNotFoundError before the first run."""
     rows = _stored(data_dir, _database(data_dir, database))

@@ -107,6 +107,9 @@ def create_app(
     )
     app.state.ctx = ctx
     install_error_handlers(app)
+    # The report pages (the API token or the link's), before the JSON routes that would
+    # take "2026-11.html" for a month.
+    app.include_router(reports.pages)
     for module in (
         ingest_pagerduty,
         ingest_alertmanager,

@@ -14,19 +14,20 @@ a timestamp, or with one more than 5 minutes off, is refused with 401 saying whi
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import re
 import time
 from typing import Any
 
-from fastapi import Depends, Request
+from fastapi import Depends, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from domain.policy import Integration, IntegrationKind
 from starter.api.context import ApiContext, get_ctx
 from starter.api.errors import ApiError
-from starter.secrets import IntegrationSecret, added_integrations
+from starter.secrets import IntegrationSecret, added_integrations, load_secrets, page_token
 
 # Grafana's docs (and the contact point form's placeholder) name the signature header
 # X-Grafana-Alerting-Signature; Grafana's code sets X-Grafana-Alert-Signature when the
@@ -105,6 +106,29 @@ def require_api_token(
         raise unauthorized("API token (Authorization: Bearer …)")
     if not same_secret(credentials.credentials, get_ctx(request).secrets().api_token):
         raise forbidden("API token")
+
+
+async def require_api_token_or_link(
+    request: Request,
+    token: str = Query(
+        default="",
+        max_length=200,
+        description="The page's link token (as in the monthly report's Charts link),"
+        " instead of the API token",
+    ),
+    credentials: HTTPAuthorizationCredentials | None = Depends(_api_bearer),
+) -> None:
+    """Dependency for pages opened from a link (a browser sends no Bearer token): the API
+    token, or the token the link carries for this one page."""
+    if credentials is not None and credentials.credentials:
+        require_api_token(request, credentials)
+        return
+    if not token:
+        raise unauthorized("API token (Authorization: Bearer …) or the link's ?token=")
+    # Read now (in a thread), not cached: a rotation revokes the links at once.
+    secrets = await asyncio.to_thread(load_secrets, get_ctx(request).data_dir)
+    if not same_secret(token, page_token(secrets, request.url.path)):
+        raise forbidden("link token (for this page)")
 
 
 def bearer_integration(kind: IntegrationKind) -> Any:

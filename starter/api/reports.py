@@ -23,7 +23,7 @@ from domain.report import (
     quarter_bounds,
     quarterly_report,
 )
-from starter.api.auth import require_api_token
+from starter.api.auth import require_api_token, require_api_token_or_link
 from starter.api.context import get_ctx
 from starter.api.errors import AUTH_RESPONSES, COMMON_RESPONSES, ApiError, FieldError
 from storage.database import Database
@@ -35,6 +35,12 @@ T = TypeVar("T")
 router = APIRouter(
     tags=["reports"],
     dependencies=[Depends(require_api_token)],
+    responses={**AUTH_RESPONSES, **COMMON_RESPONSES},
+)
+# The HTML pages are opened from the report's link in a browser: the link's token will do.
+pages = APIRouter(
+    tags=["reports"],
+    dependencies=[Depends(require_api_token_or_link)],
     responses={**AUTH_RESPONSES, **COMMON_RESPONSES},
 )
 
@@ -69,7 +75,7 @@ _PAGE: dict[int | str, dict[str, Any]] = {
 
 
 # Before ``/reports/monthly/{month}``, which would take ``2026-11.html`` for a month.
-@router.get(
+@pages.get(
     "/reports/monthly/{month}.html",
     # Response, not HTMLResponse: the errors stay documented as JSON, the page as HTML.
     response_class=Response,
@@ -91,7 +97,7 @@ async def monthly(month: str, request: Request) -> MonthlyReport:
 
 
 # Before ``/reports/quarterly/{quarter}``, as for the month.
-@router.get(
+@pages.get(
     "/reports/quarterly/{quarter}.html",
     response_class=Response,
     responses=_PAGE,

@@ -21,6 +21,7 @@ from domain import postmortem as pm
 from domain.policy import Policy
 from domain.postmortem import AddActionItem, CloseActionItem, PostmortemProgress
 from domain.report_text import duration
+from starter.secrets import load_secrets, page_token
 from storage.postmortems import Postmortems, Snapshot
 from storage.records import IncidentRecords
 from tests.api.api_support import ApiStack, CliRun, api_policy, cli_against, running_api
@@ -147,6 +148,24 @@ def test_the_monthly_page(stack: ApiStack) -> None:
     bad = _get(stack, "/reports/monthly/2026-13.html")
     assert bad.status_code == 422
     assert httpx.get(f"{stack.url}/reports/monthly/2026-11.html", timeout=10).status_code == 401
+
+
+def test_a_page_opens_from_its_link_without_the_api_token(stack: ApiStack) -> None:
+    """The monthly report's Charts link is opened in a browser, which sends no Bearer
+    token: the link's token opens that page, and no other."""
+    secrets = load_secrets(stack.data)
+    page = "/reports/monthly/2026-11.html"
+    token = page_token(secrets, page)
+    opened = httpx.get(f"{stack.url}{page}?token={token}", timeout=10)
+    assert opened.status_code == 200 and "Incidents: 38" in opened.text
+    other = httpx.get(f"{stack.url}/reports/monthly/2026-10.html?token={token}", timeout=10)
+    assert other.status_code == 403
+    wrong = ("1" if token[0] == "0" else "0") + token[1:]
+    assert httpx.get(f"{stack.url}{page}?token={wrong}", timeout=10).status_code == 403
+    # The API itself still wants the API token: there a token is no parameter at all.
+    json_report = httpx.get(f"{stack.url}/reports/monthly/2026-11?token={token}", timeout=10)
+    assert json_report.status_code == 422
+    assert [e["loc"] for e in json_report.json()["errors"]] == ["query.token"]
 
 
 def test_the_quarterly_page(stack: ApiStack) -> None:

@@ -19,6 +19,7 @@ from activities.config import PolicyStore
 from activities.reports import previous_month
 from activities.store import Store
 from domain.policy import Policy
+from starter.secrets import ensure_secrets, page_token
 from storage.records import IncidentRecords
 from tests.channels.conftest import channel_settings
 from tests.channels.fake_slack import FakeSlack, Message
@@ -43,8 +44,9 @@ def test_the_report_is_of_the_month_before_in_the_teams_zone(at: datetime, month
 
 
 async def test_the_first_of_the_month_sends_last_months_report_once(
-    ts_env: WorkflowEnvironment, tmp_path: Path, queue: str
+    ts_env: WorkflowEnvironment, tmp_path: Path, queue: str, default_policy: Policy
 ) -> None:
+    secrets = ensure_secrets(tmp_path, default_policy)  # as `make up` makes them
     now = await ts_env.get_current_time()
     years = years_ahead(now, datetime(2026, 12, 1, 9, 0, tzinfo=NY))
     month = f"{2026 + years}-11"
@@ -72,7 +74,9 @@ async def test_the_first_of_the_month_sends_last_months_report_once(
         assert note.subject == f"Firewatch monthly report {month}: 38 incidents"
         assert note.text.startswith(f"Firewatch report {month}: incidents opened {month}-01 00:00")
         assert "Incidents: 38 (4 still open at the end, 2 false positives" in note.text
-        assert note.text.endswith(f"/reports/monthly/{month}.html")
+        # The link opens in a browser: it carries that page's own token.
+        page = f"/reports/monthly/{month}.html"
+        assert note.text.endswith(f"{page}?token={page_token(secrets, page)}")
 
 
 def _body(message: Message) -> str:
