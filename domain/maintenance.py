@@ -112,6 +112,7 @@ def known_services(policy: Policy) -> frozenset[str]:
 def validate_window(
     policy: Policy,
     *,
+    added_services: Iterable[str] = (),
     service: str,
     starts_at: datetime,
     ends_at: datetime,
@@ -124,11 +125,11 @@ def validate_window(
     reason = " ".join(reason.split())
     if not service:
         raise MaintenanceRefused("service", "a maintenance window needs a service")
-    known = known_services(policy)
+    known = known_services(policy) | frozenset(added_services)  # integrations added at run time
     if known and service not in known:
         raise MaintenanceRefused(
             "service",
-            f"unknown service {service!r}: the policy knows {', '.join(sorted(known))}",
+            f"unknown service {service!r}: Firewatch knows {', '.join(sorted(known))}",
         )
     if not reason:
         raise MaintenanceRefused("reason", "a maintenance window needs a reason")

@@ -43,6 +43,7 @@ from starter.api.errors import (
 )
 from starter.api.incidents import PRINTABLE
 from starter.api.ingest_common import Timestamp
+from starter.secrets import added_integrations
 from storage.maintenance import MaintenanceWindows
 from workflows.maintenance import EndMaintenance, MaintenanceWindowWorkflow
 
@@ -144,9 +145,11 @@ _REFUSED: dict[int | str, dict[str, object]] = {
 async def start_maintenance(body: NewMaintenance, request: Request) -> MaintenanceView:
     ctx = get_ctx(request)
     now = datetime.now(UTC)
+    added = await asyncio.to_thread(added_integrations, ctx.data_dir)
     try:
         new = validate_window(
             ctx.policy(),
+            added_services=[a.integration.service for a in added.integrations],
             service=body.service,
             starts_at=body.starts_at or now,
             ends_at=body.ends_at,

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator, Callable, Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -61,7 +62,7 @@ def stored(http: httpx.Client) -> list[dict[str, Any]]:
             END_BEFORE_START + ": it would end at 2099-01-01 10:00 UTC but start at "
             "2099-01-01 12:00 UTC",
         ),
-        ({"service": "nope"}, 422, "unknown service 'nope': the policy knows api, batch, database"),
+        ({"service": "nope"}, 422, "unknown service 'nope': Firewatch knows api, batch, database"),
         ({"reason": " "}, 422, "a maintenance window needs a reason"),
         ({"by": "mallory"}, 422, "'mallory' is not on the roster: only roster people act"),
     ],
@@ -171,3 +172,20 @@ async def test_start_list_alert_end(
         http.post, "/alerts", json={**alert, "dedup_key": unique("mw")}, headers=headers
     )
     assert "message" not in again.json()
+
+
+def test_a_service_known_only_by_an_added_integration_can_be_in_maintenance(
+    http: httpx.Client,
+) -> None:
+    service = unique("web")
+    ends_at = (datetime.now(UTC) + timedelta(hours=1)).isoformat()
+    window = {"service": service, "ends_at": ends_at, "reason": "x", "by": "alice"}
+    refused = http.post("/maintenance", json=window)
+    assert refused.status_code == 422 and "unknown service" in refused.text
+    added = http.post("/integrations", json={"kind": "grafana", "service": service})
+    assert added.status_code == 201, added.text
+    response = http.post("/maintenance", json=window)
+    assert response.status_code == 201, response.text
+    assert response.json()["service"] == service
+    ended = http.post(f"/maintenance/{response.json()['id']}/end", json={"by": "alice"})
+    assert ended.status_code == 200, ended.text
