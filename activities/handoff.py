@@ -22,6 +22,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from activities.config import PolicyStore
 from activities.people import OncallActivities
+from activities.settings import get_settings
 from domain import rotation
 from domain.handoff import (
     HandoffReport,
@@ -37,6 +38,7 @@ from domain.heartbeats import status as heartbeat_status
 from domain.incident import OPEN_STATUSES
 from domain.policy import Person, Role
 from domain.schedule import rotation_for
+from starter.secrets import load_added
 from storage.handoffs import Handoffs
 from storage.store import Store
 
@@ -119,6 +121,14 @@ class HandoffActivities:
         incidents, incidents_note = await self._incidents()
         heartbeats, heartbeats_note = await self._heartbeats(now)
         seen = await asyncio.to_thread(self._rows.integrations_seen)
+        added = await asyncio.to_thread(
+            load_added, get_settings().data_dir, database=self._store.database
+        )
+        named = {i.name for i in policy.integrations}
+        integrations = [
+            *policy.integrations,
+            *(a.integration for a in added.integrations if a.integration.name not in named),
+        ]
         changes = await asyncio.to_thread(self._store.changes, None, since, 200)
         notes = await asyncio.to_thread(self._rows.notes, outgoing.name, out_start, now)
         report = HandoffReport(
@@ -137,7 +147,7 @@ class HandoffActivities:
                 IntegrationHealth(
                     name=i.name, kind=i.kind, service=i.service, last_seen_at=seen.get(i.name)
                 )
-                for i in policy.integrations
+                for i in integrations  # the policy's, and those added at run time
             ],
             heartbeats=heartbeats,
             heartbeats_note=heartbeats_note,

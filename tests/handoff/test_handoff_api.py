@@ -86,6 +86,12 @@ async def test_note_ack_confirm_show(
     )
     assert alert.status_code == 202, alert.text
 
+    # An integration added at run time, silent so far: the report names it too.
+    added = http.post(
+        "/integrations", json={"kind": "grafana", "service": "web", "name": "grafana-web"}
+    )
+    assert added.status_code == 201, added.text
+
     # An open incident, listed by visibility before the handoff gathers its report.
     opened = await open_incident(client, api.task_queue, "P2", summary="Checkout slow")
     incident = (await state_of(opened)).incident_id
@@ -109,6 +115,7 @@ async def test_note_ack_confirm_show(
     seen = {i["name"]: i["last_seen_at"] for i in testing["report"]["integrations"]}
     assert seen["generic"] is not None and seen["grafana"] is None
     assert "grafana: never sent anything" in testing["findings"]
+    assert "grafana-web: never sent anything" in testing["findings"]
     (listed,) = [i for i in testing["report"]["incidents"] if i["incident_id"] == incident]
     assert listed["status"] == "Triggered" and listed["summary"] == "Checkout slow"
     assert listed["next_step"]  # the ladder's next page
