@@ -20,6 +20,7 @@ from domain.messages import (
 )
 from domain.policy import Policy
 from domain.postmortem import ActionItem, Notice
+from domain.templates import postmortem_responders
 
 M = TypeVar("M", bound=FollowUpMessage)
 Recipients = list[tuple[MessageParams | FollowUpMessage, str, str]]  # (message, step, to)
@@ -34,7 +35,11 @@ def about(cls: type[M], item: ActionItem, **extra: object) -> M:
 def attendees(incident: IncidentState, policy: Policy) -> list[str]:
     """The seed's attendees: responders, service owners and engineering management."""
     roster = policy.roster
-    names = [*incident.responders, roster.team_lead, roster.engineering_manager]
+    names = [
+        *postmortem_responders(incident, policy),
+        roster.team_lead,
+        roster.engineering_manager,
+    ]
     return list(dict.fromkeys(n for n in names if roster.person(n) is not None))
 
 

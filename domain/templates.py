@@ -690,31 +690,27 @@ def _timeline_lines(state: IncidentState, policy: Policy) -> list[str]:
     return lines
 
 
+def postmortem_responders(state: IncidentState, policy: Policy) -> list[str]:
+    """Who responded (roster names, in order): responders, whoever acknowledged, held and
+    resolved it."""
+    found: list[str] = []
+    for name in (*state.responders, state.acknowledged_by, state.assignee, state.resolved_by):
+        if name and name not in found and policy.roster.person(name) is not None:
+            found.append(name)
+    return found
+
+
 def postmortem_attendees(state: IncidentState, policy: Policy) -> list[str]:
-    """Responders, service owners and engineering management, as display labels.
+    """Responders, service owners and engineering management, as display labels, each
+    person once with every reason they are there.
 
     The policy has no per-service owner, so the team lead stands for the service owners.
-    Someone who responded is listed once, as a responder.
     """
     roster = policy.roster
-    responders: list[str] = []
-    for name in (
-        *state.responders,
-        state.acknowledged_by,
-        state.assignee,
-        state.resolved_by,
-    ):
-        if name and name not in responders and roster.person(name) is not None:
-            responders.append(name)
-    attendees = [f"{_person_label(policy, n)} (responder)" for n in responders]
-    if roster.team_lead not in responders:
-        attendees.append(f"{_person_label(policy, roster.team_lead)} (service owner, Team Lead)")
-    if roster.engineering_manager not in responders:
-        attendees.append(
-            f"{_person_label(policy, roster.engineering_manager)} "
-            "(engineering management, Engineering Manager)"
-        )
-    return attendees
+    reasons: dict[str, list[str]] = {n: ["responder"] for n in postmortem_responders(state, policy)}
+    reasons.setdefault(roster.team_lead, []).append("Team Lead, for the service owners")
+    reasons.setdefault(roster.engineering_manager, []).append("Engineering Manager")
+    return [f"{_person_label(policy, n)} ({'; '.join(why)})" for n, why in reasons.items()]
 
 
 # The fields' defaults, for the ticket and the draft (which render no message).

@@ -25,7 +25,9 @@ from domain.postmortem import (
     Stage,
     VerifyActionItem,
 )
+from domain.postmortem_notices import attendees
 from domain.postmortem_texts import render_follow_up
+from domain.templates import postmortem_attendees
 from tests.domain.support import incident, policy
 
 # Friday 2026-11-27 16:00 UTC = 11:00 in New York (the shipped policy's time zone).
@@ -390,3 +392,19 @@ def test_an_overdue_report_says_whose_item_and_what_to_run() -> None:
         " --by carol\n"
         "Need longer: firewatch action edit INC-2026-11-26-001 2 --due YYYY-MM-DD --by carol\n"
     )
+
+
+def test_the_invitations_go_to_everyone_the_document_lists() -> None:
+    """Whoever acknowledged, held or resolved it is invited, as the draft lists them."""
+    state = incident("P1").model_copy(
+        update={"responders": [], "acknowledged_by": "carol", "resolved_by": "dave"}
+    )
+    invited = attendees(state, policy())
+    assert invited == ["carol", "dave", "erin", "frank"]
+    listed = postmortem_attendees(state, policy())
+    assert [label.split(" (")[0] for label in listed] == [
+        "Carol Christensen",
+        "Dave Dahl",
+        "Erin Eriksen",
+        "Frank Foss",
+    ]

@@ -447,8 +447,8 @@ def test_postmortem_scheduled_lists_attendees_and_agenda() -> None:
     assert "required for P1, within 48h of resolution." in msg.text
     assert (
         "Attendees: Alice Andersen (responder); Bob Berg (responder); "
-        "Erin Eriksen (service owner, Team Lead); "
-        "Frank Foss (engineering management, Engineering Manager)"
+        "Erin Eriksen (Team Lead, for the service owners); "
+        "Frank Foss (Engineering Manager)"
     ) in msg.text
     assert (
         "Agenda: Timeline review, Root cause analysis, Action item assignment, Process improvements"
@@ -470,8 +470,8 @@ ACKED: dict[str, Any] = {
 HEADER = "[P1] INC-2026-11-26-001 billing: Payments failing\n"
 ATTENDEES = (
     "Attendees: Alice Andersen (responder); Bob Berg (responder); "
-    "Erin Eriksen (service owner, Team Lead); "
-    "Frank Foss (engineering management, Engineering Manager)\n"
+    "Erin Eriksen (Team Lead, for the service owners); "
+    "Frank Foss (Engineering Manager)\n"
     "Agenda: Timeline review, Root cause analysis, Action item assignment, Process improvements\n"
 )
 
@@ -800,8 +800,8 @@ def test_postmortem_draft() -> None:
         "- **Attendees**:\n"
         "  - Alice Andersen (responder)\n"
         "  - Bob Berg (responder)\n"
-        "  - Erin Eriksen (service owner, Team Lead)\n"
-        "  - Frank Foss (engineering management, Engineering Manager)\n"
+        "  - Erin Eriksen (Team Lead, for the service owners)\n"
+        "  - Frank Foss (Engineering Manager)\n"
     ) in meeting
     assert (
         "- **Agenda**:\n"
@@ -820,14 +820,13 @@ def test_postmortem_attendees_do_not_repeat_the_team_lead() -> None:
     state = resolved_state(responders=["erin"], acknowledged_by="erin", assignee="erin")
     draft = render_postmortem_draft(state, default_policy(), NOW, review)
     assert draft.count("Erin Eriksen") == 1
-    assert "  - Erin Eriksen (responder)" in draft
-    assert "service owner" not in draft
-    assert "  - Frank Foss (engineering management, Engineering Manager)" in draft
+    assert "  - Erin Eriksen (responder; Team Lead, for the service owners)" in draft
+    assert "  - Frank Foss (Engineering Manager)" in draft
 
 
 def test_postmortem_attendees_list_a_responding_manager_once() -> None:
     review = datetime(2026, 11, 27, 19, 0, tzinfo=UTC)
     state = resolved_state(responders=["frank"], acknowledged_by="frank", assignee="frank")
     draft = render_postmortem_draft(state, default_policy(), NOW, review)
-    assert "  - Frank Foss (responder)" in draft
-    assert "engineering management" not in draft
+    assert draft.count("Frank Foss") == 1
+    assert "  - Frank Foss (responder; Engineering Manager)" in draft
