@@ -119,7 +119,7 @@ def render_digest(facts: FollowUpFacts, policy: Policy) -> Digest:
         ]
         lines.append(
             f"- {pm.incident_id} {pm.summary}: missing {' and '.join(missing) or 'verified items'}"
-            f" (review {pm.review_at.astimezone(zone):%a %d %b %H:%M})"
+            f" (review {pm.review_at.astimezone(zone):%a %d %b %H:%M %Z})"
         )
     lines += ["", f"**P3 weekly review** ({len(facts.p3)} open)"]
     if not facts.p3:

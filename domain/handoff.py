@@ -245,7 +245,8 @@ def findings(report: HandoffReport) -> list[str]:
 
 
 def _local(at: datetime, tz: str) -> str:
-    return f"{at.astimezone(ZoneInfo(tz)):%a %-d %b %H:%M}"
+    """With the zone's abbreviation: a team (and a reader) may be in another zone."""
+    return f"{at.astimezone(ZoneInfo(tz)):%a %-d %b %H:%M %Z}"
 
 
 def _stamp(at: datetime | None, tz: str) -> str:
@@ -253,7 +254,7 @@ def _stamp(at: datetime | None, tz: str) -> str:
 
 
 def shift_change_text(role: Role, incoming: Person, shift_end: datetime, tz: str) -> str:
-    """``Primary is now Dave Dahl until Mon 14 Dec 09:00``."""
+    """``Primary is now Dave Dahl until Mon 14 Dec 09:00 EST``."""
     return f"{SHORT_TITLES.get(role, ROLE_TITLES[role])} is now {incoming.label} until " + _local(
         shift_end, tz
     )

@@ -95,7 +95,7 @@ def test_findings_name_silent_integrations_and_bad_heartbeats(default_policy: Po
 def test_shift_change_notice(default_policy: Policy) -> None:
     report = sample_report(default_policy)
     text = shift_change_text(Role.PRIMARY, report.incoming, report.shift_end, report.timezone)
-    assert text == "Primary is now Alice Andersen until Mon 14 Dec 09:00"
+    assert text == "Primary is now Alice Andersen until Mon 14 Dec 09:00 EST"
 
 
 def _golden_text(policy: Policy) -> str:
