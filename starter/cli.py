@@ -16,6 +16,7 @@ Every failure is one line on stderr: ``firewatch: <reason>``.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import sys
@@ -24,6 +25,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, NoReturn
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import typer
 from typer.core import TyperGroup
@@ -898,7 +900,12 @@ def oncall(
         if role.get("override"):
             who += f"  [override #{role['override']}]"
         rows.append([str(role.get("title") or role.get("role") or "?"), who])
-    typer.echo(f"On call at {when:%Y-%m-%d %H:%M:%S} UTC" if when else "On call now")
+    zone = data.get("timezone")
+    local = ""
+    if when and isinstance(zone, str):
+        with contextlib.suppress(ZoneInfoNotFoundError, ValueError):
+            local = f" ({when.astimezone(ZoneInfo(zone)):%a %-d %b %H:%M %Z}, the team's time)"
+    typer.echo(f"On call at {when:%Y-%m-%d %H:%M:%S} UTC{local}" if when else "On call now")
     _echo_lines(_table(("LEVEL", "PERSON"), rows) if rows else ["nobody is on call"])
 
 

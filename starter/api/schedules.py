@@ -96,6 +96,9 @@ class OnCallEntry(BaseModel):
 class OnCall(BaseModel):
     at: datetime
     team: str
+    timezone: str | None = Field(
+        default=None, description="The team's zone: times without an offset are read in it"
+    )
     roles: list[OnCallEntry]
 
 
@@ -135,7 +138,8 @@ async def oncall(
         if rot is not None:
             entry.next_handoff_at, entry.next_name = rotation.next_handoffs(rot, when, 1)[0]
         entries.append(entry)
-    return OnCall(at=when, team=policy.team, roles=entries)
+    zone = schedule.team_timezone(policy.roster).key
+    return OnCall(at=when, team=policy.team, timezone=zone, roles=entries)
 
 
 class Shift(BaseModel):

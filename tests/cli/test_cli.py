@@ -294,6 +294,7 @@ class FakeApi:
         return {  # the shape of GET /oncall (starter.api.schedules.OnCall)
             "at": NOW.isoformat(),
             "team": "MadPlan",
+            "timezone": "America/New_York",
             "roles": [{"role": r, "title": t, **person(p)} for r, t, p in levels],
         }
 
@@ -1026,7 +1027,7 @@ def _get(path: str) -> Recorded:
 def test_oncall(run: Run, api: FakeApi) -> None:
     result = run("oncall")
     assert lines(result) == [
-        "On call at 2026-03-03 02:19:07 UTC",
+        "On call at 2026-03-03 02:19:07 UTC (Mon 2 Mar 21:19 EST, the team's time)",
         "LEVEL                PERSON",
         "Primary On-Call      Alice Andersen (alice)",
         "Secondary On-Call    Bob Berg (bob)",
