@@ -320,7 +320,8 @@ class IncidentWorkflow:
         self._publish(upcoming)
         quiet = not self._sender.busy and not self._response.busy
         if workflow.info().is_continue_as_new_suggested() and quiet:
-            await workflow.wait_condition(workflow.all_handlers_finished)
+            # Not past a wake: an action's handler waits for this loop to carry it through.
+            await workflow.wait_condition(lambda: workflow.all_handlers_finished() or self._wake)
             if not self._wake:  # nothing arrived meanwhile that this run must handle
                 workflow.continue_as_new(IncidentInput(state=st, policy=self._policy))
         # Timer summaries are what the Temporal UI's Timeline shows of an open incident.
