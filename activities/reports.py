@@ -73,12 +73,13 @@ class MonthlyReportActivities:
         from starter.secrets import load_secrets, page_token
 
         settings = get_settings()
-        url = f"{settings.api_url.rstrip('/')}{path}"
+        # The address people reach Firewatch on (FIREWATCH_PUBLIC_URL), else the API's.
+        url = f"{(settings.public_url or settings.api_url).rstrip('/')}{path}"
         try:
-            secrets = load_secrets(settings.data_dir, database=self._database)
-        except FileNotFoundError:
+            token = page_token(load_secrets(settings.data_dir, database=self._database), path)
+        except (FileNotFoundError, ValueError):
             return url
-        return f"{url}?token={page_token(secrets, path)}"
+        return f"{url}?token={token}"
 
     @activity.defn(name="Send monthly report")
     async def send(self, request: SendMonthlyReport) -> list[DeliveryResult]:

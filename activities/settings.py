@@ -233,7 +233,8 @@ class ChannelSettings(SlackSettings, TwilioSettings, SmtpSettings):
     public_url: str | None = Field(
         None,
         description="The URL Slack and Twilio call Firewatch on, when a proxy changes it "
-        "(for signature checks)",
+        "(for signature checks); also the base of the links people open (the monthly "
+        "report's charts)",
     )
     temporal_ui_url: str = Field(
         "http://localhost:8233",

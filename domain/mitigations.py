@@ -151,14 +151,17 @@ def finished(
     effects = Effects(ticket=True)
     if state.is_open:
         effects += _announce(policy, proposal, "finished")
-        running = any(p.status == ProposalStatus.RUNNING for p in state.mitigations)
+        # Still possibly mitigating: another action running, or one whose outcome is unknown.
+        running = any(
+            p.status in (ProposalStatus.RUNNING, ProposalStatus.UNKNOWN) for p in state.mitigations
+        )
         if (
             proposal.status == ProposalStatus.FAILED
             and state.status == Status.MITIGATING
             and not running
             and state.mitigated_at is None
         ):
-            # Nothing is mitigating it any more (an unknown outcome may have: it stays).
+            # Nothing is mitigating it any more (and nobody said it was: mitigated_at).
             what = f"mitigation #{number} {proposal.action} failed"
             set_status(state, now, Status.INVESTIGATING, None, f"Status → Investigating ({what})")
     if proposal.status == ProposalStatus.SUCCEEDED:

@@ -206,10 +206,11 @@ def post_update(
     state.next_steps = req.next_steps or state.next_steps
     state.eta = req.eta or state.eta
     _add_responder(state, policy, req.by)
+    if req.status == Status.MITIGATING and state.mitigated_at is None:
+        # Said by a person, also while an action runs (the status is Mitigating already).
+        state.mitigated_at = now
+        log(state, now, "mitigation", "Mitigation implemented", req.by)
     if req.status is not None and req.status != state.status:
-        if req.status == Status.MITIGATING and state.mitigated_at is None:
-            state.mitigated_at = now
-            log(state, now, "mitigation", "Mitigation implemented", req.by)
         set_status(state, now, req.status, req.by)
     log(state, now, "update", req.message, req.by)
     step = f"update:{len(state.timeline)}"
@@ -257,11 +258,7 @@ def escalate(state: IncidentState, policy: Policy, req: EscalateRequest, now: da
         raise InvalidTransition(
             f"{state.severity.value} has no escalation ladder; raise the severity first"
         )
-    # The level paged last (unacknowledged), or the assignee's.
-    if state.status == Status.TRIGGERED:
-        reached = state.pages[-1].level if state.pages else None
-    else:
-        reached = state.assignee_level
+    reached = _level_reached(state)
     if reached is not None and reached >= len(sp.ladder) - 1:
         # Not round to the primary again: a person asking for more help wants someone new.
         title = ROLE_TITLES[sp.ladder[-1].target]
@@ -279,13 +276,32 @@ def escalate(state: IncidentState, policy: Policy, req: EscalateRequest, now: da
         title = ROLE_TITLES[sp.ladder[following].target]
         log(state, now, "escalate", f"Escalated now to {title}{reason}", req.by)
         return effects
-    level = next_level_after(sp, state.assignee_level)
+    level = next_level_after(sp, reached)
     assert level is not None  # the ladder is not empty
     role = sp.ladder[level].target
     log(state, now, "escalate", f"Escalated to {ROLE_TITLES[role]}{reason}", req.by)
     page = DirectPage(f"escalate:{len(state.timeline)}", role, level, req.by, req.reason)
     effects.pages.append(page)
     return effects
+
+
+def _level_reached(state: IncidentState) -> int | None:
+    """How far up the ladder the incident has gone. Unacknowledged: the level paged last in
+    the current ladder run (before its first page, the level it is about to page).
+    Acknowledged: the assignee's level, or higher if escalate has paged above it since."""
+    if state.status == Status.TRIGGERED:
+        run = [p for p in state.pages if p.at >= state.ladder.anchor]
+        if run:
+            return run[-1].level
+        return state.ladder.start_level
+    acked = state.acknowledged_at
+    escalated = [
+        p.level
+        for p in state.pages
+        if p.step.startswith("escalate:") and acked is not None and p.at >= acked
+    ]
+    levels = [lvl for lvl in (state.assignee_level, *escalated) if lvl is not None]
+    return max(levels) if levels else None
 
 
 def add_responder(

@@ -190,7 +190,11 @@ def _apply(
 ) -> None:
     """One fact of the record, applied as the workflow's transitions apply it."""
     if what == "ack":
-        transitions.acknowledge_as(state, policy, record.acknowledged_by or "unknown", at)
+        who = record.acknowledged_by or "unknown"
+        if policy.roster.person(who) is None:  # a tool: the paged person keeps it
+            transitions.acknowledge_from_source(state, policy, who, at)
+        else:
+            transitions.acknowledge_as(state, policy, who, at)
     elif what == "update":
         state.last_update_at = at
         if policy.for_severity(state.severity).stakeholder_deadline is not None:

@@ -319,9 +319,12 @@ def feed_token(value: Secrets, feed: str) -> str:
 
 def page_token(value: Secrets, path: str) -> str:
     """The URL token of one page people open from a link, where a browser sends no API
-    token (``/reports/monthly/2026-11.html``): it opens that page alone. Made like the
-    calendar feeds' (rotating those rotates these)."""
-    return feed_token(value, path.lstrip("/"))
+    token (``/reports/monthly/2026-11.html``): it opens that page alone. Keyed like the
+    calendar feeds' (rotating those rotates these), under a prefix of its own so that no
+    page token is a feed token. No secret, no token: never a key anyone can compute."""
+    if not value.calendar_secret:
+        raise ValueError("no link secret yet: start Firewatch once (make up)")
+    return feed_token(value, "page:" + path.lstrip("/"))
 
 
 def load_secrets(data_dir: Path, *, database: Database | None = None) -> Secrets:

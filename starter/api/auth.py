@@ -127,7 +127,16 @@ async def require_api_token_or_link(
         raise unauthorized("API token (Authorization: Bearer …) or the link's ?token=")
     # Read now (in a thread), not cached: a rotation revokes the links at once.
     secrets = await asyncio.to_thread(load_secrets, get_ctx(request).data_dir)
-    if not same_secret(token, page_token(secrets, request.url.path)):
+    # The path the app routes (behind a proxy prefix, without it), as the link was signed.
+    path = request.url.path
+    root = str(request.scope.get("root_path") or "")
+    if root and path.startswith(root):
+        path = path[len(root) :]
+    try:
+        expected = page_token(secrets, path)
+    except ValueError:
+        raise forbidden("link token (for this page)") from None
+    if not same_secret(token, expected):
         raise forbidden("link token (for this page)")
 
 

@@ -39,6 +39,7 @@ from starter.secrets import (
     load_added,
     load_secrets,
     mask,
+    page_token,
     remove_integration,
     rotate_calendar_secret,
     stored_api_token,
@@ -425,3 +426,15 @@ def test_processes_starting_at_once_agree(tmp_path: Path) -> None:
     assert len(digests) == 1
     mine = load_secrets(tmp_path / "data", database=Database.open(sqlite_url(tmp_path / "data")))
     assert digests == {hashlib.sha256(mine.model_dump_json().encode()).hexdigest()}
+
+
+def test_a_page_token_opens_one_page_and_is_no_feed_token(
+    tmp_path: Path, default_policy: Policy
+) -> None:
+    secrets = ensure_secrets(tmp_path, default_policy)
+    page = page_token(secrets, "/reports/monthly/2026-11.html")
+    assert page == page_token(secrets, "reports/monthly/2026-11.html")  # the slash aside
+    assert page != page_token(secrets, "/reports/monthly/2026-10.html")
+    assert page != feed_token(secrets, "reports/monthly/2026-11.html")
+    with pytest.raises(ValueError, match="no link secret"):
+        page_token(secrets.model_copy(update={"calendar_secret": None}), "/x.html")

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from domain import diagnostics, mitigations
+from domain import diagnostics, mitigations, transitions
 from domain.escalation import StepKind, plan
 from domain.incident import (
     DiagnosticsRequest,
@@ -16,6 +16,7 @@ from domain.incident import (
     MitigationDecision,
     MitigationRequest,
     Status,
+    StatusUpdateRequest,
 )
 from domain.policy_file import PolicyError, parse_runbook
 from domain.runbooks import (
@@ -294,6 +295,31 @@ def test_a_failure_beside_a_running_mitigation_stays_mitigating() -> None:
     outcome = ActionOutcome(status="failed", summary="500 Internal Server Error")
     mitigations.finished(state, policy(), 1, outcome, T0 + m(1))
     assert state.status == Status.MITIGATING  # #2 is still running
+
+
+def test_a_failure_after_a_person_said_mitigating_stays_mitigating() -> None:
+    state = incident("P1")
+    propose(state, "restart")
+    mitigations.decide(state, policy(), MitigationDecision(by="carol", proposal=1), T0)
+    said = StatusUpdateRequest(by="carol", message="Failing over", status=Status.MITIGATING)
+    transitions.post_update(state, policy(), said, T0 + m(1))
+    assert state.mitigated_at == T0 + m(1)
+    outcome = ActionOutcome(status="failed", summary="500 Internal Server Error")
+    mitigations.finished(state, policy(), 1, outcome, T0 + m(2))
+    assert state.status == Status.MITIGATING
+
+
+def test_a_failure_beside_an_unknown_outcome_stays_mitigating() -> None:
+    state = incident("P1")
+    propose(state, "restart")
+    propose(state, "clear-cache")
+    mitigations.decide(state, policy(), MitigationDecision(by="carol", proposal=1), T0)
+    mitigations.decide(state, policy(), MitigationDecision(by="dave", proposal=2), T0)
+    unknown = ActionOutcome(status="unknown", summary="killed")
+    mitigations.finished(state, policy(), 1, unknown, T0 + m(1))
+    failed = ActionOutcome(status="failed", summary="500 Internal Server Error")
+    mitigations.finished(state, policy(), 2, failed, T0 + m(2))
+    assert state.status == Status.MITIGATING  # #1 may have done it
 
 
 @pytest.mark.parametrize(

@@ -169,6 +169,32 @@ def test_escalate_at_the_last_level_is_refused_and_says_what_to_do(acknowledged:
     assert state == before  # not back to the primary, and nothing logged
 
 
+def test_escalating_an_acknowledged_incident_climbs_past_its_own_pages() -> None:
+    state = opened("P1")
+    paged(state, "carol", 0, T0)
+    t.acknowledge(state, policy(), AcknowledgeRequest(by="carol"), T0 + m(2))
+    levels = []
+    for minute in (5, 6, 7):
+        [page] = t.escalate(state, policy(), EscalateRequest(by="carol"), T0 + m(minute)).pages
+        t.direct_page(state, policy(), page, person("frank"), T0 + m(minute))
+        levels.append(page.level)
+    assert levels == [1, 2, 3]  # not level 1 again and again
+    with pytest.raises(t.InvalidTransition, match="last level of the P1 ladder"):
+        t.escalate(state, policy(), EscalateRequest(by="carol"), T0 + m(8))
+
+
+def test_escalate_after_a_severity_change_counts_the_new_ladder_only() -> None:
+    state = opened("P2")
+    top = len(policy().for_severity(Severity.P2).ladder) - 1
+    paged(state, "frank", top, T0)  # the old ladder's last level
+    t.change_severity(
+        state, policy(), SeverityChangeRequest(by="carol", severity=Severity.P1), T0 + m(1)
+    )
+    t.escalate(state, policy(), EscalateRequest(by="carol"), T0 + m(1))  # nothing paged yet
+    assert state.ladder.start_level == 1  # one above the level the new ladder pages first
+    assert state.timeline[-1].text == "Escalated now to Secondary On-Call"
+
+
 def test_escalate_acknowledged_pages_the_level_above_the_assignee() -> None:
     state = opened("P1")
     paged(state, "carol", 0, T0)
