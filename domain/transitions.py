@@ -138,6 +138,18 @@ def _initial(policy: Policy) -> Outgoing:
     return Outgoing("initial", policy.channels.incidents, InitialAlertMessage())
 
 
+def quiet_while_held(
+    state: IncidentState, policy: Policy, messages: list[Outgoing]
+) -> list[Outgoing]:
+    """While its paging is held the incident has not been announced: nothing is posted to
+    the team's channels (an acknowledgement by a tool, an update, a mitigation). People
+    addressed by name (a responder added) still hear; the timeline keeps everything."""
+    if state.paging_hold is None:
+        return messages
+    channels = {policy.channels.incidents, policy.channels.stakeholders}
+    return [m for m in messages if m.recipient not in channels]
+
+
 def release_paging(
     state: IncidentState, policy: Policy, now: datetime, by: str | None = None, early: bool = False
 ) -> Effects:

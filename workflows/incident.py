@@ -54,6 +54,8 @@ _FIRST_ALERT = timedelta(minutes=5)
 # Resolved with notifications still on their way (a channel is down): wait this long at most
 # before the run ends. A new alert for the same key does not wait: paging comes first.
 _SETTLE_WITHIN = timedelta(minutes=30)
+# An action's reply waits at most this long for the loop to carry the action out.
+_REPLY_WITHIN = timedelta(seconds=5)
 
 Transition = Callable[[IncidentState, Policy, datetime], Effects]
 
@@ -216,7 +218,14 @@ class IncidentWorkflow:
         self._changed()
         self._actions += 1
         mine = self._actions
-        await workflow.wait_condition(lambda: self._actions_settled >= mine or not st.is_open)
+        # Bounded: a loop held up (a lookup waiting on a locked database) must not make the
+        # caller time out and retry an action that was applied; it gets the state as it is.
+        with contextlib.suppress(TimeoutError):
+            await workflow.wait_condition(
+                lambda: self._actions_settled >= mine or not st.is_open,
+                timeout=_REPLY_WITHIN,
+                timeout_summary="Reply once the action is carried out",
+            )
         return st
 
     def _precheck(self, by: str | None, *people: str, open_only: bool = True) -> None:
@@ -395,7 +404,8 @@ class IncidentWorkflow:
         for page in effects.pages:
             person = await self._lookups.holder(self._policy, page.role, workflow.now())
             effects += transitions.direct_page(st, self._policy, page, person, workflow.now())
-        await self._sender.send(st, self._policy, effects.messages, effects.ticket)
+        messages = transitions.quiet_while_held(st, self._policy, effects.messages)
+        await self._sender.send(st, self._policy, messages, effects.ticket)
         # Diagnostics and mitigations start after the pages, and run beside the ladder.
         for number in effects.runbook_runs:
             self._response.start_run(st, self._policy, number)

@@ -234,6 +234,17 @@ def test_a_held_incident_says_nothing_until_released() -> None:
     assert (resolved.messages, resolved.ticket) == ([], True)
 
 
+def test_nothing_is_posted_to_the_channels_while_held() -> None:
+    state = held_incident()
+    transitions.open_incident(state, POLICY, T0)
+    acked = transitions.acknowledge_from_source(state, POLICY, "pagerduty", T0 + HOUR)
+    assert [m.recipient for m in acked.messages] == ["#incidents"]
+    assert transitions.quiet_while_held(state, POLICY, acked.messages) == []
+    assert state.timeline[-1].text.startswith("Incident acknowledged by pagerduty")
+    state.paging_hold = None  # released: the same message goes out
+    assert transitions.quiet_while_held(state, POLICY, acked.messages) == acked.messages
+
+
 def test_escalate_now_releases_a_held_incident() -> None:
     state = held_incident()
     transitions.open_incident(state, POLICY, T0)
