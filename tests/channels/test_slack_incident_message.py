@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import sqlite3
-import threading
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -18,9 +16,9 @@ from activities.models import IncidentSnapshot
 from activities.store import Store
 from domain.incident import IncidentState, LadderRun, Page, Severity, Status
 from domain.policy import Policy, Role
-from storage.database import DB_FILE
 from tests.channels.conftest import channel_settings
 from tests.channels.fake_slack import FakeSlack
+from tests.storage.locks import hold_the_write_lock
 
 OPENED = datetime(2026, 11, 26, 10, 0, tzinfo=UTC)
 
@@ -132,19 +130,8 @@ async def test_a_sync_waiting_for_the_database_does_not_stall_the_worker(
             Page(at=OPENED, person="bob", role=Role.SECONDARY, level=1, step="p1"),
         ]
     )
-    held, hold_s = threading.Event(), 1.0
-
-    def hold_the_write_lock() -> None:
-        other = sqlite3.connect(tmp_path / DB_FILE, isolation_level=None)
-        other.execute("BEGIN IMMEDIATE")
-        held.set()
-        time.sleep(hold_s)
-        other.execute("ROLLBACK")
-        other.close()
-
-    holder = threading.Thread(target=hold_the_write_lock)
-    holder.start()
-    await asyncio.to_thread(held.wait)
+    hold_s = 1.0
+    holder = await hold_the_write_lock(tmp_path, hold_s)
     gaps: list[float] = []
     started = time.monotonic()
     syncing = asyncio.ensure_future(sync(acts, incident_snapshot(joined, default_policy, OPENED)))

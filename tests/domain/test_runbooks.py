@@ -285,13 +285,19 @@ def test_a_failure_is_recorded_and_not_verified() -> None:
     assert "Mitigation #1 restart failed -" in rendered.subject
 
 
-def test_a_failure_beside_a_running_mitigation_stays_mitigating() -> None:
+def two_running() -> IncidentState:
+    """Two approved actions running (#1 restart, #2 clear-cache)."""
     state = incident("P1")
     propose(state, "restart")
     propose(state, "clear-cache")
     mitigations.decide(state, policy(), MitigationDecision(by="carol", proposal=1), T0)
     mitigations.decide(state, policy(), MitigationDecision(by="dave", proposal=2), T0)
     assert [p.status for p in state.mitigations] == [ProposalStatus.RUNNING] * 2
+    return state
+
+
+def test_a_failure_beside_a_running_mitigation_stays_mitigating() -> None:
+    state = two_running()
     outcome = ActionOutcome(status="failed", summary="500 Internal Server Error")
     mitigations.finished(state, policy(), 1, outcome, T0 + m(1))
     assert state.status == Status.MITIGATING  # #2 is still running
@@ -310,11 +316,7 @@ def test_a_failure_after_a_person_said_mitigating_stays_mitigating() -> None:
 
 
 def test_a_failure_beside_an_unknown_outcome_stays_mitigating() -> None:
-    state = incident("P1")
-    propose(state, "restart")
-    propose(state, "clear-cache")
-    mitigations.decide(state, policy(), MitigationDecision(by="carol", proposal=1), T0)
-    mitigations.decide(state, policy(), MitigationDecision(by="dave", proposal=2), T0)
+    state = two_running()
     unknown = ActionOutcome(status="unknown", summary="killed")
     mitigations.finished(state, policy(), 1, unknown, T0 + m(1))
     failed = ActionOutcome(status="failed", summary="500 Internal Server Error")

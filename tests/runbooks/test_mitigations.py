@@ -12,10 +12,8 @@ import dataclasses
 import json
 import os
 import signal
-import sqlite3
 import subprocess
 import sys
-import threading
 import time
 from datetime import timedelta
 from pathlib import Path
@@ -29,10 +27,10 @@ from activities.runbooks import MitigationResult, RunbookActivities, RunMitigati
 from activities.runbooks.mitigations import render_body
 from activities.settings import RunbookSettings
 from domain.runbooks import Mitigation
-from storage.database import DB_FILE
 from storage.store import Store
 from tests.channels.fake_http import BlackHole, Reply, free_port
 from tests.runbooks.servers import DeployTool
+from tests.storage.locks import hold_the_write_lock
 
 ROOT = Path(__file__).resolve().parents[2]
 PY = sys.executable
@@ -378,19 +376,8 @@ async def test_a_command_cancelled_mid_run_is_unknown_and_the_worker_keeps_going
         if pid_file.exists() and pid_file.read_text():
             break
         await asyncio.sleep(0.05)
-    held, hold_s = threading.Event(), 1.0
-
-    def hold_the_write_lock() -> None:
-        other = sqlite3.connect(tmp_path / DB_FILE, isolation_level=None)
-        other.execute("BEGIN IMMEDIATE")
-        held.set()
-        time.sleep(hold_s)
-        other.execute("ROLLBACK")
-        other.close()
-
-    holder = threading.Thread(target=hold_the_write_lock)
-    holder.start()
-    await asyncio.to_thread(held.wait)
+    hold_s = 1.0
+    holder = await hold_the_write_lock(tmp_path, hold_s)
     env.cancel()
     gaps: list[float] = []
     last = time.monotonic()
