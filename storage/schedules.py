@@ -144,6 +144,15 @@ class Schedules:
                 select(*_OVERRIDE).where(_s.id == override_id, _s.removed_at.is_(None))
             ).first()
             if row is None:
+                gone = db.execute(
+                    select(_s.removed_by, _s.removed_at).where(_s.id == override_id)
+                ).first()
+                if gone is not None:  # said as it is: a second remove is not a typo
+                    when = datetime.fromisoformat(gone[1])
+                    raise ScheduleError(
+                        f"override #{override_id} was already removed by {gone[0]}"
+                        f" at {when:%Y-%m-%d %H:%M} UTC"
+                    )
                 raise ScheduleError(f"there is no override #{override_id} (see `override list`)")
             found = _override(row)
             match = _s.swap_id == found.swap_id if found.swap_id else _s.id == found.id

@@ -96,6 +96,11 @@ def test_override_add_list_remove_and_the_audit_trail(firewatch: Run, stack: Api
 
     removed = firewatch("override", "remove", str(listed[0]["id"]))
     assert removed.exit_code == 0 and "Removed" in removed.stdout
+    again = firewatch("override", "remove", str(listed[0]["id"]))
+    assert again.exit_code != 0
+    assert f"override #{listed[0]['id']} was already removed by erin at " in again.stderr
+    missing = firewatch("override", "remove", "99999")
+    assert "there is no override #99999 (see `override list`)" in missing.stderr
     assert json.loads(firewatch("override", "list", "--json").stdout) == []
     log = json.loads(firewatch("override", "log", "--json").stdout)
     assert [(e["action"], e["actor"], e["override_id"]) for e in log[:2]] == [
