@@ -280,7 +280,11 @@ async def test_worker_killed_between_the_call_and_completion(
                 )
                 # The workflow has re-planned after the ack: the next step is no page.
                 replanned = st.next_step_label == "update reminder"
-                ok = st.acknowledged_by == secondary and edited and replanned
+                # And the ack's own post to #incidents has gone out (it runs beside the edit).
+                posted = any(
+                    ":ack:" in key and r is not None for key, r in await deliveries(handle)
+                )
+                ok = st.acknowledged_by == secondary and edited and replanned and posted
                 return st if ok else None
 
             st = await wait_for(settled, timeout=60, what="ack applied, message edited")
