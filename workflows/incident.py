@@ -10,8 +10,7 @@ someone acts. The event history reads as the incident's timeline.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 from temporalio import workflow
 from temporalio.exceptions import ApplicationError
@@ -22,27 +21,18 @@ with workflow.unsafe.imports_passed_through():
     from domain import diagnostics, inbox, mitigations, transitions
     from domain.escalation import Step, StepKind, plan
     from domain.incident import (
-        AcknowledgeRequest,
-        AddResponderRequest,
         Alert,
         AlertAcknowledgeRequest,
         AlertResolveRequest,
-        DiagnosticsRequest,
-        EscalateRequest,
         IncidentInput,
         IncidentState,
-        MitigationDecision,
-        MitigationRequest,
         ReleasePaging,
-        ResolveRequest,
-        SeverityChangeRequest,
-        StatusUpdateRequest,
-        TicketEdit,
         TimelineEntry,
     )
     from domain.policy import Policy
-    from domain.transitions import Effects, InvalidTransition
+    from domain.transitions import Effects
     from workflows.effects import QUICK, QUICK_RETRY, EffectSender
+    from workflows.incident_actions import IncidentActions
     from workflows.lazy_timer import LazyTimer
     from workflows.lookups import Lookups
     from workflows.maintenance import register_hold
@@ -54,16 +44,13 @@ _FIRST_ALERT = timedelta(minutes=5)
 # Resolved with notifications still on their way (a channel is down): wait this long at most
 # before the run ends. A new alert for the same key does not wait: paging comes first.
 _SETTLE_WITHIN = timedelta(minutes=30)
-# An action's reply waits at most this long for the loop to carry the action out.
-_REPLY_WITHIN = timedelta(seconds=5)
-
-Transition = Callable[[IncidentState, Policy, datetime], Effects]
 
 
 @workflow.defn
-class IncidentWorkflow:
+class IncidentWorkflow(IncidentActions):
     @workflow.init
     def __init__(self, inp: IncidentInput) -> None:
+        super().__init__()
         self._state: IncidentState | None = inp.state
         self._policy: Policy | None = inp.policy
         self._inbox: list[Alert] = list(inp.pending_alerts)
@@ -71,9 +58,6 @@ class IncidentWorkflow:
         self._releases: list[ReleasePaging] = []  # maintenance windows over (workflows.maintenance)
         self._effects = Effects()  # decided, not carried out yet
         self._wake = False
-        # Actions taken, and how many of them the loop has carried through (see _act).
-        self._actions = 0
-        self._actions_settled = 0
         self._lookups = Lookups()
         self._timer = LazyTimer()
         self._publisher = Publisher()
@@ -111,7 +95,7 @@ class IncidentWorkflow:
         self._releases.append(request)
         self._wake = True
 
-    # ---- updates (people): validated, applied by domain.transitions ---------------------
+    # ---- updates (starters); what people do is in workflows.incident_actions ----------
 
     @workflow.update
     async def opened(self) -> IncidentState:
@@ -123,124 +107,6 @@ class IncidentWorkflow:
         """Attach an alert and wait for the incident id (update-with-start callers)."""
         self.attach_alert(alert)
         return await self._ready()
-
-    @workflow.update
-    async def acknowledge(self, req: AcknowledgeRequest) -> IncidentState:
-        return await self._act(lambda st, p, now: transitions.acknowledge(st, p, req, now))
-
-    @workflow.update
-    async def post_update(self, req: StatusUpdateRequest) -> IncidentState:
-        return await self._act(lambda st, p, now: transitions.post_update(st, p, req, now))
-
-    @workflow.update
-    async def change_severity(self, req: SeverityChangeRequest) -> IncidentState:
-        return await self._act(lambda st, p, now: transitions.change_severity(st, p, req, now))
-
-    @workflow.update
-    async def escalate(self, req: EscalateRequest) -> IncidentState:
-        return await self._act(lambda st, p, now: transitions.escalate(st, p, req, now))
-
-    @workflow.update
-    async def add_responder(self, req: AddResponderRequest) -> IncidentState:
-        return await self._act(lambda st, p, now: transitions.add_responder(st, p, req, now))
-
-    @workflow.update
-    async def resolve(self, req: ResolveRequest) -> IncidentState:
-        return await self._act(lambda st, p, now: transitions.resolve(st, p, req, now))
-
-    @workflow.update
-    async def edit_ticket(self, req: TicketEdit) -> IncidentState:
-        return await self._act(lambda st, p, now: transitions.edit_ticket(st, p, req, now))
-
-    @workflow.update
-    async def run_diagnostics(self, req: DiagnosticsRequest) -> IncidentState:
-        return await self._act(lambda st, p, now: diagnostics.request(st, p, req, now))
-
-    @workflow.update
-    async def propose_mitigation(self, req: MitigationRequest) -> IncidentState:
-        return await self._act(lambda st, p, now: mitigations.propose(st, p, req, now))
-
-    @workflow.update
-    async def decide_mitigation(self, req: MitigationDecision) -> IncidentState:
-        return await self._act(lambda st, p, now: mitigations.decide(st, p, req, now))
-
-    @acknowledge.validator
-    def _validate_acknowledge(self, req: AcknowledgeRequest) -> None:
-        self._precheck(req.by)
-
-    @post_update.validator
-    def _validate_post_update(self, req: StatusUpdateRequest) -> None:
-        self._precheck(req.by)
-
-    @change_severity.validator
-    def _validate_change_severity(self, req: SeverityChangeRequest) -> None:
-        self._precheck(req.by)
-
-    @escalate.validator
-    def _validate_escalate(self, req: EscalateRequest) -> None:
-        self._precheck(req.by)
-
-    @add_responder.validator
-    def _validate_add_responder(self, req: AddResponderRequest) -> None:
-        self._precheck(req.by, req.person)
-
-    @resolve.validator
-    def _validate_resolve(self, req: ResolveRequest) -> None:
-        self._precheck(req.by)
-
-    @edit_ticket.validator
-    def _validate_edit_ticket(self, req: TicketEdit) -> None:
-        self._precheck(req.by, open_only=False)  # after the resolution too
-
-    @run_diagnostics.validator
-    def _validate_run_diagnostics(self, req: DiagnosticsRequest) -> None:
-        self._precheck(req.by)
-
-    @propose_mitigation.validator
-    def _validate_propose_mitigation(self, req: MitigationRequest) -> None:
-        self._precheck(req.by)
-
-    @decide_mitigation.validator
-    def _validate_decide_mitigation(self, req: MitigationDecision) -> None:
-        self._precheck(req.by)
-
-    async def _act(self, transition: Transition) -> IncidentState:
-        """Apply a person's action; the UI and deliveries in flight follow at once. The reply
-        waits for the loop to carry out what the action made due (escalate now pages the
-        next level, a severity change informs the team lead), so it shows the incident as
-        it is after the action, not one step behind."""
-        st = await self._ready()
-        assert self._policy is not None
-        try:
-            self._effects += transition(st, self._policy, workflow.now())
-        except InvalidTransition as err:
-            raise ApplicationError(str(err), type="InvalidTransition", non_retryable=True) from None
-        self._changed()
-        self._actions += 1
-        mine = self._actions
-        # Bounded: a loop held up (a lookup waiting on a locked database) must not make the
-        # caller time out and retry an action that was applied; it gets the state as it is.
-        with contextlib.suppress(TimeoutError):
-            await workflow.wait_condition(
-                lambda: self._actions_settled >= mine or not st.is_open,
-                timeout=_REPLY_WITHIN,
-                timeout_summary="Reply once the action is carried out",
-            )
-        return st
-
-    def _precheck(self, by: str | None, *people: str, open_only: bool = True) -> None:
-        # Before the incident has opened there is nothing to check yet; _act checks again.
-        if self._state is None or self._policy is None:
-            return
-        try:
-            if open_only:
-                transitions.check_actor(self._state, self._policy, by)
-            elif by is not None:
-                transitions.check_person(self._policy, by)
-            for name in people:
-                transitions.check_person(self._policy, name)
-        except InvalidTransition as err:
-            raise ApplicationError(str(err), type="InvalidTransition", non_retryable=True) from None
 
     # ---- the run ---------------------------------------------------------------------
 
@@ -320,7 +186,7 @@ class IncidentWorkflow:
             await self._flush()
             if current.due or self._wake:
                 continue  # re-plan: an ack may have landed while we were paging
-            self._actions_settled = self._actions  # nothing due: their replies may go
+            self._actions_carried_out()  # nothing due: the actions' replies may go
             await self._sleep(current.next)
 
     async def _sleep(self, upcoming: Step | None) -> None:
@@ -453,17 +319,6 @@ class IncidentWorkflow:
         self._publisher.details(self._require(), self._sender.deliveries.problem)
 
     # ---- small helpers -----------------------------------------------------------------
-
-    async def _ready(self) -> IncidentState:
-        await workflow.wait_condition(
-            lambda: self._state is not None and self._state.incident_id is not None
-        )
-        return self._require()
-
-    def _require(self) -> IncidentState:
-        if self._state is None:
-            raise ApplicationError("incident has not opened yet", non_retryable=True)
-        return self._state
 
     @property
     def _incident_id(self) -> str:
