@@ -97,8 +97,12 @@ def _list(ctx: typer.Context, show_urls: bool, api: str | None, as_json: bool) -
     headers = ("NAME", "SERVICE", "SEV", "PERIOD + GRACE", "STATUS", "LAST PING", "DUE BY")
     lines = cli._table(headers, table)
     for r in rows:
-        if r.get("status") == "missed" and r.get("incident_workflow_id"):
-            lines.append(f"{r.get('name')}: incident open ({r['incident_workflow_id']})")
+        if r.get("status") == "missed" and r.get("incident_id"):
+            lines.append(
+                f"{r.get('name')}: {r['incident_id']} is open (firewatch show {r['incident_id']})"
+            )
+        elif r.get("status") == "missed" and r.get("incident_workflow_id"):
+            lines.append(f"{r.get('name')}: incident opening ({r['incident_workflow_id']})")
     if show_urls:
         lines.append("")
         for r in rows:

@@ -308,7 +308,11 @@ async def test_up_starts_stops_in_order_and_restarts_on_the_same_db(
         text=True,
         timeout=120,
     )
-    assert setup.returncode == 0, setup.stdout + setup.stderr
+    if setup.returncode != 0:
+        # Once in about nine full runs this could not reach the running Temporal: keep
+        # what the supervisor said then, and whether it was still up.
+        second.check_running()
+        second.fail(f"--setup-only exited {setup.returncode}:\n{setup.stdout}{setup.stderr}")
     assert "search attributes: all present" in setup.stdout
     assert "started" not in setup.stdout
 

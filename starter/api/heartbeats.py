@@ -20,7 +20,7 @@ from typing import Any, Literal
 from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, Field
-from temporalio.client import Client, WorkflowHandle
+from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.service import RPCError, RPCStatusCode
 
@@ -39,6 +39,7 @@ from starter.api.auth import forbidden, require_api_token, same_secret, unauthor
 from starter.api.context import ApiContext, get_ctx
 from starter.api.errors import AUTH_RESPONSES, COMMON_RESPONSES, ApiError, ErrorBody
 from starter.secrets import mask
+from storage.store import Store
 from workflows.heartbeat import HeartbeatInput, HeartbeatPing, HeartbeatWorkflow
 
 NAME_PATTERN = r"^[a-z0-9][a-z0-9_-]*$"  # domain.policy.HeartbeatMonitor.name
@@ -92,6 +93,21 @@ async def heartbeat_state(
     except TimeoutError:
         return "unknown"
     return None if state.removed else state
+
+
+async def open_incident_id(client: Client, store: Store, name: str) -> str | None:
+    """The INC id of the incident the monitor's miss opened: its running workflow's run,
+    through the durable run→incident mapping (not visibility, which lags)."""
+    workflow_id = heartbeat_incident_workflow_id(name)
+    try:
+        described = await client.get_workflow_handle(workflow_id).describe()
+    except RPCError as err:
+        if err.status == RPCStatusCode.NOT_FOUND:
+            return None
+        raise
+    if described.status != WorkflowExecutionStatus.RUNNING:
+        return None
+    return await asyncio.to_thread(store.incident_for_run, workflow_id, described.run_id)
 
 
 # ---- POST /heartbeats/{name} ----------------------------------------------------------------
@@ -156,7 +172,10 @@ class HeartbeatInfo(BaseModel):
     pings: int = 0
     misses: int = 0
     incident_workflow_id: str | None = Field(
-        default=None, description="The incident a miss opens (while missed)"
+        default=None, description="The workflow of the incident a miss opens (while missed)"
+    )
+    incident_id: str | None = Field(
+        default=None, description="That incident's id (INC-…), once it has one"
     )
     url: str = Field(description="Where the job pings (POST)")
     token: str | None = Field(description="Masked unless show_urls; null if not generated yet")
@@ -175,6 +194,7 @@ def _info(
     base: str,
     show: bool,
     now: datetime,
+    incident_id: str | None,
 ) -> HeartbeatInfo:
     known = state if isinstance(state, HeartbeatState) else None
     missed = known is not None and known.missed_at is not None
@@ -191,6 +211,7 @@ def _info(
         pings=known.pings if known else 0,
         misses=known.misses if known else 0,
         incident_workflow_id=heartbeat_incident_workflow_id(monitor.name) if missed else None,
+        incident_id=incident_id if missed else None,
         url=f"{base}/heartbeats/{monitor.name}",
         token=(token if show else mask(token)) if token is not None else None,
         masked=not show,
@@ -212,6 +233,7 @@ async def list_heartbeats(
     monitors = ctx.policy().heartbeats
     secrets = ctx.secrets()
     states: list[HeartbeatState | Literal["unknown"] | None] = []
+    incident_ids: dict[str, str | None] = {}
     if monitors:
         client = await ctx.client()
         timeout = ctx.settings.worker_timeout_s
@@ -220,10 +242,19 @@ async def list_heartbeats(
                 *(heartbeat_state(client, m.name, timeout=timeout) for m in monitors)
             )
         )
+        missed = [
+            m.name
+            for m, s in zip(monitors, states, strict=True)
+            if isinstance(s, HeartbeatState) and s.missed_at is not None
+        ]
+        found = await asyncio.gather(
+            *(open_incident_id(client, ctx.store(), name) for name in missed)
+        )
+        incident_ids = dict(zip(missed, found, strict=True))
     base = str(request.base_url).rstrip("/")
     now = datetime.now(UTC)
     rows = [
-        _info(m, s, secrets.for_heartbeat(m.name), base, show_urls, now)
+        _info(m, s, secrets.for_heartbeat(m.name), base, show_urls, now, incident_ids.get(m.name))
         for m, s in zip(monitors, states, strict=True)
     ]
     return HeartbeatList(heartbeats=rows, secrets="shown" if show_urls else "masked")

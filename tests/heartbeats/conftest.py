@@ -1,6 +1,7 @@
 """The heartbeat API tests run the real API and a real worker (``ApiStack``, as the API tests
 do) on the session's dev server, in a namespace of their own, with a policy that defines
-heartbeat monitors: NIGHTLY, GUARDED (only ever sent wrong credentials) and 50 for load."""
+heartbeat monitors: NIGHTLY, GUARDED (only ever sent wrong credentials), SHORT (a 1 s
+period, to be missed for real) and 50 for load."""
 
 from __future__ import annotations
 
@@ -19,6 +20,9 @@ from tests.heartbeats.support import NIGHTLY, with_heartbeats
 GUARDED = HeartbeatMonitor(
     name="guarded-job", period=timedelta(hours=1), service="api", severity=Severity.P1
 )
+SHORT = HeartbeatMonitor(
+    name="short-job", period=timedelta(seconds=1), service="batch", severity=Severity.P3
+)
 LOAD = tuple(
     HeartbeatMonitor(
         name=f"load-{i:02d}",
@@ -36,7 +40,7 @@ Run = CliRun
 async def beats_env(
     dev_env: WorkflowEnvironment, default_policy: Policy, tmp_path_factory: pytest.TempPathFactory
 ) -> AsyncIterator[ApiEnv]:
-    policy = with_heartbeats(default_policy, NIGHTLY, GUARDED, *LOAD)
+    policy = with_heartbeats(default_policy, NIGHTLY, GUARDED, SHORT, *LOAD)
     async with running_api(dev_env, policy, tmp_path_factory.mktemp("beats-data"), "beats") as env:
         yield env
 

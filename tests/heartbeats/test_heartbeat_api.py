@@ -6,13 +6,14 @@ from __future__ import annotations
 import json
 import stat
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import httpx
 
-from domain.heartbeats import heartbeat_workflow_id
+from domain.heartbeats import heartbeat_incident_workflow_id, heartbeat_workflow_id
 from tests.api.api_support import ApiEnv
-from tests.heartbeats.conftest import GUARDED, LOAD, Run, bearer, token
-from tests.heartbeats.support import NIGHTLY, beat_when, exists
+from tests.heartbeats.conftest import GUARDED, LOAD, SHORT, Run, bearer, token
+from tests.heartbeats.support import NIGHTLY, beat_when, eventually, exists
 
 
 async def test_a_ping_is_accepted_and_arms_the_monitor(
@@ -68,7 +69,7 @@ def test_tokens_are_stored_with_the_other_secrets(beats_env: ApiEnv) -> None:
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     assert not (beats_env.stack.data / "secrets.json").exists()
     secrets = beats_env.stack.secrets()
-    names = {NIGHTLY.name, GUARDED.name, *(m.name for m in LOAD)}
+    names = {NIGHTLY.name, GUARDED.name, SHORT.name, *(m.name for m in LOAD)}
     assert set(secrets.heartbeats) == names
     assert len(set(secrets.heartbeats.values())) == len(names)  # one token per monitor
     assert all(len(value) >= 40 for value in secrets.heartbeats.values())
@@ -88,7 +89,7 @@ async def test_the_list_needs_the_api_token_and_masks_tokens(
     listed = (await http.get("/heartbeats", headers=api)).json()
     assert listed["secrets"] == "masked"
     rows = {r["name"]: r for r in listed["heartbeats"]}
-    assert len(rows) == 2 + len(LOAD)
+    assert len(rows) == 3 + len(LOAD)
     nightly = rows[NIGHTLY.name]
     assert nightly["status"] == "up" and nightly["pings"] >= 1
     assert (nightly["period"], nightly["grace"], nightly["service"]) == ("1d", "2h", "api")
@@ -135,3 +136,28 @@ async def test_firewatch_heartbeats(
     as_json = firewatch("heartbeats", "list", "--json")
     assert as_json.exit_code == 0
     assert {r["name"] for r in json.loads(as_json.output)["heartbeats"]} >= {NIGHTLY.name}
+
+
+async def test_a_missed_monitor_names_its_incident(
+    beats_env: ApiEnv, http: httpx.AsyncClient, firewatch: Run
+) -> None:
+    """The list names the incident a miss opened by its INC id, ready for ``firewatch show``."""
+    await http.post(f"/heartbeats/{SHORT.name}", headers=bearer(token(beats_env, SHORT.name)))
+    await beat_when(beats_env.client, SHORT.name, lambda s: s.missed_at is not None)
+    api = beats_env.stack.api_headers()
+
+    async def short_row() -> dict[str, Any] | None:
+        rows = (await http.get("/heartbeats", headers=api)).json()["heartbeats"]
+        row: dict[str, Any] = next(r for r in rows if r["name"] == SHORT.name)
+        return row if row["incident_id"] else None
+
+    row = await eventually(short_row, timeout=20, what="the missed monitor's incident id")
+    incident_id = row["incident_id"]
+    assert row["status"] == "missed" and incident_id.startswith("INC-")
+    assert row["incident_workflow_id"] == heartbeat_incident_workflow_id(SHORT.name)
+    listed = firewatch("heartbeats")
+    assert listed.exit_code == 0, listed.output
+    assert f"{SHORT.name}: {incident_id} is open (firewatch show {incident_id})" in listed.output
+    shown = firewatch("show", incident_id)
+    assert shown.exit_code == 0, shown.output
+    assert f"Heartbeat `{SHORT.name}` missed" in shown.output
