@@ -35,6 +35,7 @@ from domain.postmortem import (
     status_line,
 )
 from domain.templates import (
+    ACTION_ITEMS_BLANK,
     POSTMORTEM_AGENDA,
     RenderedMessage,
     postmortem_attendees,
@@ -277,10 +278,10 @@ def render_postmortem_document(
         "- **Areas for Improvement**:": meeting.areas_for_improvement,
         "- **Monitoring Improvements**:": _by_kind(pm.items, ActionItemKind.MONITORING),
         "- **Process Changes**:": _by_kind(pm.items, ActionItemKind.PROCESS),
-        "- **Action Items**: [Assign owners and due dates]": (
+        f"- **Action Items**: {ACTION_ITEMS_BLANK}": (
             f"{len(pm.items)}, {open_items(pm)} not verified (see Action Items)"
             if pm.items
-            else "[Assign owners and due dates]"
+            else ACTION_ITEMS_BLANK
         ),
     }
     lines = []

@@ -47,6 +47,7 @@ class RenderedMessage(BaseModel):
 # CLI commands quoted in messages (keep in step with the `firewatch` CLI).
 ACK_COMMAND = "firewatch ack {incident} --by {name}"
 UPDATE_COMMAND = 'firewatch update {incident} --by {name} --message "..."'
+ACTION_ITEMS_BLANK = "[Assign owners and due dates]"  # the seed's blank; a post-mortem fills it
 REVIEW_HELD_COMMAND = "firewatch postmortem-held {incident} --by {name}"
 
 # Sources whose alerts come from monitoring ("Detection Method" in the ticket).
@@ -373,7 +374,7 @@ _REPORT_BODY = """\
 ## Lessons Learned
 - **What Went Well**:{{ t.what_went_well | blank }}
 - **Areas for Improvement**:{{ t.areas_for_improvement | blank }}
-- **Action Items**: [Assign owners and due dates]
+- **Action Items**: {{ action_items }}
 """
 
 _REPORT = """\
@@ -825,6 +826,7 @@ def _context(
         "root_cause_blank": root_cause,
         "fix_blank": state.fix or "",
         "postmortem": p.postmortem or default_postmortem,
+        "action_items": ACTION_ITEMS_BLANK,
         "detection": "Monitoring" if state.source in MONITORING_SOURCES else "Internal",
         "t": state.ticket,  # the fields people set (firewatch ticket)
         "data_loss": {True: "Yes", False: "No", None: "Yes/No"}[state.ticket.data_loss],
@@ -936,9 +938,17 @@ def render_message(
 def render_incident_report(state: IncidentState, policy: Policy, now: datetime) -> str:
     """The incident ticket, section by section as the seed's Incident Ticket Template.
 
-    Facts Firewatch knows are filled in; the rest is left blank for humans.
+    Facts Firewatch knows are filled in; the rest is left blank for humans. Where a
+    post-mortem is required, its action items are kept there (owners, due dates, status),
+    and the ticket points to it rather than show a second list that would fall behind.
     """
-    return _ENV.get_template("report").render(_context(state, policy, now, None))
+    ctx = _context(state, policy, now, None)
+    if policy.for_severity(state.severity).postmortem_required:
+        ctx["action_items"] = (
+            f"kept in the post-mortem, with owners and due dates"
+            f" (`firewatch postmortem show {ctx['id']}`)"
+        )
+    return _ENV.get_template("report").render(ctx)
 
 
 def render_postmortem_draft(

@@ -739,9 +739,17 @@ def test_report_is_filled_from_state() -> None:
         "- **Detection Method**: Monitoring",
         "1. **Immediate Actions**:",
         "3. **Permanent Fix**: Rolled back deploy 4812 and raised the pool size",
-        "- **Action Items**: [Assign owners and due dates]",
+        # A P1's post-mortem is required and holds the action items: the ticket points there.
+        "- **Action Items**: kept in the post-mortem, with owners and due dates"
+        " (`firewatch postmortem show INC-2026-11-26-001`)",
     ):
         assert line in report.splitlines(), line
+
+
+def test_a_ticket_without_a_required_postmortem_keeps_the_action_items_blank() -> None:
+    report = render_incident_report(resolved_state(severity=Severity.P2), default_policy(), NOW)
+    assert "- **Action Items**: [Assign owners and due dates]" in report.splitlines()
+    assert "postmortem show" not in report
 
 
 def test_report_of_an_open_internal_incident() -> None:
