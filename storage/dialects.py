@@ -96,6 +96,10 @@ def configure(engine: Engine) -> None:
         conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
 
 
+# Urgent turns handed out in a row while an ordinary writer waits, before that one goes.
+URGENT_STREAK = 8
+
+
 class WriterGate:
     """SQLite: one writing transaction at a time in this process, in arrival order, with a
     lane for the paging path.
@@ -105,7 +109,9 @@ class WriterGate:
     page waits for (``urgent``: the delivery ledger's claims and outcomes, the notification
     records, the INC number) go before the others (tickets, incident records, Slack message
     state): in a burst of openings the first pages otherwise queued behind every opening's
-    ticket write.
+    ticket write. The lane is bounded: after ``URGENT_STREAK`` urgent turns in a row while
+    an ordinary writer waits, that writer goes next, so a sustained stream of pages slows the
+    tickets and records down but cannot starve them into "database is locked".
     Re-entrant, so a thread that (wrongly) nests writes waits for SQLite's busy timeout and
     fails, as it did before, instead of deadlocking here. Other processes (the API, another
     worker) still meet at SQLite's lock and its busy timeout.
@@ -119,6 +125,7 @@ class WriterGate:
         self._depth = 0
         self._urgent: deque[tuple[int, threading.Event]] = deque()
         self._waiting: deque[tuple[int, threading.Event]] = deque()
+        self._streak = 0  # urgent turns handed out in a row while ordinary writers waited
 
     @property
     def queued(self) -> int:
@@ -165,13 +172,24 @@ class WriterGate:
             self._depth -= 1
             if self._depth:
                 return
-            queue = self._urgent or self._waiting
+            queue = self._next_queue()
             if queue:
                 self._owner, turn = queue.popleft()
                 self._depth = 1
                 turn.set()
             else:
                 self._owner = None
+
+    def _next_queue(self) -> deque[tuple[int, threading.Event]]:
+        """Urgent first, but never more than ``URGENT_STREAK`` in a row past a waiting writer."""
+        if not self._waiting:
+            self._streak = 0
+            return self._urgent
+        if self._urgent and self._streak < URGENT_STREAK:
+            self._streak += 1
+            return self._urgent
+        self._streak = 0
+        return self._waiting
 
 
 def _switch_to_wal(cursor: Any) -> None:

@@ -15,7 +15,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import OperationalError
 
 from storage.database import Database, sqlite_url
-from storage.dialects import WriterGate
+from storage.dialects import URGENT_STREAK, WriterGate
 
 
 def wait_until(condition: object, timeout_s: float = 10.0) -> None:
@@ -58,6 +58,20 @@ def test_paging_writes_go_before_the_others_queued(tmp_path: Path) -> None:
     arrivals = ["ticket-1", "page-1", "record-2", "page-2", "ticket-3"]
     order = commit_order(Database(sqlite_url(tmp_path)), arrivals)
     assert order == ["page-1", "page-2", "ticket-1", "record-2", "ticket-3"]
+
+
+def test_a_stream_of_paging_writes_lets_a_waiting_ticket_through(tmp_path: Path) -> None:
+    """The paging lane is bounded: after URGENT_STREAK urgent turns in a row, a waiting
+    ordinary writer goes next (it would otherwise wait for as long as pages keep coming)."""
+    pages = [f"page-{n}" for n in range(2 * URGENT_STREAK + 4)]
+    order = commit_order(Database(sqlite_url(tmp_path)), ["ticket-1", "record-2", *pages])
+    assert order == [
+        *pages[:URGENT_STREAK],
+        "ticket-1",
+        *pages[URGENT_STREAK : 2 * URGENT_STREAK],
+        "record-2",
+        *pages[2 * URGENT_STREAK :],
+    ]
 
 
 def test_a_thread_may_nest_its_turn() -> None:
