@@ -25,7 +25,7 @@ import sqlite3
 import threading
 import time
 from collections import deque
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -245,13 +245,14 @@ def upsert(
     key: Sequence[str],
     update: Mapping[str, Any],
     *,
-    where: ColumnElement[bool] | None = None,
+    where: ColumnElement[bool] | Callable[[Any], ColumnElement[bool]] | None = None,
 ) -> Insert:
     """INSERT, or UPDATE ``update`` (``excluded`` holds the new row) when ``key`` exists.
 
-    ``update`` values may be callables taking the ``excluded`` row.
+    ``update`` values and ``where`` may be callables taking the ``excluded`` row.
     """
     stmt = _insert(conn, table).values(dict(values))
     excluded = stmt.excluded
     set_ = {name: value(excluded) if callable(value) else value for name, value in update.items()}
-    return stmt.on_conflict_do_update(index_elements=key, set_=set_, where=where)
+    condition = where(excluded) if callable(where) else where
+    return stmt.on_conflict_do_update(index_elements=key, set_=set_, where=condition)

@@ -126,17 +126,17 @@ class Handoffs:
         now = at or datetime.now(UTC)
         stamp = timestamp(now)
         with self.database.write() as db:
-            done = db.execute(
-                update(integration_seen)
-                .where(_i.name == name, _i.last_seen_at < stamp)
-                .values(last_seen_at=stamp)
-            ).rowcount
-            if not done:  # new name (or an older time): insert, unless another process did
-                db.execute(
-                    dialects.insert_ignoring_conflict(
-                        db, integration_seen, {"name": name, "last_seen_at": stamp}, ["name"]
-                    )
+            # One statement: processes racing on a new name cannot lose the later time.
+            db.execute(
+                dialects.upsert(
+                    db,
+                    integration_seen,
+                    {"name": name, "last_seen_at": stamp},
+                    ["name"],
+                    {"last_seen_at": lambda new: new.last_seen_at},
+                    where=lambda new: _i.last_seen_at < new.last_seen_at,
                 )
+            )
         return True
 
     def integrations_seen(self) -> dict[str, datetime]:

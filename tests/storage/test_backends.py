@@ -216,3 +216,32 @@ def test_the_test_cluster(postgres_server: postgres.PostgresServer, postgres_url
             pass
     finally:
         wrong.close()
+
+
+def test_the_latest_sighting_of_a_new_integration_wins_a_race(store_url: str) -> None:
+    """Processes that see a new integration at once, each at its own time: the latest time
+    stays, whichever process wrote first (an UPDATE that found no row, then an INSERT that
+    ignored the conflict, kept the first writer's time on PostgreSQL)."""
+    Store(store_url)
+    count = 6
+    barrier = threading.Barrier(count)
+    errors: list[BaseException] = []
+
+    def sighting(n: int) -> None:
+        db = Database(store_url)
+        try:
+            barrier.wait()
+            Handoffs(db).touch_integration("new-source", at=T0 + timedelta(seconds=n))
+        except BaseException as err:  # pragma: no cover - reported below
+            errors.append(err)
+        finally:
+            db.close()
+
+    threads = [threading.Thread(target=sighting, args=(n,)) for n in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    seen = Handoffs(Database(store_url)).integrations_seen()
+    assert seen == {"new-source": T0 + timedelta(seconds=count - 1)}
