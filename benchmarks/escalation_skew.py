@@ -1,7 +1,8 @@
 """Escalation skew: how late pages reach Twilio with many open P1s, Slack healthy or failing.
 
     python benchmarks/escalation_skew.py [--incidents 1000] [--window 10] [--concurrency 50]
-                                         [--rounds 3] [--slack healthy,500] [--mps 1000]
+                                         [--rate 0] [--rounds 3] [--slack healthy,500]
+                                         [--mps 1000]
 
 Starts its own dev server (``measure.start_dev_server``), then, alternating for ``--rounds``:
 
@@ -28,6 +29,11 @@ when this process is busy, arrivals are recorded late, which overstates lateness
 Twilio's per-number throttle (``FIREWATCH_TWILIO_MPS``, default 1 message/s, as Twilio
 queues long codes) would space 4,000 pages a second apart and measure nothing else: it is
 raised to ``--mps`` for the benchmark, and the report says so.
+
+``--rate N`` opens at most N incidents a second (both runs), for a storm that builds up
+instead of arriving at once: with 1,000 incidents at 10/s the last opens 100 s after the
+first, by when all 1,000 are open together. The default, 0, opens as fast as
+``--concurrency`` allows.
 """
 
 from __future__ import annotations
@@ -43,6 +49,7 @@ import tempfile
 import time
 import uuid
 from collections import defaultdict
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -165,6 +172,23 @@ async def bare_worker_main() -> int:
 # ---- measuring ---------------------------------------------------------------------------
 
 
+def paced(one: Callable[[int], Awaitable[str]], rate: float) -> Callable[[int], Awaitable[str]]:
+    """``one`` with call ``i`` held until ``i / rate`` seconds after the first (rate > 0)."""
+    if rate <= 0:
+        return one
+    began: list[float] = []
+
+    async def at_rate(i: int) -> str:
+        if not began:
+            began.append(time.monotonic())
+        delay = began[0] + i / rate - time.monotonic()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        return await one(i)
+
+    return at_rate
+
+
 @dataclass
 class Run:
     name: str
@@ -265,7 +289,7 @@ async def bench_bare(
                 )
                 return "ok"
 
-            started = await run_many("start", n, args.concurrency, one)
+            started = await run_many("start", n, args.concurrency, paced(one, args.rate))
             run.opened_s, run.errors = started.seconds, started.errors
             grace = sum(windows[:-1]) + args.grace
             await wait_for_pages(twilio, run.expected, time.monotonic() + grace)
@@ -360,7 +384,7 @@ async def bench_firewatch(
             opened_at[st.incident_id] = st.opened_at
             return "ok"
 
-        started = await run_many("open", n, args.concurrency, one)
+        started = await run_many("open", n, args.concurrency, paced(one, args.rate))
         run.opened_s, run.errors = started.seconds, started.errors
         run.failures = {k: v for k, v in started.statuses.items() if k != "ok"}
         grace = sum(windows[:-1]) + args.grace
@@ -444,6 +468,9 @@ async def main() -> int:
     parser.add_argument("--window", type=int, default=10, help="seconds per ladder level")
     parser.add_argument("--concurrency", type=int, default=50, help="opening concurrency")
     parser.add_argument(
+        "--rate", type=float, default=0.0, help="openings per second at most (0: no limit)"
+    )
+    parser.add_argument(
         "--rounds",
         type=int,
         default=3,
@@ -474,7 +501,8 @@ async def main() -> int:
     print(
         f"{args.incidents} P1s per run, ladder windows {args.window} s (pages at"
         f" +0/+{args.window}/+{2 * args.window}/+{3 * args.window} s), opened at concurrency"
-        f" {args.concurrency}; FIREWATCH_TWILIO_MPS={args.mps:g} for this benchmark (Twilio's"
+        f" {args.concurrency}{f' and at most {args.rate:g}/s' if args.rate > 0 else ''};"
+        f" FIREWATCH_TWILIO_MPS={args.mps:g} for this benchmark (Twilio's"
         " per-number throttle, default 1/s, would otherwise space the pages a second apart)",
         flush=True,
     )
