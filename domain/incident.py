@@ -257,12 +257,12 @@ class SeverityChangeRequest(BaseModel):
 
 
 class EscalateRequest(BaseModel):
-    by: str | None = None
+    by: str  # pages someone: always a roster person, on the timeline
     reason: str | None = None
 
 
 class AddResponderRequest(BaseModel):
-    by: str | None = None
+    by: str
     person: str
 
 

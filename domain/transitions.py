@@ -87,12 +87,16 @@ class Effects:
     review: bool = False  # a P3's next-business-day review date must be looked up
     runbook_runs: list[int] = field(default_factory=list)  # diagnostics runs to start
     mitigations: list[int] = field(default_factory=list)  # approved proposals to carry out
+    # Acknowledged by someone the ladder had not paged: find the level they hold
+    # (the ladder roles' holders are looked up, then ``place_assignee``).
+    place_assignee: bool = False
 
     def __iadd__(self, other: Effects) -> Effects:
         self.messages += other.messages
         self.pages += other.pages
         self.ticket |= other.ticket
         self.review |= other.review
+        self.place_assignee |= other.place_assignee
         self.runbook_runs += other.runbook_runs
         self.mitigations += other.mitigations
         return self
@@ -197,13 +201,31 @@ def _acknowledged(
     state.acknowledged_by = by
     state.assignee = owner
     levels = [page.level for page in state.pages if page.person == state.assignee]
-    state.assignee_level = max(levels) if levels else None
+    # Not paged (they saw #incidents first): at least as far up as the ladder has gone, and
+    # the level they hold once it is looked up, so that escalate and an overdue update go
+    # above them, never back down to someone below.
+    unpaged = not levels and policy.roster.person(owner or "") is not None
+    state.assignee_level = max(levels) if levels else _paged_so_far(state)
     _add_responder(state, policy, by)
     set_status(
         state, now, Status.INVESTIGATING, by, f"Incident acknowledged by {label(policy, by)}"
     )
     message = Outgoing("ack", policy.channels.incidents, AcknowledgedMessage(by=by))
-    return Effects(messages=[message], ticket=True)
+    return Effects(messages=[message], ticket=True, place_assignee=unpaged)
+
+
+def place_assignee(state: IncidentState, holders: dict[int, str]) -> None:
+    """The assignee's ladder level from who holds each level (``holders``: level → name):
+    the highest they hold, never below how far the ladder had gone."""
+    held = [level for level, name in holders.items() if name == state.assignee]
+    levels = [lvl for lvl in (state.assignee_level, *held) if lvl is not None]
+    state.assignee_level = max(levels) if levels else None
+
+
+def _paged_so_far(state: IncidentState) -> int | None:
+    """The highest level paged in the current ladder run (None before its first page)."""
+    run = [p.level for p in state.pages if p.at >= state.ladder.anchor]
+    return max(run) if run else None
 
 
 def post_update(
@@ -325,7 +347,7 @@ def add_responder(
         return Effects()
     _add_responder(state, policy, person.name)
     log(state, now, "responder", f"{person.label} added as responder", req.by)
-    added = ResponderAddedMessage(person=person.name, by=req.by or "Firewatch")
+    added = ResponderAddedMessage(person=person.name, by=req.by)
     return Effects(messages=[Outgoing(f"responder:{person.name}", person.name, added, person)])
 
 

@@ -400,13 +400,11 @@ class FirewatchClient:
     def change_severity(self, incident_id: str, by: str, severity: str) -> IncidentJson:
         return self._act(incident_id, "severity", {"by": by, "severity": severity})
 
-    def escalate(
-        self, incident_id: str, by: str | None = None, reason: str | None = None
-    ) -> IncidentJson:
+    def escalate(self, incident_id: str, by: str, reason: str | None = None) -> IncidentJson:
         return self._act(incident_id, "escalate", _drop_none({"by": by, "reason": reason}))
 
-    def add_responder(self, incident_id: str, person: str, by: str | None = None) -> IncidentJson:
-        return self._act(incident_id, "responders", _drop_none({"person": person, "by": by}))
+    def add_responder(self, incident_id: str, person: str, by: str) -> IncidentJson:
+        return self._act(incident_id, "responders", {"person": person, "by": by})
 
     def resolve(
         self, incident_id: str, by: str, root_cause: str, fix: str, false_positive: bool = False

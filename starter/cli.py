@@ -409,10 +409,6 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Print the API's JSON answ
 ByOpt = Annotated[
     str, typer.Option("--by", metavar="NAME", envvar="FIREWATCH_USER", help="Who is acting.")
 ]
-ByOptional = Annotated[
-    str | None,
-    typer.Option("--by", metavar="NAME", envvar="FIREWATCH_USER", help="Who is acting."),
-]
 IncidentArg = Annotated[str, typer.Argument(metavar="INCIDENT", help="INC-YYYY-MM-DD-###")]
 
 
@@ -629,14 +625,13 @@ def severity(
 def escalate(
     ctx: typer.Context,
     incident: IncidentArg,
-    by: ByOptional = None,
+    by: ByOpt,
     reason: Annotated[str | None, typer.Option(help="Why, for the timeline.")] = None,
     api: ApiOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Page the next escalation level now."""
-    incident_id = _incident_id(incident)
-    who = _text(by, "--by") if by is not None else None
+    incident_id, who = _incident_id(incident), _text(by, "--by")
     why = (reason or "").strip() or None
     with _client(ctx, api) as client:
         state = client.escalate(incident_id, who, why)
@@ -648,13 +643,13 @@ def responder(
     ctx: typer.Context,
     incident: IncidentArg,
     person: Annotated[str, typer.Argument(help="Roster name of the person to add.")],
-    by: ByOptional = None,
+    by: ByOpt,
     api: ApiOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Add a responder to an incident."""
     incident_id, who = _incident_id(incident), _text(person, "PERSON")
-    actor = _text(by, "--by") if by is not None else None
+    actor = _text(by, "--by")
     with _client(ctx, api) as client:
         state = client.add_responder(incident_id, who, actor)
     _done(state, as_json, f"Added {who} to")

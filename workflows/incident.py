@@ -267,6 +267,13 @@ class IncidentWorkflow(IncidentActions):
         # Before anything is sent: whoever gets a message can find the incident by its id.
         self._publisher.attributes(st)
         effects, self._effects = self._effects, Effects(review=self._effects.review)
+        if effects.place_assignee:  # before any escalate-now: it pages above the assignee
+            ladder = self._policy.for_severity(st.severity).ladder
+            holders = {
+                level: (await self._lookups.holder(self._policy, rung.target, workflow.now())).name
+                for level, rung in enumerate(ladder)
+            }
+            transitions.place_assignee(st, holders)
         for page in effects.pages:
             person = await self._lookups.holder(self._policy, page.role, workflow.now())
             effects += transitions.direct_page(st, self._policy, page, person, workflow.now())

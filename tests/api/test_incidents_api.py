@@ -271,6 +271,24 @@ async def test_bad_sort_is_a_clear_422(
         }
 
 
+async def test_escalate_and_add_responder_name_who_asks(
+    http: httpx.AsyncClient, api_headers: dict[str, str]
+) -> None:
+    """Both page or message someone: without ``by`` they are refused and change nothing, as
+    acknowledge, update, severity and resolve are."""
+    state = await trigger(http, api_headers, service=unique("who"), severity="P1", summary="who")
+    inc = state["incident_id"]
+    for action, body in (("escalate", {"reason": "x"}), ("responders", {"person": "frank"})):
+        response = await http.post(f"/incidents/{inc}/{action}", json=body, headers=api_headers)
+        assert response.status_code == 422, response.text
+        assert response.json()["errors"] == [
+            {"loc": "by", "msg": "Field required", "type": "missing"}
+        ]
+    shown = (await http.get(f"/incidents/{inc}", headers=api_headers)).json()
+    assert shown["responders"] == [] and "frank" not in str(shown["timeline"])
+    assert not [e for e in shown["timeline"] if e["kind"] == "escalate"]
+
+
 async def test_unknown_incidents_are_404(
     http: httpx.AsyncClient, api_headers: dict[str, str]
 ) -> None:

@@ -107,6 +107,35 @@ def test_acknowledge_owns_the_incident_once() -> None:
     ] == []
 
 
+@pytest.mark.parametrize(
+    ("holds", "placed"),
+    [
+        ({0: "carol", 1: "dave", 2: "erin", 3: "frank"}, 1),  # the secondary
+        ({0: "carol", 1: "bob", 2: "dave", 3: "frank"}, 2),  # the team lead
+        ({0: "carol", 1: "dave", 2: "dave", 3: "frank"}, 2),  # both: the higher
+        ({0: "carol", 1: "bob", 2: "erin", 3: "frank"}, 0),  # none: as far as paged
+    ],
+)
+def test_an_ack_by_someone_not_paged_places_them_on_the_ladder(
+    holds: dict[int, str], placed: int
+) -> None:
+    """Escalate and overdue reports go above the assignee: one the ladder never paged is at
+    the level they hold, or at least as far up as the ladder had gone."""
+    state = opened("P1")
+    paged(state, "carol", 0, T0)
+    fx = t.acknowledge(state, policy(), AcknowledgeRequest(by="dave"), T0 + m(3))
+    assert fx.place_assignee and state.assignee_level == 0  # until the holders are known
+    t.place_assignee(state, holds)
+    assert state.assignee_level == placed
+
+
+def test_an_ack_by_the_paged_person_needs_no_lookup() -> None:
+    state = opened("P1")
+    paged(state, "carol", 0, T0)
+    fx = t.acknowledge(state, policy(), AcknowledgeRequest(by="carol"), T0 + m(3))
+    assert not fx.place_assignee
+
+
 def test_first_update_acknowledges_mitigates_and_informs_stakeholders() -> None:
     state = opened("P1")
     req = StatusUpdateRequest(by="carol", message="Rolled back 412", status=Status.MITIGATING)

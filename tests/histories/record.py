@@ -125,7 +125,7 @@ async def record(env: WorkflowEnvironment) -> None:
                 IncidentWorkflow.escalate, EscalateRequest(by=paged, reason="DB")
             )
             await p1.execute_update(
-                IncidentWorkflow.add_responder, AddResponderRequest(person="frank")
+                IncidentWorkflow.add_responder, AddResponderRequest(person="frank", by=paged)
             )
             await env.sleep(timedelta(minutes=40))
             await p1.execute_update(

@@ -242,6 +242,36 @@ async def test_escalate_now_pages_the_next_level_and_continues_from_there(
     assert minutes(5) <= page_offsets(st)[1][0] < minutes(6)
 
 
+async def test_an_ack_by_someone_not_paged_escalates_above_them(
+    ts_env: WorkflowEnvironment,
+    default_policy: Policy,
+    tmp_path: Path,
+    queue: str,
+) -> None:
+    """The secondary sees #incidents and acknowledges before the ladder reaches them: an
+    escalate pages the team lead (above the secondary), not the primary below, and an
+    overdue update is reported to the team lead too."""
+    handle = await open_incident(ts_env.client, queue, "P1")
+    st = await state_of(handle)
+    roster = default_policy.roster
+    secondary = holder(roster, Role.SECONDARY, st.opened_at).name
+    lead = holder(roster, Role.TEAM_LEAD, st.opened_at).name
+    assert [p.role for p in st.pages] == [Role.PRIMARY]  # only the primary paged so far
+    await ts_env.sleep(minutes(2))
+    acked = await handle.execute_update(
+        IncidentWorkflow.acknowledge, AcknowledgeRequest(by=secondary)
+    )
+    assert (acked.assignee, acked.assignee_level) == (secondary, 1)
+    escalated = await handle.execute_update(
+        IncidentWorkflow.escalate, EscalateRequest(by=secondary, reason="need the lead")
+    )
+    page = escalated.pages[-1]
+    assert (page.role, page.person, page.level) == (Role.TEAM_LEAD, lead, 2)
+    await ts_env.sleep(minutes(45))  # P1 updates are due every 30 minutes
+    overdue = [e.text for e in (await state_of(handle)).timeline if e.kind == "update_overdue"]
+    assert overdue and all("(Team Lead)" in text for text in overdue), overdue
+
+
 async def test_p3_review_is_scheduled_on_the_next_business_day_skipping_the_weekend(
     ts_env: WorkflowEnvironment,
     default_policy: Policy,
