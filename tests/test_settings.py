@@ -240,8 +240,7 @@ def test_a_bad_value_names_its_variable(
 
 def test_cli_by_option_reads_the_declared_variable() -> None:
     assert "FIREWATCH_USER" in VARIABLES
-    for option in (cli.ByOpt, cli.ByOptional):
-        assert option.__metadata__[0].envvar == env_var("user")
+    assert cli.ByOpt.__metadata__[0].envvar == env_var("user")
 
 
 def test_cli_reports_a_bad_setting_in_one_line(clean_env: pytest.MonkeyPatch) -> None:
