@@ -486,7 +486,8 @@ def direct_page(
         f"Paged {person.label} ({ROLE_TITLES[page.role]}, level {page.level + 1})",
     )
     params = EscalatedMessage(person=person.name, role=page.role, by=page.by, reason=page.reason)
-    return Effects(messages=[Outgoing(page.key, person.name, params, person, now)])
+    # The ticket and the incident record (the reports' figures) show every page at once.
+    return Effects(messages=[Outgoing(page.key, person.name, params, person, now)], ticket=True)
 
 
 # ---- small helpers ---------------------------------------------------------------------
@@ -506,7 +507,7 @@ def _page(
         state.assignee = person.name  # PagerDuty-style: the paged person holds it until acked
     window: timedelta = sp.ladder[level].window
     params = PageMessage(person=person.name, role=role, level=level + 1, window=window)
-    return Effects(messages=[Outgoing(key, person.name, params, person, at)])
+    return Effects(messages=[Outgoing(key, person.name, params, person, at)], ticket=True)
 
 
 def _record_page(

@@ -2,8 +2,9 @@
 
 With only the outbox configured (the embedded default) a step's notifications and the
 ticket are one local write. With real channels every notification is its own activity
-(``deliveries``), the ticket write runs beside them and the #incidents Slack message is
-synced beside the ladder (``slack_sync``): nothing cosmetic is ever in front of a page.
+(``deliveries``), the ticket write runs beside them (one at a time, of the newest version)
+and the #incidents Slack message is synced beside the ladder (``slack_sync``): nothing
+cosmetic is ever in front of a page.
 """
 
 from __future__ import annotations
@@ -41,13 +42,15 @@ class EffectSender:
         self._log = log
         self.deliveries = Deliveries(log)
         self._slack = SlackSync(log)
-        self._tickets: set[asyncio.Future[None]] = set()
+        # One ticket write in flight; steps meanwhile leave only their newest version.
+        self._ticket_writer: asyncio.Future[None] | None = None
+        self._ticket_wanted: WriteDocument | None = None
 
     @property
     def busy(self) -> bool:
         """Something is still on its way (a channel may be down)."""
-        self._tickets = {task for task in self._tickets if not task.done()}
-        return self.deliveries.busy or self._slack.busy or bool(self._tickets)
+        writing = self._ticket_writer is not None and not self._ticket_writer.done()
+        return self.deliveries.busy or self._slack.busy or writing
 
     async def send(
         self, st: IncidentState, policy: Policy, messages: list[Outgoing], ticket: bool
@@ -70,7 +73,9 @@ class EffectSender:
             for notification, kind in notes:
                 self.deliveries.start(notification, kind)
             if document is not None:
-                self._tickets.add(asyncio.ensure_future(self._write_ticket(document)))
+                self._ticket_wanted = document
+                if self._ticket_writer is None or self._ticket_writer.done():
+                    self._ticket_writer = asyncio.ensure_future(self._write_tickets())
         if st.slack_message:
             snapshot = incident_snapshot(st, policy, now)
             self._slack.want(snapshot, after=self.deliveries.incident_message)
@@ -124,6 +129,11 @@ class EffectSender:
         )
         for note, result in zip(batch, published.deliveries, strict=True):
             self.deliveries.record(note, result)
+
+    async def _write_tickets(self) -> None:
+        while self._ticket_wanted is not None:
+            document, self._ticket_wanted = self._ticket_wanted, None
+            await self._write_ticket(document)
 
     async def _write_ticket(self, document: WriteDocument) -> None:
         try:

@@ -14,6 +14,7 @@ from domain.incident import AcknowledgeRequest, ResolveRequest, TicketEdit
 from domain.policy import Policy, Severity
 from domain.records import record_of
 from starter.records_backfill import DONE, backfill_records
+from storage.documents import Documents
 from storage.ledger import Ledger
 from storage.records import IncidentRecords
 from tests.api.api_support import running_api
@@ -54,6 +55,24 @@ async def test_the_record_follows_the_incident(
     assert (record.max_level_paged, record.pages, record.escalated_by_hand) == (2, 2, False)
     assert record.false_positive and record.customer_impact_hours == 0.5
     assert record.postmortem_required and record.version == final.ticket_version
+
+
+async def test_every_page_reaches_the_record_and_the_ticket_at_once(
+    ts_env: WorkflowEnvironment, tmp_path: Path, queue: str
+) -> None:
+    """Nobody acknowledges: the ladder's second page is in the record (the reports' figures)
+    and on the ticket before anyone does anything else."""
+    from starter.incidents import open_or_join
+
+    handle = await open_or_join(ts_env.client, make_alert("P1"), task_queue=queue)
+    opened = await handle.execute_update(IncidentWorkflow.opened)
+    await ts_env.sleep(minutes(20))  # primary at once, secondary at 15 minutes
+    assert opened.incident_id is not None
+    record = IncidentRecords(Store(tmp_path).database).get(opened.incident_id)
+    assert record is not None and (record.max_level_paged, record.pages) == (2, 2)
+    ticket = Documents(Store(tmp_path).database).get("ticket", opened.incident_id)
+    assert ticket is not None
+    assert "(Secondary On-Call, level 2)" in ticket.markdown
 
 
 def test_an_older_write_never_replaces_a_newer_record(tmp_path: Path) -> None:
