@@ -124,6 +124,30 @@ def on_call(roster: Roster, at: datetime) -> dict[Role, Person]:
     return {role: holder(roster, role, at) for role in Role}
 
 
+def next_change(
+    roster: Roster, role: Role, rotation: Rotation, at: datetime, *, within: int = 50
+) -> tuple[datetime, str] | None:
+    """When someone else next holds ``role`` after ``at``, and who: the rota's handoffs with
+    the roster's overrides applied (an override's end hands back early; a swap can make a
+    handoff change nobody). None if nobody else holds it within ``within`` changes."""
+    current = holder_name(roster, role, at)
+    t = at
+    for _ in range(within):
+        edges = [
+            edge
+            for o in roster.overrides
+            if o.role == role
+            for edge in (o.start, o.end)
+            if edge > t
+        ]
+        edges.append(next_handoffs(rotation, t, 1)[0][0])
+        t = min(edges)
+        name = holder_name(roster, role, t)
+        if name != current:
+            return t, name
+    return None
+
+
 def next_handoffs(rotation: Rotation, at: datetime, count: int) -> list[tuple[datetime, str]]:
     """The next ``count`` handoffs strictly after ``at``: (UTC instant, incoming name).
 

@@ -203,11 +203,40 @@ async def trigger(body: TriggerRequest, request: Request) -> Any:
 # ---- actions ------------------------------------------------------------------------------
 
 
+class _Strict(BaseModel):
+    # A misspelt field is a 422 that names it, not a field silently left as it was.
+    model_config = ConfigDict(extra="forbid")
+
+
+class AcknowledgeBody(AcknowledgeRequest, _Strict):
+    pass
+
+
+class UpdateBody(StatusUpdateRequest, _Strict):
+    pass
+
+
+class TicketBody(TicketEdit, _Strict):
+    pass
+
+
+class SeverityBody(SeverityChangeRequest, _Strict):
+    pass
+
+
+class EscalateBody(EscalateRequest, _Strict):
+    pass
+
+
+class ResponderBody(AddResponderRequest, _Strict):
+    pass
+
+
 @router.post(
     "/incidents/{incident_id}/acknowledge", response_model=IncidentState, responses=_ACTION
 )
 async def acknowledge(
-    body: AcknowledgeRequest, request: Request, incident_id: str = IncidentIdPath
+    body: AcknowledgeBody, request: Request, incident_id: str = IncidentIdPath
 ) -> IncidentState:
     ctx = get_ctx(request)
     client = await ctx.client()
@@ -216,7 +245,7 @@ async def acknowledge(
 
 @router.post("/incidents/{incident_id}/updates", response_model=IncidentState, responses=_ACTION)
 async def post_update(
-    body: StatusUpdateRequest, request: Request, incident_id: str = IncidentIdPath
+    body: UpdateBody, request: Request, incident_id: str = IncidentIdPath
 ) -> IncidentState:
     ctx = get_ctx(request)
     client = await ctx.client()
@@ -230,7 +259,7 @@ async def post_update(
     summary="Set the Incident Report's fields (impact, cause, actions, prevention, lessons)",
 )
 async def edit_ticket(
-    body: TicketEdit, request: Request, incident_id: str = IncidentIdPath
+    body: TicketBody, request: Request, incident_id: str = IncidentIdPath
 ) -> IncidentState:
     ctx = get_ctx(request)
     client = await ctx.client()
@@ -247,7 +276,7 @@ async def edit_ticket(
 
 @router.post("/incidents/{incident_id}/severity", response_model=IncidentState, responses=_ACTION)
 async def change_severity(
-    body: SeverityChangeRequest, request: Request, incident_id: str = IncidentIdPath
+    body: SeverityBody, request: Request, incident_id: str = IncidentIdPath
 ) -> IncidentState:
     ctx = get_ctx(request)
     client = await ctx.client()
@@ -256,7 +285,7 @@ async def change_severity(
 
 @router.post("/incidents/{incident_id}/escalate", response_model=IncidentState, responses=_ACTION)
 async def escalate(
-    body: EscalateRequest, request: Request, incident_id: str = IncidentIdPath
+    body: EscalateBody, request: Request, incident_id: str = IncidentIdPath
 ) -> IncidentState:
     ctx = get_ctx(request)
     client = await ctx.client()
@@ -265,14 +294,14 @@ async def escalate(
 
 @router.post("/incidents/{incident_id}/responders", response_model=IncidentState, responses=_ACTION)
 async def add_responder(
-    body: AddResponderRequest, request: Request, incident_id: str = IncidentIdPath
+    body: ResponderBody, request: Request, incident_id: str = IncidentIdPath
 ) -> IncidentState:
     ctx = get_ctx(request)
     client = await ctx.client()
     return await _with_worker(ctx, fw.add_responder(client, incident_id, body, store=ctx.store()))
 
 
-class ResolveBody(ResolveRequest):
+class ResolveBody(ResolveRequest, _Strict):
     # Strict: JSON `1` or "yes" for a flag is a client bug, not a false positive.
     false_positive: StrictBool = False
 

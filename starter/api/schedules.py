@@ -69,11 +69,17 @@ def _actor(policy: Policy, by: str) -> str:
 
 def _instant(value: str) -> datetime:
     try:
-        return datetime.fromisoformat(value)
+        found = datetime.fromisoformat(value)
     except ValueError:
         raise ApiError(
             422, f"`at` must be an ISO 8601 time like 2026-12-24T03:00: {value!r}"
         ) from None
+    if not _YEARS[0] <= found.year <= _YEARS[1]:  # the rota's arithmetic, and sense
+        raise ApiError(422, f"`at` must be in the years {_YEARS[0]}–{_YEARS[1]}: {value!r}")
+    return found
+
+
+_YEARS = (1970, 2999)
 
 
 # ---- who is on call -------------------------------------------------------------------------
@@ -118,6 +124,9 @@ async def oncall(
     when = schedule.aware(_instant(at), policy.roster) if at is not None else datetime.now(UTC)
     stored = await asyncio.to_thread(schedules(ctx).covering, when)
     live = rotation.with_overrides(policy.roster, [o.as_override() for o in stored])
+    # The "next" columns also see overrides that start later (a swap of next week's shift).
+    coming = await asyncio.to_thread(schedules(ctx).active, when)
+    ahead = rotation.with_overrides(policy.roster, [o.as_override() for o in coming])
     entries: list[OnCallEntry] = []
     for role, person in rotation.on_call(live, when).items():
         entry = OnCallEntry(
@@ -135,8 +144,9 @@ async def oncall(
             ),
         )
         rot = schedule.rotation_for(policy.roster, role)
-        if rot is not None:
-            entry.next_handoff_at, entry.next_name = rotation.next_handoffs(rot, when, 1)[0]
+        change = rotation.next_change(ahead, role, rot, when) if rot is not None else None
+        if change is not None:
+            entry.next_handoff_at, entry.next_name = change
         entries.append(entry)
     zone = schedule.team_timezone(policy.roster).key
     return OnCall(at=when, team=policy.team, timezone=zone, roles=entries)

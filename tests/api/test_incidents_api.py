@@ -289,6 +289,24 @@ async def test_escalate_and_add_responder_name_who_asks(
     assert not [e for e in shown["timeline"] if e["kind"] == "escalate"]
 
 
+async def test_a_misspelt_field_is_named_and_nothing_changes(
+    http: httpx.AsyncClient, api_headers: dict[str, str]
+) -> None:
+    state = await trigger(http, api_headers, service=unique("typo"), severity="P2", summary="typo")
+    inc = state["incident_id"]
+    for action, body in (
+        ("ticket", {"by": "carol", "user_impact": "slow", "busines_impact": "lost sales"}),
+        ("updates", {"by": "carol", "message": "looking", "next_step": "restart"}),
+        ("acknowledge", {"by": "carol", "note": "on it"}),
+    ):
+        response = await http.post(f"/incidents/{inc}/{action}", json=body, headers=api_headers)
+        assert response.status_code == 422, response.text
+        [error] = response.json()["errors"]
+        assert (error["type"], error["loc"]) == ("extra_forbidden", list(body)[-1]), error
+    shown = (await http.get(f"/incidents/{inc}", headers=api_headers)).json()
+    assert shown["ticket"]["user_impact"] is None and shown["status"] == "Triggered"
+
+
 async def test_unknown_incidents_are_404(
     http: httpx.AsyncClient, api_headers: dict[str, str]
 ) -> None:

@@ -149,6 +149,55 @@ def test_coverage_agrees_with_the_holder_at_every_instant(
     assert holding.person == rotation.holder_name(live, Role.PRIMARY, at)
 
 
+def test_the_next_change_is_the_next_handoff_without_overrides() -> None:
+    rot = ROSTER.primary
+    handoff, incoming = rotation.next_handoffs(rot, NOW, 1)[0]
+    assert rotation.next_change(ROSTER, Role.PRIMARY, rot, NOW) == (handoff, incoming)
+
+
+def test_the_next_change_sees_an_override_end_and_a_swapped_handoff() -> None:
+    rot = ROSTER.primary
+    current = rotation.holder_name(ROSTER, Role.PRIMARY, NOW)
+    handoff, incoming = rotation.next_handoffs(rot, NOW, 1)[0]
+    cover = "erin" if current != "erin" else "bob"
+    # Covering the current shift for an hour (before its handoff): the rota's holder is back
+    # at its end, not at the handoff.
+    back = NOW + timedelta(hours=1)
+    assert back < handoff
+    short = Override(role=Role.PRIMARY, person=cover, start=NOW, end=back)
+    live = rotation.with_overrides(ROSTER, [short])
+    assert rotation.next_change(live, Role.PRIMARY, rot, NOW) == (back, current)
+    # The current holder keeps next week too (a swap): the handoff changes nobody.
+    kept = Override(role=Role.PRIMARY, person=current, start=handoff, end=handoff + timedelta(7))
+    live = rotation.with_overrides(ROSTER, [kept])
+    after = rotation.next_change(live, Role.PRIMARY, rot, NOW)
+    assert after is not None and after[0] == handoff + timedelta(7) and after[1] != current
+    assert incoming != current
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    spans=st.lists(
+        st.tuples(hours, st.integers(1, 24 * 14), st.sampled_from(["bob", "erin"])), max_size=4
+    ),
+    probe=hours,
+)
+def test_the_next_change_agrees_with_the_coverage(
+    spans: list[tuple[int, int, str]], probe: int
+) -> None:
+    start = utc(12, 1)
+    over = [
+        stored(i + 1, Role.PRIMARY, who, start + timedelta(hours=a), start + timedelta(hours=a + n))
+        for i, (a, n, who) in enumerate(spans)
+    ]
+    at = start + timedelta(hours=probe)
+    live = rotation.with_overrides(ROSTER, [o.as_override() for o in over])
+    segments = coverage(ROSTER, Role.PRIMARY, at, at + timedelta(days=60), over)
+    now_holding = segments[0].person
+    expected = next(((s.start, s.person) for s in segments if s.person != now_holding), None)
+    assert rotation.next_change(live, Role.PRIMARY, ROSTER.primary, at) == expected
+
+
 def test_a_page_goes_to_the_rota_when_the_overrides_cannot_be_read(tmp_path: Path) -> None:
     from activities.people import OncallActivities
     from activities.store import Store

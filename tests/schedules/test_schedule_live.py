@@ -90,6 +90,10 @@ def test_override_add_list_remove_and_the_audit_trail(firewatch: Run, stack: Api
     during = json.loads(firewatch("oncall", "--at", f"{day}T15:00", "--json").stdout)
     primary = next(r for r in during["roles"] if r["role"] == "primary")
     assert (primary["name"], primary["override"]) == ("frank", listed[0]["id"])
+    # What comes next is the override's end, handing back to the rota (not next Monday).
+    back = start + timedelta(hours=6)
+    assert datetime.fromisoformat(primary["next_handoff_at"]) == back
+    assert primary["next_name"] == rotation.scheduled(stack.policy.roster.primary, back)
     after = json.loads(firewatch("oncall", "--at", f"{day}T19:00", "--json").stdout)
     rota = rotation.scheduled(stack.policy.roster.primary, datetime.fromisoformat(after["at"]))
     assert next(r for r in after["roles"] if r["role"] == "primary")["name"] == rota
@@ -107,6 +111,13 @@ def test_override_add_list_remove_and_the_audit_trail(firewatch: Run, stack: Api
         ("removed", "erin", listed[0]["id"]),
         ("added", "erin", listed[0]["id"]),
     ]
+
+
+def test_oncall_outside_any_sensible_year_is_a_clear_error(firewatch: Run) -> None:
+    for at in ("9999-12-31T23:59", "0001-01-01T00:00"):
+        result = firewatch("oncall", "--at", at)
+        assert result.exit_code != 0
+        assert f"`at` must be in the years 1970–2999: '{at}'" in result.stderr, result.stderr
 
 
 @pytest.mark.parametrize(
