@@ -21,8 +21,8 @@ import json
 import re
 import sys
 import time
-from collections.abc import Sequence
-from datetime import UTC, datetime, timedelta
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime, timedelta, tzinfo
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -958,9 +958,31 @@ _DURATION = re.compile(r"^\s*(\d+)\s*([smhdw])\s*$", re.IGNORECASE)
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
 
 
-def _time_option(value: str, option: str, now: datetime, *, durations: bool) -> datetime:
-    """An ISO 8601 time (no offset: UTC), or with ``durations`` also 30m, 2h, 7d: that long
-    before ``now``."""
+TeamZone = Callable[[], tzinfo]
+
+
+def _team_zone(ctx: typer.Context, api: str | None) -> TeamZone:
+    """The team's zone, asked of the API only if a time was typed without an offset: such a
+    time is the team's local time in every command (overrides, reviews, maintenance,
+    changes), as people say it."""
+
+    def zone() -> tzinfo:
+        with _client(ctx, api) as client:
+            name = client.oncall().get("timezone")
+        return ZoneInfo(str(name)) if name else UTC
+
+    return zone
+
+
+def _in_team_time(at: datetime, zone: TeamZone) -> datetime:
+    return (at if at.tzinfo else at.replace(tzinfo=zone())).astimezone(UTC)
+
+
+def _time_option(
+    value: str, option: str, now: datetime, zone: TeamZone, *, durations: bool
+) -> datetime:
+    """An ISO 8601 time (no offset: the team's local time), or with ``durations`` also 30m,
+    2h, 7d: that long before ``now``."""
     if durations and (match := _DURATION.match(value)):
         return now - timedelta(seconds=int(match[1]) * _UNIT_SECONDS[match[2].lower()])
     try:
@@ -968,9 +990,10 @@ def _time_option(value: str, option: str, now: datetime, *, durations: bool) -> 
     except ValueError:
         what = "a duration like 30m, 2h or 7d, or " if durations else ""
         raise CliError(
-            f"{option} must be {what}an ISO 8601 time like 2026-11-28T09:00Z, not {value!r}"
+            f"{option} must be {what}an ISO 8601 time like 2026-11-28T09:00 (team time) or"
+            f" 2026-11-28T14:00Z, not {value!r}"
         ) from None
-    return (at if at.tzinfo else at.replace(tzinfo=UTC)).astimezone(UTC)
+    return _in_team_time(at, zone)
 
 
 @app.command()
@@ -981,7 +1004,8 @@ def changes(
         str | None,
         typer.Option(
             metavar="2h|ISO",
-            help="Only changes since then: 30m, 2h, 7d ago, or an ISO time (UTC if no offset).",
+            help="Only changes since then: 30m, 2h, 7d ago, or an ISO time (team time if no"
+            " offset).",
         ),
     ] = None,
     limit: Annotated[
@@ -993,7 +1017,9 @@ def changes(
     """Recent deployments and config changes, newest first."""
     filters = {
         "service": _text(service, "--service") if service is not None else None,
-        "since": _time_option(since, "--since", _now(), durations=True).isoformat()
+        "since": _time_option(
+            since, "--since", _now(), _team_zone(ctx, api), durations=True
+        ).isoformat()
         if since is not None
         else None,
     }
@@ -1040,7 +1066,7 @@ def change_add(
     at: Annotated[
         str | None,
         typer.Option(
-            "--at", metavar="ISO", help="When it happened (default: now; UTC if no offset)."
+            "--at", metavar="ISO", help="When it happened (default: now; team time if no offset)."
         ),
     ] = None,
     link: Annotated[
@@ -1055,7 +1081,8 @@ def change_add(
 ) -> None:
     """Record a change: a deploy, a config change, a feature flag flipped."""
     fields = (_text(service, "--service"), _text(summary, "--summary"), _text(who, "--who"))
-    when = _time_option(at, "--at", _now(), durations=False).isoformat() if at else None
+    zone = _team_zone(ctx, api)
+    when = _time_option(at, "--at", _now(), zone, durations=False).isoformat() if at else None
     key = _text(change_id, "--id") if change_id is not None else None
     links: list[ChangeLinkJson] = [{"href": _text(href, "--link")} for href in link or []]
     with _client(ctx, api) as client:

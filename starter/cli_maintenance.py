@@ -13,10 +13,13 @@ imported from there when a command runs, so neither module imports the other at 
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime, timedelta
-from typing import Annotated, Any
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
+
+if TYPE_CHECKING:
+    from starter.cli import TeamZone
 
 maintenance_app = typer.Typer(
     name="maintenance",
@@ -49,9 +52,9 @@ def _duration(value: str, option: str) -> timedelta | None:
     return delta
 
 
-def _moment(value: str, option: str, now: datetime) -> datetime:
-    """An ISO 8601 time (no offset: UTC), or a duration from now (30m, 2h)."""
-    from starter.cli import CliError
+def _moment(value: str, option: str, now: datetime, zone: TeamZone) -> datetime:
+    """An ISO 8601 time (no offset: the team's local time), or a duration from now (30m)."""
+    from starter.cli import CliError, _in_team_time
 
     delta = _duration(value, option)
     if delta is not None:
@@ -60,27 +63,27 @@ def _moment(value: str, option: str, now: datetime) -> datetime:
         at = datetime.fromisoformat(value.strip())
     except ValueError:
         raise CliError(
-            f"{option} must be an ISO 8601 time like 2026-11-28T22:00Z or a duration like 30m, "
-            f"not {value!r}"
+            f"{option} must be an ISO 8601 time like 2026-11-28T22:00 (team time) or"
+            f" 2026-11-29T03:00Z, or a duration like 30m, not {value!r}"
         ) from None
-    return (at if at.tzinfo else at.replace(tzinfo=UTC)).astimezone(UTC)
+    return _in_team_time(at, zone)
 
 
 def _window_times(
-    start: str | None, to: str | None, length: str | None, now: datetime
+    start: str | None, to: str | None, length: str | None, now: datetime, zone: TeamZone
 ) -> tuple[datetime, datetime]:
     from starter.cli import CliError
 
     if (to is None) == (length is None):
         raise CliError("give the window's end: --to TIME or --for DURATION (one of them)")
-    starts_at = _moment(start, "--from", now) if start is not None else now
+    starts_at = _moment(start, "--from", now, zone) if start is not None else now
     if length is not None:
         delta = _duration(length, "--for")
         if delta is None:
             raise CliError(f"--for must be a duration like 30m, 2h or 1d, not {length!r}")
         return starts_at, starts_at + delta
     assert to is not None
-    return starts_at, _moment(to, "--to", now)
+    return starts_at, _moment(to, "--to", now, zone)
 
 
 def _line(row: dict[str, Any], now: datetime) -> list[str]:
@@ -118,7 +121,9 @@ def maintenance_start(
     start: Annotated[
         str | None,
         typer.Option(
-            "--from", metavar="TIME", help="When it starts: ISO time (UTC if no offset) or 30m."
+            "--from",
+            metavar="TIME",
+            help="When it starts: ISO time (team time if no offset) or 30m.",
         ),
     ] = None,
     to: Annotated[
@@ -128,10 +133,10 @@ def maintenance_start(
     as_json: JsonOpt = False,
 ) -> None:
     """Put a service in maintenance now (or from --from): its alerts page nobody meanwhile."""
-    from starter.cli import _client, _echo_json, _echo_lines, _now, _text
+    from starter.cli import _client, _echo_json, _echo_lines, _now, _team_zone, _text
 
     now = _now()
-    starts_at, ends_at = _window_times(start, to, length, now)
+    starts_at, ends_at = _window_times(start, to, length, now, _team_zone(ctx, api))
     with _client(ctx, api) as client:
         row = client.start_maintenance(
             _text(service, "--service"),

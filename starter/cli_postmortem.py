@@ -16,7 +16,7 @@ Registered on the main app in ``starter.cli`` (imported at its bottom, as ``cli_
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from typing import Annotated, Any
 
 import typer
@@ -27,13 +27,16 @@ from starter.cli import (
     CliError,
     IncidentArg,
     JsonOpt,
+    TeamZone,
     _client,
     _echo_json,
     _echo_lines,
+    _in_team_time,
     _incident_id,
     _parse_time,
     _short,
     _table,
+    _team_zone,
     _text,
     app,
 )
@@ -65,14 +68,15 @@ def _due(value: str | None) -> str | None:
         raise CliError(f"--due must be a date like 2026-12-10, not {value!r}") from None
 
 
-def _at(value: str) -> str:
+def _at(value: str, zone: TeamZone) -> str:
     try:
         at = datetime.fromisoformat(value.strip())
     except ValueError:
         raise CliError(
-            f"--at must be an ISO 8601 time like 2026-12-01T15:00Z, not {value!r}"
+            f"--at must be an ISO 8601 time like 2026-12-01T10:00 (team time) or"
+            f" 2026-12-01T15:00Z, not {value!r}"
         ) from None
-    return (at if at.tzinfo else at.replace(tzinfo=UTC)).isoformat()
+    return _in_team_time(at, zone).isoformat()
 
 
 def _stamp(value: Any) -> str:
@@ -120,7 +124,9 @@ def postmortem_show(
 def postmortem_reschedule(
     ctx: typer.Context,
     incident: IncidentArg,
-    at: Annotated[str, typer.Option("--at", metavar="TIME", help="ISO 8601 (no offset: UTC).")],
+    at: Annotated[
+        str, typer.Option("--at", metavar="TIME", help="ISO 8601 (no offset: team time).")
+    ],
     by: ByOpt,
     reason: Annotated[str, typer.Option(help="Why it moved (told to the attendees).")] = "",
     api: ApiOpt = None,
@@ -129,7 +135,9 @@ def postmortem_reschedule(
     """Move the review meeting; the attendees are told."""
     incident_id, by = _incident_id(incident), _text(by, "--by")
     with _client(ctx, api) as client:
-        pm = client.postmortem_reschedule(incident_id, by, _at(at), reason.strip())
+        pm = client.postmortem_reschedule(
+            incident_id, by, _at(at, _team_zone(ctx, api)), reason.strip()
+        )
     if as_json:
         _echo_json(pm)
         return

@@ -69,7 +69,8 @@ def test_since_takes_a_duration_or_a_time(
         "just now",
         "ninety minutes ago",
     ]
-    assert summaries("--since", "2026-11-28T11:00") == ["just now"]  # no offset: UTC
+    # No offset: the team's time (New York, UTC-5): 05:00 there is 10:00 UTC.
+    assert summaries("--since", "2026-11-28T05:00") == ["just now", "ninety minutes ago"]
     assert summaries("--since", "2026-11-28") == [
         "just now",
         "ninety minutes ago",
@@ -87,7 +88,7 @@ def test_a_bad_since_is_a_one_line_usage_error(firewatch: Run, since: str) -> No
     assert result.exit_code == 2
     assert result.output == (
         "firewatch: --since must be a duration like 30m, 2h or 7d, or an ISO 8601 time like"
-        f" 2026-11-28T09:00Z, not {since!r}\n"
+        f" 2026-11-28T09:00 (team time) or 2026-11-28T14:00Z, not {since!r}\n"
     )
 
 
@@ -106,8 +107,8 @@ def test_change_add_records_once_per_id(
     service = unique("api")
     args = ("change", "add", "--service", service, "--summary", "Deploy v412", "--who", "alice")
     first = firewatch(
-        *args, "--id", "deploy-412", "--at", "2026-11-28T11:30", "--link", "https://ci.example/412"
-    )
+        *args, "--id", "deploy-412", "--at", "2026-11-28T06:30", "--link", "https://ci.example/412"
+    )  # team time (New York): 11:30 UTC
     assert first.exit_code == 0, first.output
     assert first.output == (
         f"Recorded change deploy-412 for {service} at 2026-11-28 11:30:00 UTC: Deploy v412\n"

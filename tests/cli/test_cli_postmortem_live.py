@@ -89,11 +89,16 @@ def test_a_postmortem_followed_through_from_the_cli(
     today = datetime.now(UTC).astimezone(ZoneInfo(default_policy.business_hours.timezone)).date()
     in_a_week, in_ten_days = str(today + timedelta(days=7)), str(today + timedelta(days=10))
 
-    later = (datetime.now(UTC) + timedelta(hours=3)).replace(microsecond=0)
+    later = (datetime.now(UTC) + timedelta(hours=3)).replace(second=0, microsecond=0)
     moved = _ok(
         firewatch, "postmortem", "reschedule", inc, "--at", later.isoformat(), "--by", "erin"
     )
     assert moved == f"Review of {inc} moved to {later:%Y-%m-%d %H:%M} UTC; attendees told\n"
+    # Without an offset, the team's time (New York), as for overrides: not UTC.
+    local = later + timedelta(hours=1)
+    typed = local.astimezone(ZoneInfo("America/New_York")).replace(tzinfo=None).isoformat()
+    moved = _ok(firewatch, "postmortem", "reschedule", inc, "--at", typed, "--by", "erin")
+    assert moved == f"Review of {inc} moved to {local:%Y-%m-%d %H:%M} UTC; attendees told\n"
     _ok(
         firewatch,
         "postmortem",
