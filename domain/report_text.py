@@ -75,11 +75,13 @@ def render_report(report: MonthlyReport) -> str:
         "the times; incidents open at the end of the period count in volume, not in MTTR.",
         "",
     ]
+    # A period not over yet (this month so far) has no end to be open at.
+    when_open = "now" if report.as_of < report.end else "at the end"
     if report.no_incidents:
         lines.append("No incidents were opened in this period.")
     else:
         lines += [
-            f"Incidents: {o.incidents} ({o.open_at_end} still open at the end, "
+            f"Incidents: {o.incidents} ({o.open_at_end} still open {when_open}, "
             f"{o.false_positives} false positives: {share(o.false_positive_rate)})",
             f"MTTD (detected -> opened): {duration(o.mttd_minutes)} over {o.detected_measured}"
             f" with an alert timestamp ({o.detected_without_timestamp} without one)",

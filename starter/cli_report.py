@@ -6,11 +6,21 @@ README "Metrics and reports" defines each one.
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated
 
 import typer
 
-from starter.cli import ApiOpt, CliError, JsonOpt, _client, _echo_json, _echo_lines, app
+from starter.cli import (
+    ApiOpt,
+    CliError,
+    JsonOpt,
+    _client,
+    _echo_json,
+    _echo_lines,
+    _team_zone,
+    app,
+)
 
 
 @app.command()
@@ -26,10 +36,14 @@ def report(
     api: ApiOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Monthly or quarterly figures: MTTD/MTTA/MTTR, SLA compliance, volume, trends."""
+    """Monthly or quarterly figures: MTTD/MTTA/MTTR, SLA compliance, volume, trends.
+
+    Without --month or --quarter: this month so far, in the team's time zone."""
     from domain.report import MonthlyReport, QuarterlyReport
     from domain.report_text import render_report
 
+    if month is None and quarter is None:
+        month = f"{datetime.now(_team_zone(ctx, api)()):%Y-%m}"
     check_period(month, quarter)
     with _client(ctx, api) as client:
         data = client.monthly_report(month) if month else client.quarterly_report(quarter or "")

@@ -69,6 +69,11 @@ def _duration(value: str, option: str) -> timedelta:
     return timedelta(seconds=int(match[1]) * _UNIT_SECONDS[match[2].lower()])
 
 
+def _utc_minute(value: Any) -> str:
+    at = _parse_time(value)
+    return f"{at:%Y-%m-%d %H:%M} UTC" if at else "-"
+
+
 def _local(value: str, zone: ZoneInfo) -> str:
     at = _parse_time(value)
     return f"{at.astimezone(zone):%a %d %b %H:%M %Z}" if at else "-"
@@ -192,7 +197,7 @@ def override_log(
             r["action"],
             f"#{r['override_id']}",
             f"{r['detail'].get('person')} as {r['detail'].get('role')}"
-            f" {r['detail'].get('start')} → {r['detail'].get('end')}",
+            f" {_utc_minute(r['detail'].get('start'))} → {_utc_minute(r['detail'].get('end'))}",
         ]
         for r in rows
     ]

@@ -270,6 +270,16 @@ def test_a_later_as_of_settles_the_pending_p3() -> None:
     assert later.follow_through is None
 
 
+def test_a_month_not_over_says_still_open_now() -> None:
+    """Mid-month (``firewatch report`` with no period) there is no end to be open at yet."""
+    from domain.report_text import render_report
+
+    mid = monthly_report(ALL, "2026-11", POLICY, as_of=datetime(2026, 11, 20, tzinfo=UTC))
+    over = monthly_report(ALL, "2026-11", POLICY, as_of=datetime(2026, 12, 2, tzinfo=UTC))
+    assert " still open now, " in render_report(mid)
+    assert " still open at the end, " in render_report(over)
+
+
 def test_the_quarter() -> None:
     q = quarterly_report(ALL, "2026Q4", POLICY)
     assert q.period == "2026Q4"

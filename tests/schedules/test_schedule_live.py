@@ -106,6 +106,12 @@ def test_override_add_list_remove_and_the_audit_trail(firewatch: Run, stack: Api
     missing = firewatch("override", "remove", "99999")
     assert "there is no override #99999 (see `override list`)" in missing.stderr
     assert json.loads(firewatch("override", "list", "--json").stdout) == []
+    shown = firewatch("override", "log").stdout.splitlines()
+    end = start + timedelta(hours=6)
+    stamps = (
+        f"{start.astimezone(UTC):%Y-%m-%d %H:%M} UTC → {end.astimezone(UTC):%Y-%m-%d %H:%M} UTC"
+    )
+    assert f"frank as primary {stamps}" in shown[1], shown  # to the minute, no microseconds
     log = json.loads(firewatch("override", "log", "--json").stdout)
     assert [(e["action"], e["actor"], e["override_id"]) for e in log[:2]] == [
         ("removed", "erin", listed[0]["id"]),
