@@ -57,6 +57,7 @@ from workflows.maintenance import MaintenanceWindowWorkflow
 from workflows.monthly_report import MonthlyReportWorkflow
 from workflows.postmortem import PostMortemWorkflow
 from workflows.runbook import RunbookWorkflow
+from workflows.test_page import TestPageWorkflow
 from workflows.ticket import ClosedTicketWorkflow
 
 TASK_QUEUE = DEFAULT_TASK_QUEUE
@@ -68,6 +69,7 @@ WORKFLOWS = [
     HeartbeatWorkflow,
     MaintenanceWindowWorkflow,
     HandoffWorkflow,
+    TestPageWorkflow,
     WeeklyFollowUpWorkflow,
     ClosedTicketWorkflow,
     MonthlyReportWorkflow,

@@ -394,6 +394,18 @@ def render_test_page(page: TestPage, person: Person, hid: str, window: timedelta
     )
 
 
+def render_test_notification(person: Person, method: str, by: str) -> tuple[str, str]:
+    """(subject, text) of a test notification asked for by hand (``firewatch test-page``):
+    it checks that the method reaches them; nothing to answer."""
+    how = METHOD_TITLES.get(method, method)
+    subject = f"[Test] Firewatch test page for {person.label} via {how}"
+    text = (
+        f"Firewatch test page for {person.label} via {how}, sent at {by}'s request.\n"
+        "This checks that pages reach you; there is nothing to acknowledge.\n"
+    )
+    return subject, text
+
+
 def render_unverified(
     report: HandoffReport, missing: Sequence[TestPage], deadline: datetime
 ) -> tuple[str, str]:

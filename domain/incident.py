@@ -153,6 +153,7 @@ class IncidentState(BaseModel):
     next_step_label: str | None = None
     postmortem_workflow_id: str | None = None
     ticket_version: int = 0
+    ticket_written_at: datetime | None = None  # workflow time of the last ticket write
     severity_at_open: Severity | None = None  # for the records (None: opened before it existed)
     slack_message: bool = False  # the worker has Slack: keep the #incidents message in sync
     local_delivery: bool = False  # outbox only: each step's notifications are one local write

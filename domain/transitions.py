@@ -90,6 +90,7 @@ class Effects:
     # Acknowledged by someone the ladder had not paged: find the level they hold
     # (the ladder roles' holders are looked up, then ``place_assignee``).
     place_assignee: bool = False
+    paged: bool = False  # the ladder paged someone: the ticket may be rewritten (ticket_due)
 
     def __iadd__(self, other: Effects) -> Effects:
         self.messages += other.messages
@@ -97,6 +98,7 @@ class Effects:
         self.ticket |= other.ticket
         self.review |= other.review
         self.place_assignee |= other.place_assignee
+        self.paged |= other.paged
         self.runbook_runs += other.runbook_runs
         self.mitigations += other.mitigations
         return self
@@ -212,6 +214,27 @@ def _acknowledged(
     )
     message = Outgoing("ack", policy.channels.incidents, AcknowledgedMessage(by=by))
     return Effects(messages=[message], ticket=True, place_assignee=unpaged)
+
+
+# With real channels a ticket write is one more activity (and its text in the history) per
+# step; in a storm of ladders those add up, so ladder pages rewrite it at most this often.
+TICKET_AFTER_PAGES = timedelta(minutes=5)
+
+
+def ticket_due(state: IncidentState, effects: Effects, now: datetime) -> bool:
+    """Whether this step rewrites the ticket (and the incident record the reports read).
+
+    People's actions, severity changes and the resolution always do. A ladder page does
+    too: at once where the ticket goes out with the step's notifications in one local write
+    (the embedded default); with real channels, when the last write is
+    ``TICKET_AFTER_PAGES`` old (every page of a 15-minute ladder, not every step of a
+    storm)."""
+    if effects.ticket:
+        return True
+    if not effects.paged:
+        return False
+    last = state.ticket_written_at
+    return state.local_delivery or last is None or now - last >= TICKET_AFTER_PAGES
 
 
 def place_assignee(state: IncidentState, holders: dict[int, str]) -> None:
@@ -507,7 +530,7 @@ def _page(
         state.assignee = person.name  # PagerDuty-style: the paged person holds it until acked
     window: timedelta = sp.ladder[level].window
     params = PageMessage(person=person.name, role=role, level=level + 1, window=window)
-    return Effects(messages=[Outgoing(key, person.name, params, person, at)], ticket=True)
+    return Effects(messages=[Outgoing(key, person.name, params, person, at)], paged=True)
 
 
 def _record_page(

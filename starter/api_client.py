@@ -685,6 +685,11 @@ class FirewatchClient:
         )
         return result
 
+    def test_page(self, person: str, by: str) -> dict[str, Any]:
+        path = f"/people/{quote(person, safe='')}/test-page"
+        result: dict[str, Any] = self._request("POST", path, body={"by": by})
+        return result
+
     def ack_test(
         self, method: str, by: str, handoff_id: str | None = None, via: str = "cli"
     ) -> dict[str, Any]:

@@ -4,6 +4,8 @@
 ``--last`` only the most recent one. ``handoff note "..."`` leaves a note for the next
 handoff (knowledge transfer). ``ack-test METHOD`` acknowledges your test page on one
 contact method (sms, voice, slack, email) of the handoff that is testing you.
+``test-page PERSON`` sends a test notification through each of their methods now (before
+the first handoff has tested them, or after they changed a number).
 """
 
 from __future__ import annotations
@@ -148,3 +150,34 @@ def ack_test(
         _echo_json(page)
         return
     _echo_lines([f"Test page acknowledged: {page.get('person')} {page.get('method')}."])
+
+
+_OUTCOME = {"sent": "sent", "outbox": "in the outbox only", "failed": "FAILED"}
+PersonArg = Annotated[str, typer.Argument(metavar="PERSON", help="Roster name to test.")]
+
+
+@app.command("test-page")
+def test_page(
+    ctx: typer.Context,
+    person: PersonArg,
+    by: ByOpt,
+    api: ApiOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Send a test notification through each of PERSON's contact methods, now."""
+    name, asker = _text(person, "PERSON"), _text(by, "--by")
+    with _client(ctx, api) as client:
+        result = client.test_page(name, asker)
+    outcomes: list[dict[str, Any]] = result.get("outcomes") or []
+    if as_json:
+        _echo_json(result)
+    else:
+        _echo_lines([f"Test page for {result.get('person')}:", *map(_outcome_line, outcomes)])
+    if any(o.get("status") == "failed" for o in outcomes):
+        raise typer.Exit(1)  # a method that does not reach them: scripts can tell
+
+
+def _outcome_line(outcome: dict[str, Any]) -> str:
+    said = _OUTCOME.get(str(outcome.get("status")), str(outcome.get("status")))
+    detail = f": {outcome['detail']}" if outcome.get("detail") else ""
+    return f"  {outcome.get('method')}: {said}{detail}"

@@ -60,6 +60,7 @@ class EffectSender:
         document = None
         if ticket:
             st.ticket_version += 1
+            st.ticket_written_at = now
             document = WriteDocument(
                 kind="ticket",
                 incident_id=st.incident_id or "",

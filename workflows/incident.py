@@ -278,7 +278,8 @@ class IncidentWorkflow(IncidentActions):
             person = await self._lookups.holder(self._policy, page.role, workflow.now())
             effects += transitions.direct_page(st, self._policy, page, person, workflow.now())
         messages = transitions.quiet_while_held(st, self._policy, effects.messages)
-        await self._sender.send(st, self._policy, messages, effects.ticket)
+        ticket = transitions.ticket_due(st, effects, workflow.now())
+        await self._sender.send(st, self._policy, messages, ticket)
         # Diagnostics and mitigations start after the pages, and run beside the ladder.
         for number in effects.runbook_runs:
             self._response.start_run(st, self._policy, number)

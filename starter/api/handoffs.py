@@ -12,10 +12,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import uuid
 import weakref
 from typing import Literal
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Path, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 from temporalio.client import WorkflowUpdateFailedError
 from temporalio.service import RPCError, RPCStatusCode
@@ -33,6 +34,7 @@ from starter.api.context import ApiContext, get_ctx
 from starter.api.errors import AUTH_RESPONSES, BODY_RESPONSES, COMMON_RESPONSES, ApiError, ErrorBody
 from storage.handoffs import Handoffs
 from workflows.handoff import AckTest, ConfirmContact, HandoffWorkflow
+from workflows.test_page import TRY_FOR, TestPageInput, TestPageResult, TestPageWorkflow
 
 log = logging.getLogger(__name__)
 
@@ -229,3 +231,45 @@ async def ack_test_endpoint(body: AckTestRequest, request: Request, handoff_id: 
 )
 async def confirm_endpoint(body: ConfirmRequest, request: Request, handoff_id: str) -> HandoffView:
     return _view(await confirm(get_ctx(request), handoff_id, body))
+
+
+# ---- a test page by hand ----------------------------------------------------------------------
+
+
+class TestPageRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    by: str = Field(min_length=1, max_length=200, description="Who asks (roster name)")
+
+
+@router.post(
+    "/people/{name}/test-page",
+    response_model=TestPageResult,
+    responses={**BODY_RESPONSES, 404: {"model": ErrorBody, "description": "Not on the roster"}},
+    summary="Send a test notification through each of a person's contact methods, now",
+)
+async def test_page(
+    body: TestPageRequest, request: Request, name: str = Path(max_length=200)
+) -> TestPageResult:
+    """Answers once every method was tried (at most two minutes): which reached its provider."""
+    ctx = get_ctx(request)
+    _on_roster(ctx, body.by)
+    roster = ctx.policy().roster
+    person, asker = roster.person(name), roster.person(body.by)
+    if person is None:
+        raise ApiError(404, f"{name!r} is not on the roster")
+    assert asker is not None
+    client = await ctx.client()
+    handle = await client.start_workflow(
+        TestPageWorkflow.run,
+        TestPageInput(person=person, by=asker.label),
+        id=f"test-page/{name}/{uuid.uuid4().hex[:12]}",
+        task_queue=ctx.settings.task_queue,
+        static_summary=f"Test page for {person.label}, asked by {asker.label}",
+    )
+    try:
+        result: TestPageResult = await asyncio.wait_for(
+            handle.result(), timeout=TRY_FOR.total_seconds() + 30
+        )
+    except TimeoutError:
+        raise ApiError(503, f"no worker finished the test page ({handle.id})") from None
+    return result

@@ -121,23 +121,27 @@ def test_an_override_for_someone_who_left_the_roster_falls_back_to_the_rota() ->
 
 
 hours = st.integers(min_value=0, max_value=24 * 29)
+# Up to four primary overrides in December: (start hour, length in hours, who).
+spans = st.lists(
+    st.tuples(hours, st.integers(1, 24 * 14), st.sampled_from(["bob", "erin"])), max_size=4
+)
+
+
+def december(found: list[tuple[int, int, str]]) -> list[ScheduledOverride]:
+    start = utc(12, 1)
+    return [
+        stored(i + 1, Role.PRIMARY, who, start + timedelta(hours=a), start + timedelta(hours=a + n))
+        for i, (a, n, who) in enumerate(found)
+    ]
 
 
 @settings(max_examples=60, deadline=None)
-@given(
-    spans=st.lists(
-        st.tuples(hours, st.integers(1, 24 * 14), st.sampled_from(["bob", "erin"])), max_size=4
-    ),
-    probe=hours,
-)
+@given(found=spans, probe=hours)
 def test_coverage_agrees_with_the_holder_at_every_instant(
-    spans: list[tuple[int, int, str]], probe: int
+    found: list[tuple[int, int, str]], probe: int
 ) -> None:
     start = utc(12, 1)
-    over = [
-        stored(i + 1, Role.PRIMARY, who, start + timedelta(hours=a), start + timedelta(hours=a + n))
-        for i, (a, n, who) in enumerate(spans)
-    ]
+    over = december(found)
     end = start + timedelta(days=30)
     segments = coverage(ROSTER, Role.PRIMARY, start, end, over)
     # Consecutive, gapless, and each names who the live roster says holds the role.
@@ -176,21 +180,12 @@ def test_the_next_change_sees_an_override_end_and_a_swapped_handoff() -> None:
 
 
 @settings(max_examples=60, deadline=None)
-@given(
-    spans=st.lists(
-        st.tuples(hours, st.integers(1, 24 * 14), st.sampled_from(["bob", "erin"])), max_size=4
-    ),
-    probe=hours,
-)
+@given(found=spans, probe=hours)
 def test_the_next_change_agrees_with_the_coverage(
-    spans: list[tuple[int, int, str]], probe: int
+    found: list[tuple[int, int, str]], probe: int
 ) -> None:
-    start = utc(12, 1)
-    over = [
-        stored(i + 1, Role.PRIMARY, who, start + timedelta(hours=a), start + timedelta(hours=a + n))
-        for i, (a, n, who) in enumerate(spans)
-    ]
-    at = start + timedelta(hours=probe)
+    over = december(found)
+    at = utc(12, 1) + timedelta(hours=probe)
     live = rotation.with_overrides(ROSTER, [o.as_override() for o in over])
     segments = coverage(ROSTER, Role.PRIMARY, at, at + timedelta(days=60), over)
     now_holding = segments[0].person

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import pytest
 
@@ -134,6 +134,28 @@ def test_an_ack_by_the_paged_person_needs_no_lookup() -> None:
     paged(state, "carol", 0, T0)
     fx = t.acknowledge(state, policy(), AcknowledgeRequest(by="carol"), T0 + m(3))
     assert not fx.place_assignee
+
+
+@pytest.mark.parametrize(
+    ("effects", "local", "written_ago", "due"),
+    [
+        (t.Effects(ticket=True), False, m(1), True),  # an action or the resolution: always
+        (t.Effects(), False, None, False),  # nothing changed the ticket
+        (t.Effects(paged=True), True, m(1), True),  # one local write with the page: free
+        (t.Effects(paged=True), False, None, True),  # never written yet
+        (t.Effects(paged=True), False, m(4), False),  # a storm's steps: not every one
+        (t.Effects(paged=True), False, m(5), True),  # a 15-minute ladder: every page
+    ],
+)
+def test_a_ladder_page_rewrites_the_ticket_at_most_every_five_minutes_with_real_channels(
+    effects: t.Effects, local: bool, written_ago: timedelta | None, due: bool
+) -> None:
+    state = opened("P1")
+    state.local_delivery = local
+    now = T0 + m(30)
+    state.ticket_written_at = now - written_ago if written_ago is not None else None
+    assert t.ticket_due(state, effects, now) is due
+    assert m(5) == t.TICKET_AFTER_PAGES
 
 
 def test_first_update_acknowledges_mitigates_and_informs_stakeholders() -> None:

@@ -170,3 +170,21 @@ def test_integration_seen_is_throttled(tmp_path: Path) -> None:
     rows.touch_integration("grafana", t0 + timedelta(minutes=1))
     rows.touch_integration("grafana", t0)  # an older time never moves it back
     assert rows.integrations_seen() == {"grafana": t0 + timedelta(minutes=1)}
+
+
+def test_firewatch_test_page_with_only_the_outbox(
+    firewatch: CliRun, stack: tuple[ApiStack, Client, Policy]
+) -> None:
+    """No real channel configured (the embedded default): every method is in the outbox
+    only, and the CLI says so rather than claim it reached a phone."""
+    shown = firewatch("test-page", "carol", "--by", "erin")
+    assert shown.exit_code == 0, shown.output
+    why = "is not set up here, or they have no address for it: in the outbox only"
+    assert shown.stdout.splitlines() == [
+        "Test page for carol:",
+        f"  sms: in the outbox only: sms {why}",
+        f"  slack: in the outbox only: slack {why}",
+        f"  email: in the outbox only: email {why}",
+    ]
+    missing = firewatch("test-page", "zed", "--by", "erin")
+    assert missing.exit_code != 0 and "'zed' is not on the roster" in missing.stderr

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -139,3 +140,62 @@ async def test_sms_reply_and_slack_button_acknowledge(
     assert result is not None
     assert result.unverified == []
     assert result.contact_confirmed_via == "sms"
+
+
+async def test_a_test_page_by_hand_tries_each_contact_method(
+    stack: Stack, twilio: FakeTwilio, slack: FakeSlack, default_policy: Policy
+) -> None:
+    """``POST /people/{name}/test-page``: each of the person's methods on its own, through the
+    real senders; email has no server here, so it is in the outbox only, and says so."""
+    from starter.secrets import ensure_secrets
+    from workflows import test_page
+
+    dave = default_policy.roster.person("dave")
+    assert dave is not None and dave.phone and dave.contact_order == ("sms", "slack", "email")
+    token = ensure_secrets(stack.data, default_policy).api_token
+    response = await stack.http.post(
+        "/people/dave/test-page", json={"by": "erin"}, headers={"Authorization": f"Bearer {token}"}
+    )
+    assert response.status_code == 200, response.text
+    result = test_page.TestPageResult.model_validate(response.json())
+    assert [(o.method, o.status) for o in result.outcomes] == [
+        ("sms", "sent"),
+        ("slack", "sent"),
+        ("email", "outbox"),
+    ]
+    expected = (
+        "Firewatch test page for Dave Dahl via {}, sent at Erin Eriksen's request.\n"
+        "This checks that pages reach you; there is nothing to acknowledge.\n"
+    )
+    # An SMS carries one line: the subject, with the delivery's reference.
+    [sms] = [m for m in twilio.sms_to(dave.phone) if "test page for Dave Dahl" in m["body"]]
+    assert re.fullmatch(
+        r"\[Test\] Firewatch test page for Dave Dahl via SMS \(ref [0-9a-f]{10}\)", sms["body"]
+    ), sms["body"]
+    [post] = [p for p in slack.posts() if "test page for Dave Dahl via Slack" in str(p)]
+    assert post["channel"] in ("U0DAVE", slack.dm("U0DAVE").id)
+    # Slack: the subject as the notification text, the message in a section block.
+    assert post["text"] == "[Test] Firewatch test page for Dave Dahl via Slack"
+    assert post["blocks"][0]["text"]["text"].strip() == expected.format("Slack").strip()
+    # Asked again: a new test, sent again (each request is its own workflow).
+    again = await stack.http.post(
+        "/people/dave/test-page", json={"by": "erin"}, headers={"Authorization": f"Bearer {token}"}
+    )
+    assert again.status_code == 200, again.text
+    assert len([m for m in twilio.sms_to(dave.phone) if "test page for Dave" in m["body"]]) == 2
+
+
+async def test_a_test_page_needs_roster_people(stack: Stack, default_policy: Policy) -> None:
+    from starter.secrets import ensure_secrets
+
+    token = ensure_secrets(stack.data, default_policy).api_token
+    headers = {"Authorization": f"Bearer {token}"}
+    unknown = await stack.http.post("/people/zed/test-page", json={"by": "erin"}, headers=headers)
+    assert (unknown.status_code, unknown.json()["detail"]) == (404, "'zed' is not on the roster")
+    stranger = await stack.http.post(
+        "/people/dave/test-page", json={"by": "mallory"}, headers=headers
+    )
+    assert (stranger.status_code, stranger.json()["detail"]) == (
+        422,
+        "'mallory' is not on the roster",
+    )

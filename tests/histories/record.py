@@ -2,7 +2,7 @@
 
     .venv/bin/python -m tests.histories.record [NAME ...]
 
-NAME: incidents, heartbeat, handoff, followup, ticket or report (none: all of them).
+NAME: incidents, heartbeat, handoff, followup, ticket, report or test-page (none: all).
 Incidents, post-mortems, runbooks, closed tickets and monthly reports are recorded here;
 the other workflow types by the ``record_history`` module beside their tests.
 
@@ -248,6 +248,27 @@ async def record_monthly_report() -> None:
                 await _save(handle, "monthly_report")
 
 
+async def record_test_page() -> None:
+    """A test page by hand for dave, asked by erin (outbox only: every method recorded)."""
+    from tests.conftest import ts_environment
+    from workflows import test_page
+
+    policy = shipped_policy()
+    dave, erin = policy.roster.person("dave"), policy.roster.person("erin")
+    assert dave is not None and erin is not None
+    async with ts_environment() as env:
+        with tempfile.TemporaryDirectory() as data, ThreadPoolExecutor(ACTIVITY_THREADS) as pool:
+            async with running_worker(env.client, policy, Path(data), pool) as (_, q):
+                handle = await env.client.start_workflow(
+                    test_page.TestPageWorkflow.run,
+                    test_page.TestPageInput(person=dave, by=erin.label),
+                    id="test-page/dave/recorded",
+                    task_queue=q,
+                )
+                await handle.result()
+                await _save(handle, "test_page")
+
+
 async def record_incidents() -> None:
     from tests.conftest import ts_environment
 
@@ -267,6 +288,7 @@ async def main(names: list[str]) -> None:
         "followup": followup.main,
         "ticket": record_closed_ticket,
         "report": record_monthly_report,
+        "test-page": record_test_page,
     }
     unknown = set(names) - set(recorders)
     if unknown:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import os
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -93,9 +93,11 @@ async def test_an_alert_during_maintenance_pages_nobody_until_the_window_ends(
     assert st.pages == [] and st.paging_hold is not None
     assert outbox(tmp_path, st) == []  # no page, no #incidents post, nothing
     held = [e.text for e in st.timeline if e.kind == "maintenance"]
+    # The time alone on the same UTC day; with its date when the window ends after midnight.
+    ends, opened = window.ends_at.astimezone(UTC), st.opened_at.astimezone(UTC)
+    until = f"{ends:%H:%M} UTC" if ends.date() == opened.date() else f"{ends:%Y-%m-%d %H:%M} UTC"
     assert held == [
-        f"Not paged: api is in maintenance (DB upgrade, window {window.id}) until "
-        f"{window.ends_at:%H:%M} UTC"
+        f"Not paged: api is in maintenance (DB upgrade, window {window.id}) until {until}"
     ]
     assert st.next_step_label == "paging release"
 

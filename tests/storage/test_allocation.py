@@ -13,6 +13,7 @@ from typing import Any
 from storage.database import Database
 from storage.store import Store
 from tests.storage import processes
+from tests.storage.locks import at_once
 
 DAY = date(2026, 3, 3)
 NEXT_DAY = date(2026, 3, 4)
@@ -67,23 +68,8 @@ def test_allocators_in_threads_get_contiguous_numbers_once_per_run(store_url: st
     url = store_url
     Store(url)  # migrated once, as at start-up
     allocators, count = 4, 15
-    barrier = threading.Barrier(allocators)
     results: list[list[tuple[str, int]]] = []
-    errors: list[BaseException] = []
-
-    def run(i: int) -> None:
-        try:
-            barrier.wait()
-            results.append(_allocate_all(url, _keys(i, count)))
-        except BaseException as err:  # pragma: no cover - reported below
-            errors.append(err)
-
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(allocators)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert errors == []
+    at_once(allocators, lambda i: results.append(_allocate_all(url, _keys(i, count))))
     check(url, results, allocators * count)
 
 

@@ -26,6 +26,7 @@ from storage.store import Store
 from storage.ticket_edits import TicketEdits
 from tests import postgres
 from tests.reports.seeded import rec
+from tests.storage.locks import at_once
 
 T0 = datetime(2026, 11, 28, 9, 0, 0, 123456, tzinfo=UTC)
 
@@ -224,24 +225,14 @@ def test_the_latest_sighting_of_a_new_integration_wins_a_race(store_url: str) ->
     ignored the conflict, kept the first writer's time on PostgreSQL)."""
     Store(store_url)
     count = 6
-    barrier = threading.Barrier(count)
-    errors: list[BaseException] = []
 
     def sighting(n: int) -> None:
-        db = Database(store_url)
+        db = Database(store_url)  # its own connections, as another process's
         try:
-            barrier.wait()
             Handoffs(db).touch_integration("new-source", at=T0 + timedelta(seconds=n))
-        except BaseException as err:  # pragma: no cover - reported below
-            errors.append(err)
         finally:
             db.close()
 
-    threads = [threading.Thread(target=sighting, args=(n,)) for n in range(count)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert errors == []
+    at_once(count, sighting)
     seen = Handoffs(Database(store_url)).integrations_seen()
     assert seen == {"new-source": T0 + timedelta(seconds=count - 1)}
