@@ -127,7 +127,11 @@ class UpRun:
         }
 
     def fail(self, why: str) -> None:
-        pytest.fail(f"{why}\n--- supervisor output ---\n{self.output()[-8000:]}")
+        out = self.output()
+        # A Go panic's reason is above its long stack: keep those lines whatever the tail cuts.
+        reasons = [ln for ln in out.splitlines() if "panic:" in ln or "rror:" in ln][:10]
+        said = "\n".join(reasons)
+        pytest.fail(f"{why}\n--- reasons ---\n{said}\n--- supervisor output ---\n{out[-6000:]}")
 
     def check_running(self) -> None:
         assert self.proc is not None

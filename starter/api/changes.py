@@ -25,11 +25,12 @@ from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request, Response
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, BeforeValidator, Field, ValidationError
 
 from domain.changes import Change, ChangeLink
 from domain.policy import Integration
 from starter.api.auth import match_integration, require_api_token
+from starter.api.bodies import Body
 from starter.api.context import ApiContext, get_ctx
 from starter.api.errors import (
     AUTH_RESPONSES,
@@ -158,10 +159,8 @@ async def enqueue_change(
 # ---- Firewatch's own change feed ------------------------------------------------------------
 
 
-class NewChange(BaseModel):
+class NewChange(Body):
     """A change reported by CI/CD (or ``firewatch change add``)."""
-
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
     service: str = Field(min_length=1, max_length=200, pattern=PRINTABLE)
     summary: str = Field(min_length=1, max_length=1024, examples=["Deploy v412"])

@@ -17,7 +17,7 @@ import weakref
 from typing import Literal
 
 from fastapi import APIRouter, Depends, Path, Query, Request
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 from temporalio.client import WorkflowUpdateFailedError
 from temporalio.service import RPCError, RPCStatusCode
 
@@ -30,6 +30,7 @@ from domain.handoff import (
     render_result,
 )
 from starter.api.auth import require_api_token
+from starter.api.bodies import Body
 from starter.api.context import ApiContext, get_ctx
 from starter.api.errors import AUTH_RESPONSES, BODY_RESPONSES, COMMON_RESPONSES, ApiError, ErrorBody
 from storage.handoffs import Handoffs
@@ -83,24 +84,18 @@ def _view(result: HandoffResult) -> HandoffView:
     )
 
 
-class NewNote(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
-
+class NewNote(Body):
     by: str = Field(min_length=1, max_length=200, description="Who (a roster name)")
     text: str = Field(min_length=1, max_length=NOTE_CHARS)
 
 
-class AckTestRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
-
+class AckTestRequest(Body):
     by: str = Field(min_length=1, max_length=200, description="Whose test page (roster name)")
     method: Method
     via: AckVia = "api"
 
 
-class ConfirmRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
-
+class ConfirmRequest(Body):
     by: str = Field(min_length=1, max_length=200, description="The incoming person")
     via: AckVia = "api"
 
@@ -236,8 +231,7 @@ async def confirm_endpoint(body: ConfirmRequest, request: Request, handoff_id: s
 # ---- a test page by hand ----------------------------------------------------------------------
 
 
-class TestPageRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+class TestPageRequest(Body):
     by: str = Field(min_length=1, max_length=200, description="Who asks (roster name)")
 
 

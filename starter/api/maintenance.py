@@ -16,7 +16,7 @@ import weakref
 from datetime import UTC, datetime
 
 from fastapi import APIRouter, Depends, Path, Query, Request
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 from temporalio.common import WorkflowIDConflictPolicy
 from temporalio.service import RPCError, RPCStatusCode
 
@@ -32,6 +32,7 @@ from domain.maintenance import (
     validate_window,
 )
 from starter.api.auth import require_api_token
+from starter.api.bodies import Body
 from starter.api.context import ApiContext, get_ctx
 from starter.api.errors import (
     AUTH_RESPONSES,
@@ -59,9 +60,7 @@ CACHE_SECONDS = 2.0
 _CACHE_SERVICES = 10_000
 
 
-class NewMaintenance(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
-
+class NewMaintenance(Body):
     service: str = Field(min_length=1, max_length=SERVICE_CHARS, pattern=PRINTABLE)
     starts_at: Timestamp | None = Field(
         default=None, description="ISO 8601 with offset; default: now"
@@ -71,9 +70,7 @@ class NewMaintenance(BaseModel):
     by: str = Field(min_length=1, max_length=200, description="Who (a roster name)")
 
 
-class EndRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
-
+class EndRequest(Body):
     by: str = Field(min_length=1, max_length=200, description="Who (a roster name)")
 
 

@@ -29,7 +29,7 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 from fastapi import APIRouter, Depends, Path, Query, Request
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
 from temporalio.client import WorkflowUpdateFailedError
 from temporalio.service import RPCError, RPCStatusCode
 
@@ -51,6 +51,7 @@ from domain.postmortem import (
     parse_kind,
 )
 from starter.api.auth import require_api_token
+from starter.api.bodies import Body
 from starter.api.context import ApiContext, get_ctx
 from starter.api.errors import (
     AUTH_RESPONSES,
@@ -80,15 +81,13 @@ _REFUSED: dict[int | str, dict[str, object]] = {
 By = Field(min_length=1, max_length=64, description="Who (a roster name)")
 
 
-class RescheduleBody(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+class RescheduleBody(Body):
     by: str = By
     review_at: Timestamp = Field(description="ISO 8601 with offset; in the future")
     reason: str = Field(default="", max_length=500)
 
 
-class NewActionItem(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+class NewActionItem(Body):
     title: str = Field(min_length=1, max_length=TITLE_MAX)
     owner: str = Field(min_length=1, max_length=64, description="A roster name")
     due: date = Field(description="YYYY-MM-DD, the team's time zone; today or later")
@@ -100,8 +99,7 @@ class NewActionItem(BaseModel):
     by: str | None = Field(default=None, min_length=1, max_length=64, description="Default: owner")
 
 
-class EditBody(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+class EditBody(Body):
     by: str = By
     title: str | None = Field(default=None, min_length=1, max_length=TITLE_MAX)
     owner: str | None = Field(default=None, min_length=1, max_length=64)
@@ -109,14 +107,12 @@ class EditBody(BaseModel):
     kind: str | None = Field(default=None, min_length=1, max_length=40)
 
 
-class CloseBody(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+class CloseBody(Body):
     by: str = By
     evidence: str = Field(min_length=1, max_length=TEXT_MAX, description="A link or text")
 
 
-class ByBody(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+class ByBody(Body):
     by: str = By
 
 

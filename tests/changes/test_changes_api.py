@@ -102,6 +102,9 @@ def test_changes_need_the_api_token(feed: ApiStack, headers: dict[str, str], sta
         (deploy("api", summary=""), "summary"),
         (deploy("api", summary="   "), "summary"),
         (deploy("api", summary="x" * 1025), "summary"),
+        # Over maxLength as sent, as the schema says, even if it would fit once trimmed.
+        (deploy("api", summary=" " + "x" * 1024), "summary"),
+        (deploy(" " * 196 + "api12"), "service"),  # 201 characters
         ({"service": "api", "summary": "Deploy v412"}, "who"),
         (deploy("api", at="2026-11-28T09:00:00"), "at"),  # no offset: ambiguous
         (deploy("api", at="yesterday"), "at"),
