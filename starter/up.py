@@ -69,6 +69,9 @@ READY_TIMEOUT_S = 60.0
 # Children that outlive these get SIGKILL; the worker may be finishing activities.
 STOP_TIMEOUTS_S = {"api": 10.0, "worker": 20.0, "temporal": 15.0}
 STOP_ORDER = ("api", "worker", "temporal")
+# The embedded dev server gets this many starts before `make up` gives up (see
+# Supervisor.start_embedded_temporal).
+START_ATTEMPTS = 2
 
 
 class StartupError(Exception):
@@ -369,6 +372,33 @@ class Supervisor:
             argv += ["--namespace", self.s.namespace]
         await self.start_child("temporal", argv, cwd=self.s.data_dir)
 
+    async def start_embedded_temporal(self) -> Client:
+        """Start the dev server and wait until it and its UI answer.
+
+        The dev server has been seen to die in its first seconds (a Go panic at start, once
+        in this project's test runs). Dying before it ever answered, it is started once more
+        on the same file, so `make up` need not be typed twice at 3 a.m.; dying again, or
+        later, stops everything as any dead child does."""
+        s = self.s
+        for attempt in range(1, START_ATTEMPTS + 1):
+            await self.start_temporal()
+            say(f"waiting for Temporal on {s.temporal_address} ...")
+            try:
+                client = await self.guarded(
+                    wait_for_temporal(
+                        lambda: connect(address=s.temporal_address, namespace=s.namespace)
+                    )
+                )
+            except ChildDied as died:
+                if died.name != "temporal" or attempt == START_ATTEMPTS:
+                    raise
+                await self.stop_child(self.children.pop("temporal"))  # reaps, says how
+                say("Temporal exited before it answered; starting it once more")
+                continue
+            await self.guarded(wait_for_ui(s.ui_port, s.namespace))
+            return client
+        raise AssertionError("unreachable")  # pragma: no cover
+
     async def prepare_temporal(self, client: Client) -> None:
         try:
             added = await ensure_search_attributes(client)
@@ -412,14 +442,7 @@ class Supervisor:
             self.lock_data_dir()
         if s.embedded and not setup_only:
             check_ports_free(s)
-            await self.start_temporal()
-            say(f"waiting for Temporal on {s.temporal_address} ...")
-            client = await self.guarded(
-                wait_for_temporal(
-                    lambda: connect(address=s.temporal_address, namespace=s.namespace)
-                )
-            )
-            await self.guarded(wait_for_ui(s.ui_port, s.namespace))
+            client = await self.start_embedded_temporal()
         else:
             if not setup_only:
                 check_port_free(s.api_host, s.api_port, "API", "FIREWATCH_API_PORT")
