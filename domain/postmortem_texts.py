@@ -10,12 +10,12 @@ Pure: the caller passes ``now``.
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from jinja2 import DictLoader, Environment, StrictUndefined
 
-from domain.incident import IncidentState
+from domain.incident import IncidentState, TicketFields
 from domain.messages import (
     FollowUpKind,
     FollowUpMessage,
@@ -258,38 +258,75 @@ def _cell(text: str) -> str:
     return one_line(text).replace("|", "\\|")
 
 
+# Prevention items due within this long of the review are the ticket's short-term measures.
+SHORT_TERM = timedelta(days=30)
+
+
 def _by_kind(items: list[ActionItem], kind: ActionItemKind) -> str:
     return "; ".join(f"#{i.number} {i.title}" for i in items if i.kind == kind)
+
+
+def _joined(*parts: str | None) -> str | None:
+    """The non-blank parts once each, in order; None when there are none."""
+    kept: list[str] = []
+    for part in parts:
+        text = one_line(part or "")
+        if text and text not in kept:
+            kept.append(text)
+    return "; ".join(kept) or None
+
+
+def postmortem_ticket_fields(t: TicketFields, pm: PostmortemProgress) -> TicketFields:
+    """The ticket's Prevention Measures and Lessons Learned as the post-mortem document
+    shows them: what responders wrote on the ticket, then what the meeting recorded, then
+    the action items under the line their kind belongs to. Prevention items due within
+    ``SHORT_TERM`` of the review are short-term, later ones long-term."""
+    horizon = pm.review_at.date() + SHORT_TERM
+    prevention = [i for i in pm.items if i.kind == ActionItemKind.PREVENTION]
+    short = [i for i in prevention if i.due <= horizon]
+    long = [i for i in prevention if i.due > horizon]
+    meeting = pm.meeting
+    return t.model_copy(
+        update={
+            "prevention_short_term": _joined(
+                t.prevention_short_term, _by_kind(short, ActionItemKind.PREVENTION)
+            ),
+            "prevention_long_term": _joined(
+                t.prevention_long_term, _by_kind(long, ActionItemKind.PREVENTION)
+            ),
+            "monitoring_improvements": _joined(
+                t.monitoring_improvements, _by_kind(pm.items, ActionItemKind.MONITORING)
+            ),
+            "process_changes": _joined(
+                t.process_changes,
+                meeting.process_improvements,
+                _by_kind(pm.items, ActionItemKind.PROCESS),
+            ),
+            "what_went_well": _joined(t.what_went_well, meeting.what_went_well),
+            "areas_for_improvement": _joined(
+                t.areas_for_improvement, meeting.areas_for_improvement
+            ),
+        }
+    )
 
 
 def render_postmortem_document(
     state: IncidentState, policy: Policy, now: datetime, pm: PostmortemProgress
 ) -> str:
     """The post-mortem document as it stands at ``now`` (a new version at every change)."""
-    draft = render_postmortem_draft(state, policy, now, pm.review_at)
+    shown = state.model_copy(update={"ticket": postmortem_ticket_fields(state.ticket, pm)})
+    draft = render_postmortem_draft(shown, policy, now, pm.review_at)
     body, _, _ = draft.partition("## Post-Mortem Meeting\n")
     head, _, rest = body.partition("\n\n")
     intro, _, rest = rest.partition("\n\n")
     intro = f"_{status_line(pm)} · updated {stamp(now)}._"
     body = f"{head}\n\n{intro}\n\n{rest}"
+    items_line = f"- **Action Items**: {ACTION_ITEMS_BLANK}"
+    if pm.items:
+        unverified = f"{open_items(pm)} not verified"
+        filled = f"- **Action Items**: {len(pm.items)}, {unverified} (see Action Items)"
+        body = body.replace(items_line, filled)
     meeting = pm.meeting
-    fills = {
-        "- **What Went Well**:": meeting.what_went_well,
-        "- **Areas for Improvement**:": meeting.areas_for_improvement,
-        "- **Monitoring Improvements**:": _by_kind(pm.items, ActionItemKind.MONITORING),
-        "- **Process Changes**:": _by_kind(pm.items, ActionItemKind.PROCESS),
-        f"- **Action Items**: {ACTION_ITEMS_BLANK}": (
-            f"{len(pm.items)}, {open_items(pm)} not verified (see Action Items)"
-            if pm.items
-            else ACTION_ITEMS_BLANK
-        ),
-    }
-    lines = []
-    for line in body.split("\n"):
-        for prefix, value in fills.items():
-            if line == prefix and value:
-                line = f"{prefix.split(': [')[0].rstrip(':')}: {one_line(value)}"
-        lines.append(line)
     held = "Not yet"
     if pm.held_at is not None:
         held = f"{stamp(pm.held_at)}, recorded by {person_label(policy, pm.held_by)}"
@@ -318,4 +355,4 @@ def render_postmortem_document(
             else f"Open: {status_line(pm)}"
         ),
     }
-    return "\n".join(lines) + _ENV.get_template("document_tail").render(ctx)
+    return body + _ENV.get_template("document_tail").render(ctx)

@@ -15,7 +15,7 @@ from datetime import date, timedelta
 from pathlib import Path
 
 from domain import postmortem as pm
-from domain.incident import Status, TimelineEntry
+from domain.incident import Status, TicketFields, TimelineEntry
 from domain.postmortem import (
     AddActionItem,
     CloseActionItem,
@@ -24,7 +24,7 @@ from domain.postmortem import (
     RescheduleReview,
     VerifyActionItem,
 )
-from domain.postmortem_texts import render_postmortem_document
+from domain.postmortem_texts import postmortem_ticket_fields, render_postmortem_document
 from tests.domain.support import T0, incident, m, policy
 
 GOLDEN = Path(__file__).resolve().parents[1] / "golden" / "postmortem_document.md"
@@ -89,3 +89,53 @@ def test_the_postmortem_document_word_for_word() -> None:
         f"the document differs from {GOLDEN}; if intended, regenerate with "
         "FIREWATCH_REGEN_GOLDEN=1 and read the diff"
     )
+
+
+def test_prevention_and_lessons_gather_the_ticket_the_meeting_and_the_items() -> None:
+    """Nothing anyone wrote is dropped: the ticket's notes first, then the meeting's, then
+    each item under its kind's line; prevention items split at 30 days after the review."""
+    review = T0 + timedelta(hours=29)
+    progress = PostmortemProgress(review_at=review, document_path="pm.md")
+    pm.record_meeting(
+        progress,
+        RecordMeeting(
+            by="erin",
+            process_improvements="Capacity review each quarter",
+            what_went_well="Fast acknowledgement",
+            areas_for_improvement="No load test before deploys",
+        ),
+        review,
+    )
+    day = review.date()
+    items = [
+        (day + timedelta(days=30), "prevention", "Raise the pool limit"),
+        (day + timedelta(days=31), "prevention", "Move to a pooled proxy"),
+        (day + timedelta(days=5), "monitoring", "Alert on pool saturation"),
+        (day + timedelta(days=5), "process", "Load test before deploys"),
+        (day + timedelta(days=5), "training", "Pool tuning session"),
+    ]
+    for due, kind, title in items:
+        req = AddActionItem(by="erin", title=title, owner="dave", due=due, kind=kind)
+        pm.add_item(progress, req, policy(), review)
+    ticket = TicketFields(
+        what_went_well="Fast acknowledgement",  # said again in the meeting: shown once
+        areas_for_improvement="Paging took two tries",
+        process_changes="Deploy freeze on Fridays",
+    )
+
+    shown = postmortem_ticket_fields(ticket, progress)
+
+    assert shown.prevention_short_term == "#1 Raise the pool limit"
+    assert shown.prevention_long_term == "#2 Move to a pooled proxy"
+    assert shown.monitoring_improvements == "#3 Alert on pool saturation"
+    assert shown.process_changes == (
+        "Deploy freeze on Fridays; Capacity review each quarter; #4 Load test before deploys"
+    )
+    assert shown.what_went_well == "Fast acknowledgement"
+    assert shown.areas_for_improvement == "Paging took two tries; No load test before deploys"
+
+
+def test_with_nothing_written_the_lines_stay_blank() -> None:
+    progress = PostmortemProgress(review_at=T0 + timedelta(hours=29), document_path="pm.md")
+    shown = postmortem_ticket_fields(TicketFields(), progress)
+    assert shown == TicketFields()
