@@ -393,6 +393,8 @@ class Supervisor:
                 if died.name != "temporal" or attempt == START_ATTEMPTS:
                     raise
                 await self.stop_child(self.children.pop("temporal"))  # reaps, says how
+                if self.stop_requested.is_set():  # Ctrl-C meanwhile: no new server
+                    raise Interrupted from None
                 say("Temporal exited before it answered; starting it once more")
                 continue
             await self.guarded(wait_for_ui(s.ui_port, s.namespace))

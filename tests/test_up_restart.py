@@ -35,7 +35,11 @@ def flaky_temporal(tmp_path: Path, failures: int) -> Path:
     return script
 
 
-def supervisor(tmp_path: Path) -> up.Supervisor:
+def flaky_supervisor(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, failures: int
+) -> up.Supervisor:
+    script = flaky_temporal(tmp_path, failures)
+    monkeypatch.setattr(up, "temporal_binary", lambda: script)
     return up.Supervisor(
         up.Settings(
             data_dir=tmp_path / "data",
@@ -49,36 +53,57 @@ def supervisor(tmp_path: Path) -> up.Supervisor:
     )
 
 
-async def test_a_dev_server_that_dies_at_start_is_started_once_more(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> None:
-    script = flaky_temporal(tmp_path, failures=1)
-    monkeypatch.setattr(up, "temporal_binary", lambda: script)
-    sup = supervisor(tmp_path)
+async def attempt_start(sup: up.Supervisor) -> BaseException | None:
+    """Start the embedded server as `make up` does and ask it one question, then stop
+    everything; what the start raised, if anything."""
     try:
         client = await sup.start_embedded_temporal()
         await client.workflow_service.describe_namespace(
             DescribeNamespaceRequest(namespace="default")
         )
+    except (up.ChildDied, up.Interrupted) as err:
+        return err
     finally:
         await sup.stop_all()
+    return None
+
+
+def starts(tmp_path: Path) -> int:
+    return (tmp_path / "starts").read_text().count("x")
+
+
+async def test_a_dev_server_that_dies_at_start_is_started_once_more(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert await attempt_start(flaky_supervisor(tmp_path, monkeypatch, failures=1)) is None
     out = capsys.readouterr().out
     assert "[temporal] panic: runtime error: simulated start failure" in out
     assert "temporal had exited (exit code 2)" in out
     assert "Temporal exited before it answered; starting it once more" in out
-    assert (tmp_path / "starts").read_text().count("x") == 2
+    assert starts(tmp_path) == 2
 
 
 async def test_a_dev_server_that_dies_twice_stops_the_start(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    script = flaky_temporal(tmp_path, failures=2)
-    monkeypatch.setattr(up, "temporal_binary", lambda: script)
-    sup = supervisor(tmp_path)
-    try:
-        with pytest.raises(up.ChildDied, match=r"temporal exited unexpectedly \(exit code 2\)"):
-            await sup.start_embedded_temporal()
-    finally:
-        await sup.stop_all()
+    err = await attempt_start(flaky_supervisor(tmp_path, monkeypatch, failures=2))
+    assert isinstance(err, up.ChildDied)
+    assert str(err) == "temporal exited unexpectedly (exit code 2)"
     assert capsys.readouterr().out.count("starting it once more") == 1
-    assert (tmp_path / "starts").read_text().count("x") == 2
+    assert starts(tmp_path) == 2
+
+
+async def test_no_second_start_once_a_stop_was_asked_for(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    sup = flaky_supervisor(tmp_path, monkeypatch, failures=1)
+    reap = sup.stop_child
+
+    async def reap_then_ctrl_c(child: up.Child) -> None:
+        await reap(child)
+        sup.stop_requested.set()  # Ctrl-C while the dead server was being cleaned up
+
+    monkeypatch.setattr(sup, "stop_child", reap_then_ctrl_c)
+    assert isinstance(await attempt_start(sup), up.Interrupted)
+    assert "starting it once more" not in capsys.readouterr().out
+    assert starts(tmp_path) == 1
