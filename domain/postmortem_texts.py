@@ -22,7 +22,7 @@ from domain.messages import (
     ItemClosedMessage,
     ReviewRescheduledMessage,
 )
-from domain.policy import Policy
+from domain.policy import BusinessHours, Policy
 from domain.postmortem import (
     AGENDA_FIELDS,
     KIND_TITLES,
@@ -31,6 +31,7 @@ from domain.postmortem import (
     ItemStatus,
     PostmortemProgress,
     is_overdue,
+    local_today,
     open_items,
     status_line,
 )
@@ -276,12 +277,15 @@ def _joined(*parts: str | None) -> str | None:
     return "; ".join(kept) or None
 
 
-def postmortem_ticket_fields(t: TicketFields, pm: PostmortemProgress) -> TicketFields:
+def postmortem_ticket_fields(
+    t: TicketFields, pm: PostmortemProgress, hours: BusinessHours
+) -> TicketFields:
     """The ticket's Prevention Measures and Lessons Learned as the post-mortem document
     shows them: what responders wrote on the ticket, then what the meeting recorded, then
     the action items under the line their kind belongs to. Prevention items due within
-    ``SHORT_TERM`` of the review are short-term, later ones long-term."""
-    horizon = pm.review_at.date() + SHORT_TERM
+    ``SHORT_TERM`` of the review (both read as the team's dates) are short-term, later
+    ones long-term."""
+    horizon = local_today(pm.review_at, hours) + SHORT_TERM
     prevention = [i for i in pm.items if i.kind == ActionItemKind.PREVENTION]
     short = [i for i in prevention if i.due <= horizon]
     long = [i for i in prevention if i.due > horizon]
@@ -314,7 +318,8 @@ def render_postmortem_document(
     state: IncidentState, policy: Policy, now: datetime, pm: PostmortemProgress
 ) -> str:
     """The post-mortem document as it stands at ``now`` (a new version at every change)."""
-    shown = state.model_copy(update={"ticket": postmortem_ticket_fields(state.ticket, pm)})
+    ticket = postmortem_ticket_fields(state.ticket, pm, policy.business_hours)
+    shown = state.model_copy(update={"ticket": ticket})
     draft = render_postmortem_draft(shown, policy, now, pm.review_at)
     body, _, _ = draft.partition("## Post-Mortem Meeting\n")
     head, _, rest = body.partition("\n\n")

@@ -373,9 +373,24 @@ async def edit_ticket(
         id=f"ticket/{incident_id}/edit-{number}",
         task_queue=task_queue,
     )
-    return transitions.with_closed_edits(
+    edited = transitions.with_closed_edits(
         final, policy, await asyncio.to_thread(edits.for_incident, incident_id)
     )
+    await _tell_postmortem(client, edited)
+    return edited
+
+
+async def _tell_postmortem(client: Client, edited: IncidentState) -> None:
+    """An open post-mortem's document shows the ticket's later edits too; a complete one
+    (its workflow closed: NOT_FOUND) stays as it was completed."""
+    if edited.postmortem_workflow_id is None:
+        return
+    handle = client.get_workflow_handle(edited.postmortem_workflow_id)
+    try:
+        await handle.signal(PostMortemWorkflow.ticket_edited, edited.ticket)
+    except RPCError as err:
+        if err.status != RPCStatusCode.NOT_FOUND:
+            raise
 
 
 async def _final_state(client: Client, handle: WorkflowHandle[Any, Any]) -> IncidentState:

@@ -34,7 +34,7 @@ with workflow.unsafe.imports_passed_through():
     from activities.publish import PublishActivities
     from domain import postmortem as rules
     from domain import postmortem_notices as notices
-    from domain.incident import IncidentState
+    from domain.incident import IncidentState, TicketFields
     from domain.messages import (
         FollowUpMessage,
         MessageParams,
@@ -226,6 +226,16 @@ class PostMortemWorkflow:
     def _validate_complete(self, req: CompletePostmortem) -> None:
         self._check(lambda: rules.validate_complete(self._state, req, self._inp.policy))
 
+    @workflow.signal
+    async def ticket_edited(self, ticket: TicketFields) -> None:
+        """The closed incident's ticket was edited (``firewatch ticket``, after resolution):
+        the document's Prevention Measures and Lessons Learned show it from the next version."""
+        if self._state.completed_at is not None or ticket == self._inp.incident.ticket:
+            return
+        incident = self._inp.incident.model_copy(update={"ticket": ticket})
+        self._inp = self._inp.model_copy(update={"incident": incident})
+        await self._changed([])
+
     # ---- the run ----------------------------------------------------------------------
 
     @workflow.run
@@ -240,8 +250,8 @@ class PostMortemWorkflow:
                 workflow.info().is_continue_as_new_suggested()
             ):
                 await workflow.wait_condition(workflow.all_handlers_finished)
-                workflow.continue_as_new(
-                    inp.model_copy(update={"review_at": st.review_at, "state": st})
+                workflow.continue_as_new(  # self._inp: it has the ticket's later edits
+                    self._inp.model_copy(update={"review_at": st.review_at, "state": st})
                 )
             seen = self._rev
             wake = [t for t in (st.review_reminder_at, rules.next_wakeup(st, hours)) if t]

@@ -302,3 +302,38 @@ async def test_the_weekly_followup_lists_items_unfinished_postmortems_and_open_p
     sent = [n for n in Store(stack.data).notifications(limit=1000) if n.kind == "weekly_followup"]
     assert sorted(n.recipient for n in sent) == ["#engineering", "erin"]
     assert p3 in sent[0].text and inc in sent[0].text
+
+
+async def test_ticket_edits_after_resolution_reach_the_postmortem_document(
+    firewatch: CliRun, stack: ApiStack
+) -> None:
+    """Responders often fill Prevention and Lessons in after the incident closed: the open
+    post-mortem's document shows those edits next to the meeting's notes."""
+    inc = _resolved_p1(firewatch)
+    shown = _json(firewatch, "show", inc)
+    client = await Client.connect(
+        stack.target, namespace=stack.namespace, data_converter=pydantic_data_converter
+    )
+    await client.get_workflow_handle(shown["workflow_id"]).result()  # the incident has closed
+    _ok(firewatch, "postmortem", "meeting", inc, "--by", "erin", "--went-well", "Clean rollback")
+    _ok(
+        firewatch,
+        "ticket",
+        inc,
+        "--by",
+        "alice",
+        "--what-went-well",
+        "Paged within a minute",
+        "--process-changes",
+        "Pool review each quarter",
+    )
+
+    def document() -> str:
+        return _ok(firewatch, "document", inc, "--postmortem")
+
+    deadline = time.monotonic() + 30
+    while "Pool review each quarter" not in (text := document()):
+        assert time.monotonic() < deadline, text
+        time.sleep(0.2)
+    assert "- **What Went Well**: Paged within a minute; Clean rollback\n" in text
+    assert "- **Process Changes**: Pool review each quarter\n" in text

@@ -11,11 +11,12 @@ deliberate change, then read the diff::
 from __future__ import annotations
 
 import os
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 from domain import postmortem as pm
 from domain.incident import Status, TicketFields, TimelineEntry
+from domain.policy import BusinessHours
 from domain.postmortem import (
     AddActionItem,
     CloseActionItem,
@@ -123,7 +124,7 @@ def test_prevention_and_lessons_gather_the_ticket_the_meeting_and_the_items() ->
         process_changes="Deploy freeze on Fridays",
     )
 
-    shown = postmortem_ticket_fields(ticket, progress)
+    shown = postmortem_ticket_fields(ticket, progress, BusinessHours())
 
     assert shown.prevention_short_term == "#1 Raise the pool limit"
     assert shown.prevention_long_term == "#2 Move to a pooled proxy"
@@ -137,5 +138,21 @@ def test_prevention_and_lessons_gather_the_ticket_the_meeting_and_the_items() ->
 
 def test_with_nothing_written_the_lines_stay_blank() -> None:
     progress = PostmortemProgress(review_at=T0 + timedelta(hours=29), document_path="pm.md")
-    shown = postmortem_ticket_fields(TicketFields(), progress)
+    shown = postmortem_ticket_fields(TicketFields(), progress, BusinessHours())
     assert shown == TicketFields()
+
+
+def test_short_term_counts_days_in_the_teams_time_zone() -> None:
+    """A Sydney review at 10:00 on Wednesday 2 December is 23:00 UTC on the 1st: an item due
+    30 Sydney days later is still short-term."""
+    sydney = BusinessHours(timezone="Australia/Sydney")
+    review = datetime(2026, 12, 1, 23, 0, tzinfo=UTC)
+    progress = PostmortemProgress(review_at=review, document_path="pm.md")
+    for due, title in ((date(2027, 1, 1), "Raise the pool limit"), (date(2027, 1, 2), "Proxy")):
+        req = AddActionItem(by="erin", title=title, owner="dave", due=due, kind="prevention")
+        pm.add_item(progress, req, policy(), review)
+
+    shown = postmortem_ticket_fields(TicketFields(), progress, sydney)
+
+    assert shown.prevention_short_term == "#1 Raise the pool limit"
+    assert shown.prevention_long_term == "#2 Proxy"

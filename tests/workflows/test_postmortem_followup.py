@@ -22,7 +22,7 @@ from activities.followup import stored_facts
 from activities.store import Store
 from domain.followup import render_digest
 from domain.ids import postmortem_workflow_id
-from domain.incident import AcknowledgeRequest, ResolveRequest
+from domain.incident import AcknowledgeRequest, ResolveRequest, TicketFields
 from domain.policy import Policy
 from domain.postmortem import (
     ActionItemKind,
@@ -35,6 +35,7 @@ from domain.postmortem import (
     Stage,
     VerifyActionItem,
 )
+from storage.documents import Documents
 from storage.postmortems import Postmortems
 from tests.workflows.helpers import first_paged, minutes, open_incident, state_of
 from workflows.incident import IncidentWorkflow
@@ -323,6 +324,9 @@ async def test_a_long_postmortem_continues_as_new_with_its_items(
         PostMortemWorkflow.record_meeting,
         RecordMeeting(by="erin", what_went_well="Calm", areas_for_improvement="Alerting"),
     )
+    # A ticket edit after resolution (starter.incidents.edit_ticket tells the post-mortem).
+    edit = TicketFields(process_changes="Quarterly pool review")
+    await child.signal(PostMortemWorkflow.ticket_edited, edit)
     for n in range(1, 7):
         await child.execute_update(
             PostMortemWorkflow.add_action_item,
@@ -349,6 +353,10 @@ async def test_a_long_postmortem_continues_as_new_with_its_items(
     assert runs - {first_run}, "never continued as new"
     assert done.stage == Stage.COMPLETE and [i.number for i in done.items] == [1, 2, 3, 4, 5, 6]
     assert (done.held_by, done.meeting.what_went_well) == ("erin", "Calm")
+    # The last document, written by a later run, still has the ticket edit.
+    last = Documents(Store(tmp_path).database).get("postmortem", opened.incident_id)
+    assert last is not None and last.version == done.document_version
+    assert "- **Process Changes**: Quarterly pool review\n" in last.markdown
     # Each notice went out once across the runs (idempotency keys carry over).
     outbox = Store(tmp_path).notifications(opened.incident_id, limit=1000)
     keys = [n.idempotency_key for n in outbox]
