@@ -25,8 +25,10 @@ class Status(StrEnum):
 
 OPEN_STATUSES = (Status.TRIGGERED, Status.INVESTIGATING, Status.MITIGATING)
 
+# "generic": the generic webhook (/ingest/generic), which monitoring tools without an
+# integration of their own call; "api" and "cli": someone opened it by hand.
 AlertSource = Literal[
-    "cli", "api", "pagerduty", "alertmanager", "grafana", "slack", "sms", "heartbeat"
+    "cli", "api", "generic", "pagerduty", "alertmanager", "grafana", "slack", "sms", "heartbeat"
 ]
 
 

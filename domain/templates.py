@@ -51,7 +51,9 @@ ACTION_ITEMS_BLANK = "[Assign owners and due dates]"  # the seed's blank; a post
 REVIEW_HELD_COMMAND = "firewatch postmortem-held {incident} --by {name}"
 
 # Sources whose alerts come from monitoring ("Detection Method" in the ticket).
-MONITORING_SOURCES = frozenset({"alertmanager", "grafana", "pagerduty"})
+# The ticket's Detection Method: Monitoring when a tool opened the incident (a missed
+# heartbeat too), Internal when someone did; `firewatch ticket --detection` corrects it.
+MONITORING_SOURCES = frozenset({"alertmanager", "grafana", "pagerduty", "generic", "heartbeat"})
 
 POSTMORTEM_AGENDA = (
     "Timeline review",

@@ -111,7 +111,7 @@ async def process_alert(
     if body.action == "resolve":
         if body.dedup_key is None:
             raise _missing("dedup_key", "to resolve")
-        outcome = await resolve_alert(ctx, integration, "api", body.dedup_key)
+        outcome = await resolve_alert(ctx, integration, "generic", body.dedup_key)
         return _accepted(
             GenericAccepted(action="resolve", dedup_key=body.dedup_key, outcome=outcome)
         )
@@ -121,7 +121,7 @@ async def process_alert(
     service = body.service or integration.service
     key = body.dedup_key or new_dedup_key(service, body.summary, now)
     alert = build_alert(
-        source="api",
+        source="generic",
         dedup_key=key,
         summary=body.summary,
         service=service,

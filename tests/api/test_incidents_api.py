@@ -10,6 +10,7 @@ import httpx
 from temporalio.client import WorkflowExecutionStatus
 
 from domain.ids import incident_workflow_id
+from domain.incident import IncidentState
 from starter.api.context import ApiSettings
 from starter.secrets import mask
 from tests.api.api_support import ApiEnv, ApiStack, eventually, metric, unique
@@ -411,3 +412,37 @@ async def test_overload_and_no_worker(api_env: ApiEnv, tmp_path: Path) -> None:
             assert throttled == 1
     finally:
         await asyncio.to_thread(stack.stop)
+
+
+async def test_the_ticket_says_how_the_incident_was_detected(
+    api_env: ApiEnv, http: httpx.AsyncClient, api_headers: dict[str, str]
+) -> None:
+    """A monitoring tool on the generic webhook: source ``generic``, detected by Monitoring;
+    opened by hand through the API: Internal."""
+    key = unique("generic-detect")
+    hook = {"Authorization": f"Bearer {api_env.stack.key('generic')}"}
+    alert = {"summary": "Queue depth over 10k", "severity": "P3", "dedup_key": key}
+    assert (await http.post("/alerts", json=alert, headers=hook)).status_code == 202
+
+    async def opened() -> IncidentState | None:
+        found = await api_env.state(incident_workflow_id(key, "generic"))
+        return found if found is not None and found.incident_id else None
+
+    state = await eventually(opened)
+    assert state.source == "generic"
+    by_hand = await trigger(http, api_headers, severity="P3", dedup_key=unique("by-hand"))
+    assert by_hand["source"] == "api"
+
+    async def detection(incident_id: str) -> str | None:
+        response = await http.get(f"/incidents/{incident_id}/ticket", headers=api_headers)
+        if response.status_code != 200:
+            return None
+        lines = response.json()["markdown"].splitlines()
+        return next(line for line in lines if line.startswith("- **Detection Method**"))
+
+    assert await eventually(lambda: detection(state.incident_id or "")) == (
+        "- **Detection Method**: Monitoring"
+    )
+    assert await eventually(lambda: detection(by_hand["incident_id"])) == (
+        "- **Detection Method**: Internal"
+    )

@@ -838,3 +838,13 @@ def test_postmortem_attendees_list_a_responding_manager_once() -> None:
     draft = render_postmortem_draft(state, default_policy(), NOW, review)
     assert draft.count("Frank Foss") == 1
     assert "  - Frank Foss (responder; Engineering Manager)" in draft
+
+
+def test_detection_method_follows_who_opened_the_incident() -> None:
+    def detection(source: str) -> str:
+        report = render_incident_report(resolved_state(source=source), default_policy(), NOW)
+        return next(line for line in report.splitlines() if "**Detection Method**" in line)
+
+    by_tool = ("alertmanager", "grafana", "pagerduty", "generic", "heartbeat")
+    assert {detection(s) for s in by_tool} == {"- **Detection Method**: Monitoring"}
+    assert {detection(s) for s in ("api", "cli")} == {"- **Detection Method**: Internal"}
